@@ -1,0 +1,254 @@
+import { inspect } from 'node:util';
+import { Mutex } from 'async-mutex';
+import { ConfigInvalidError } from '../errors.js';
+import type { ToolRegistry } from '../tools/registry.js';
+import { isTool, type Tool, type ToolInstance } from '../tools/tool.js';
+import { type Blueprint, resolveTools } from './blueprint.js';
+import { copyByContract } from './clone-contract.js';
+import { type AgentSpec, type AgentSpecInput, validateAgentSpec } from './config.js';
+import { InterruptController } from './interrupt.js';
+import { addUsage, type ChatMessage, type Usage, ZERO_USAGE } from './messages.js';
+import { ResponseCache } from './response-cache.js';
+
+/** Another agent this one may hand a conversation to: the Agent itself, or a registered name. */
+export type Handoff = Agent | string;
+
+/** Everything an agent is made of: identity, model, tools, handoffs and feature configs. */
+export interface AgentConfig extends AgentSpecInput {
+  readonly tools?: readonly Tool[];
+  readonly handoffs?: readonly Handoff[];
+}
+
+export interface CloneForChannelOptions {
+  /** Handoffs for the clone; by default a channel clone has none. */
+  readonly handoffs?: readonly Handoff[];
+}
+
+/** A config already validated: clones skip validation and the deep copy is all they pay. */
+class ValidatedConfig {
+  readonly spec: AgentSpec;
+  readonly tools: readonly Tool[];
+  readonly handoffs: readonly Handoff[];
+  constructor(spec: AgentSpec, tools: readonly Tool[], handoffs: readonly Handoff[]) {
+    this.spec = spec;
+    this.tools = tools;
+    this.handoffs = handoffs;
+  }
+}
+
+/**
+ * An AI agent: a validated, frozen config plus the live state of one conversation (history,
+ * usage, caches, locks and an interrupt controller). Define it once; give every channel,
+ * tenant or session its own clone.
+ *
+ * @example
+ * const support = new Agent({ name: 'support', instructions: 'Be brief.', llm: 'gpt-4o-mini' });
+ * const forSlack = support.cloneForChannel(); // same config, fresh state, no handoffs
+ */
+export class Agent {
+  /** The validated data part of the config, deep-frozen. */
+  readonly config: AgentSpec;
+  /** This agent's own list of tools; the tool objects are shared with clones in-process. */
+  readonly tools: readonly Tool[];
+  readonly handoffs: readonly Handoff[];
+  /** Interrupts this agent's running turn, and only this agent's. */
+  readonly interrupts = new InterruptController();
+  /** Held while the response cache is read or written. */
+  readonly cacheLock = new Mutex();
+  /** Held while usage and cost counters are updated. */
+  readonly costLock = new Mutex();
+  readonly cache: ResponseCache<string>;
+  #history: ChatMessage[] = [];
+  #usage: Usage = ZERO_USAGE;
+  readonly #toolInstances = new Map<string, ToolInstance>();
+
+  /** Throws `AGENTCELL_CONFIG_INVALID` listing every failing path. */
+  constructor(config: AgentConfig) {
+    const valid = config instanceof ValidatedConfig ? config : validateAgentConfig(config);
+    this.config = valid.spec;
+    this.tools = valid.tools;
+    this.handoffs = valid.handoffs;
+    const caching = this.config.caching;
+    this.cache = new ResponseCache({
+      ...(caching?.ttlMs !== undefined && { ttlMs: caching.ttlMs }),
+      ...(caching?.maxEntries !== undefined && { maxEntries: caching.maxEntries }),
+    });
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** The conversation so far (not including the system prompt). */
+  get history(): readonly ChatMessage[] {
+    return this.#history;
+  }
+
+  /** Cumulative usage and cost of this agent instance. */
+  get usage(): Usage {
+    return this.#usage;
+  }
+
+  /**
+   * A new agent with the same configuration and fresh runtime state: empty history, zero
+   * usage, empty caches, new locks and a new interrupt controller. Feature configs are deep
+   * copies; handoffs are kept.
+   */
+  clone(): Agent {
+    return this.#cloneWith(this.handoffs);
+  }
+
+  /**
+   * Like {@link clone}, safe to give to a channel: handoffs are reset to none (channels must
+   * not share handoffs) unless new ones are passed.
+   */
+  cloneForChannel(options: CloneForChannelOptions = {}): Agent {
+    const handoffs = options.handoffs ?? [];
+    const problems = checkHandoffs(handoffs);
+    if (problems.length > 0) throw invalid(problems);
+    return this.#cloneWith(Object.freeze([...handoffs]));
+  }
+
+  #cloneWith(handoffs: readonly Handoff[]): Agent {
+    const valid = new ValidatedConfig(
+      copyByContract(this.config),
+      Object.freeze([...this.tools]),
+      handoffs,
+    );
+    return new Agent(valid as unknown as AgentConfig);
+  }
+
+  /**
+   * Rebuilds an agent from its blueprint, with fresh live state; tool implementations come
+   * from `registry` (this thread's). Throws `AGENTCELL_BLUEPRINT_INVALID` for unknown tools.
+   *
+   * @example
+   * const agent = Agent.fromBlueprint(decodeBlueprint(text, { registry }), { registry });
+   */
+  static fromBlueprint(blueprint: Blueprint, options: { registry: ToolRegistry }): Agent {
+    const tools = Object.freeze(resolveTools(blueprint, options.registry));
+    const valid = new ValidatedConfig(
+      copyByContract(blueprint.spec),
+      tools,
+      Object.freeze([...blueprint.handoffs]),
+    );
+    return new Agent(valid as unknown as AgentConfig);
+  }
+
+  /** The instance of a factory tool that belongs to this agent, made on first use. */
+  toolInstance(tool: Tool): ToolInstance {
+    let instance = this.#toolInstances.get(tool.name);
+    if (!instance) {
+      if (!tool.factory) throw new ConfigInvalidError(`tool ${tool.name} has no factory`);
+      instance = tool.factory();
+      this.#toolInstances.set(tool.name, instance);
+    }
+    return instance;
+  }
+
+  /**
+   * Appends a completed turn's messages and usage. The turn loop calls this after the turn
+   * succeeded; a failed turn appends nothing.
+   */
+  commitTurn(messages: readonly ChatMessage[], usage: Usage): void {
+    this.#history.push(...messages);
+    this.#usage = addUsage(this.#usage, usage);
+  }
+
+  /** Replaces the conversation with a restored one (journal replay). */
+  restore(history: readonly ChatMessage[], usage: Usage): void {
+    this.#history = [...history];
+    this.#usage = usage;
+  }
+
+  /** Starts a new conversation: history, usage and caches are emptied. */
+  reset(): void {
+    this.#history = [];
+    this.#usage = ZERO_USAGE;
+    this.cache.clear();
+  }
+
+  /** A redacted view: the apiKey and auth values never reach logs. */
+  toJSON(): Record<string, unknown> {
+    return {
+      ...redact(this.config),
+      tools: this.tools.map((tool) => tool.name),
+      handoffs: this.handoffs.map(handoffName),
+    };
+  }
+
+  [inspect.custom](): string {
+    return `Agent ${inspect(this.toJSON(), { depth: 4 })}`;
+  }
+}
+
+/** The name a handoff is known by (for blueprints and tool names). */
+export function handoffName(handoff: Handoff): string {
+  return typeof handoff === 'string' ? handoff : handoff.name;
+}
+
+const REDACTED = '[redacted]';
+
+/** The config with secret values replaced, safe for logs, events and HTTP responses. */
+export function redact(spec: AgentSpec): Record<string, unknown> {
+  const view: Record<string, unknown> = { ...spec };
+  if (spec.apiKey !== undefined) view['apiKey'] = REDACTED;
+  if (spec.auth !== undefined) {
+    view['auth'] = {
+      ...spec.auth,
+      ...(spec.auth.headers && {
+        headers: Object.fromEntries(Object.keys(spec.auth.headers).map((k) => [k, REDACTED])),
+      }),
+    };
+  }
+  if (spec.cliBackend?.env) {
+    view['cliBackend'] = {
+      ...spec.cliBackend,
+      env: Object.fromEntries(Object.keys(spec.cliBackend.env).map((k) => [k, REDACTED])),
+    };
+  }
+  return view;
+}
+
+function validateAgentConfig(config: AgentConfig): ValidatedConfig {
+  if (typeof config !== 'object' || config === null) {
+    throw invalid(['config: expected an object']);
+  }
+  const { tools = [], handoffs = [], ...rest } = config;
+  const problems = [...checkTools(tools), ...checkHandoffs(handoffs)];
+  const result = validateAgentSpec(rest);
+  if ('problems' in result) problems.push(...result.problems);
+  if (problems.length > 0 || !('spec' in result)) throw invalid(problems);
+  return new ValidatedConfig(result.spec, Object.freeze([...tools]), Object.freeze([...handoffs]));
+}
+
+function checkTools(tools: unknown): string[] {
+  if (!Array.isArray(tools)) return ['config.tools: expected an array of tools'];
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  tools.forEach((tool: unknown, index) => {
+    if (!isTool(tool)) {
+      problems.push(`config.tools.${index}: expected a tool made by defineTool()`);
+    } else if (seen.has(tool.name)) {
+      problems.push(`config.tools.${index}: duplicate tool name ${JSON.stringify(tool.name)}`);
+    } else {
+      seen.add(tool.name);
+    }
+  });
+  return problems;
+}
+
+function checkHandoffs(handoffs: unknown): string[] {
+  if (!Array.isArray(handoffs)) return ['config.handoffs: expected an array of agents or names'];
+  return handoffs.flatMap((handoff: unknown, index) =>
+    handoff instanceof Agent || (typeof handoff === 'string' && handoff.length > 0)
+      ? []
+      : [`config.handoffs.${index}: expected an Agent or a registered agent name`],
+  );
+}
+
+function invalid(problems: readonly string[]): ConfigInvalidError {
+  return new ConfigInvalidError(`invalid agent config:\n  ${problems.join('\n  ')}\n`, {
+    details: { paths: [...problems] },
+  });
+}

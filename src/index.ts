@@ -1,0 +1,113 @@
+/**
+ * agentcell: an isolated clone of your AI agent for every channel, tenant or session.
+ *
+ * @example
+ * import { Agent, defineTool } from 'agentcell';
+ * const agent = new Agent({ name: 'support', instructions: 'Be brief.', llm: 'gpt-4o-mini' });
+ * const perChannel = agent.cloneForChannel();
+ */
+export {
+  Agent,
+  type AgentConfig,
+  type CloneForChannelOptions,
+  type Handoff,
+  redact,
+} from './agent/agent.js';
+export {
+  BLUEPRINT_VERSION,
+  type Blueprint,
+  DEFAULT_BLUEPRINT_MAX_BYTES,
+  type DecodeBlueprintOptions,
+  decodeBlueprint,
+  encodeBlueprint,
+  toBlueprint,
+} from './agent/blueprint.js';
+export { CLONE_CONTRACT, type CloneRule } from './agent/clone-contract.js';
+export type {
+  AgentSpec,
+  AgentSpecInput,
+  ApprovalConfig,
+  AuthConfig,
+  AutonomyConfig,
+  CachingConfig,
+  CliBackendConfig,
+  ContextConfig,
+  ExecutionConfig,
+  GuardrailsConfig,
+  HooksConfig,
+  JsonSchema,
+  KnowledgeConfig,
+  LearnConfig,
+  MemoryConfig,
+  OutputConfig,
+  PlanningConfig,
+  ReflectionConfig,
+  SandboxConfig,
+  SkillsConfig,
+  TemplatesConfig,
+  WebConfig,
+} from './agent/config.js';
+export { FEATURE_CONFIG_KEYS } from './agent/config.js';
+export { InterruptController } from './agent/interrupt.js';
+export type { ChatMessage, ToolCall, Usage } from './agent/messages.js';
+export {
+  AgentcellError,
+  type AgentcellErrorCode,
+  type AgentcellErrorOptions,
+  AgentNotRegisteredError,
+  ApprovalDeniedError,
+  BlueprintInvalidError,
+  BudgetExceededError,
+  CapacityExceededError,
+  ConfigInvalidError,
+  type ErrorDetails,
+  type ErrorWire,
+  errorCatalogue,
+  errorClasses,
+  fromWire,
+  GuardrailFailedError,
+  HandoffFailedError,
+  HookFailedError,
+  InternalError,
+  InterruptedError,
+  isAgentcellError,
+  isErrorWire,
+  LlmAuthFailedError,
+  LlmBadResponseError,
+  LlmRateLimitedError,
+  LlmRequestFailedError,
+  MailboxFullError,
+  MaxIterationsError,
+  MessageDroppedError,
+  MessageInvalidError,
+  NotFoundError,
+  OptionsInvalidError,
+  OutputInvalidError,
+  RpcTimeoutError,
+  SessionBusyError,
+  SessionClosedError,
+  SessionCrashedError,
+  SessionFailedError,
+  SessionKeyInvalidError,
+  SessionReentrantError,
+  StoreCorruptError,
+  SupervisorClosedError,
+  SupervisorDestroyedError,
+  ToolFailedError,
+  ToolInvalidError,
+  ToolNotFoundError,
+  ToolTimeoutError,
+  TurnTimeoutError,
+  toWire,
+  UnauthorizedError,
+} from './errors.js';
+export { type HostCall, ToolRegistry, type ToolRegistryEntry } from './tools/registry.js';
+export {
+  defineTool,
+  type Tool,
+  type ToolContext,
+  type ToolDefinition,
+  type ToolDescriptor,
+  type ToolInstance,
+  type ToolKind,
+} from './tools/tool.js';
