@@ -1,14 +1,18 @@
 import { inspect } from 'node:util';
 import { Mutex } from 'async-mutex';
 import { ConfigInvalidError } from '../errors.js';
+import { LlmClient } from '../llm/client.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { isTool, type Tool, type ToolInstance } from '../tools/tool.js';
 import { type Blueprint, resolveTools } from './blueprint.js';
 import { copyByContract } from './clone-contract.js';
 import { type AgentSpec, type AgentSpecInput, validateAgentSpec } from './config.js';
+import { streamEvents } from './event-stream.js';
 import { InterruptController } from './interrupt.js';
 import { addUsage, type ChatMessage, type Usage, ZERO_USAGE } from './messages.js';
 import { ResponseCache } from './response-cache.js';
+import { runTurn, type TurnOptions } from './turn.js';
+import type { TurnEvent, TurnResult } from './turn-events.js';
 
 /** Another agent this one may hand a conversation to: the Agent itself, or a registered name. */
 export type Handoff = Agent | string;
@@ -18,6 +22,9 @@ export interface AgentConfig extends AgentSpecInput {
   readonly tools?: readonly Tool[];
   readonly handoffs?: readonly Handoff[];
 }
+
+/** Options of one turn: see {@link TurnOptions}. */
+export type ChatOptions = Omit<TurnOptions, 'handoffChain'>;
 
 export interface CloneForChannelOptions {
   /** Handoffs for the clone; by default a channel clone has none. */
@@ -61,6 +68,9 @@ export class Agent {
   #history: ChatMessage[] = [];
   #usage: Usage = ZERO_USAGE;
   readonly #toolInstances = new Map<string, ToolInstance>();
+  readonly #handoffInstances = new Map<string, Agent>();
+  readonly #turnLock = new Mutex();
+  #llm: LlmClient | undefined;
 
   /** Throws `AGENTCELL_CONFIG_INVALID` listing every failing path. */
   constructor(config: AgentConfig) {
@@ -147,12 +157,67 @@ export class Agent {
   }
 
   /**
-   * Appends a completed turn's messages and usage. The turn loop calls this after the turn
-   * succeeded; a failed turn appends nothing.
+   * Appends a completed turn's messages. The turn loop calls this once the turn succeeded; a
+   * failed or interrupted turn appends nothing.
    */
-  commitTurn(messages: readonly ChatMessage[], usage: Usage): void {
+  commitTurn(messages: readonly ChatMessage[]): void {
     this.#history.push(...messages);
+  }
+
+  /** Adds what an LLM call cost. Callers hold {@link costLock}. */
+  recordUsage(usage: Usage): void {
     this.#usage = addUsage(this.#usage, usage);
+  }
+
+  /** This agent's model client, made on first use (one per agent instance). */
+  llm(): LlmClient {
+    this.#llm ??= new LlmClient({
+      baseUrl: this.config.baseUrl,
+      apiKey: this.config.apiKey,
+      headers: this.config.auth?.headers,
+      organization: this.config.auth?.organization,
+      project: this.config.auth?.project,
+      maxRetries: this.config.execution?.maxRetries,
+      retryBaseDelayMs: this.config.execution?.retryBaseDelayMs,
+    });
+    return this.#llm;
+  }
+
+  /** The instance of a handoff target that belongs to this agent instance (a clone, made once). */
+  handoffInstance(target: Agent): Agent {
+    let instance = this.#handoffInstances.get(target.name);
+    if (!instance) {
+      instance = target.clone();
+      this.#handoffInstances.set(target.name, instance);
+    }
+    return instance;
+  }
+
+  /**
+   * Sends a message and resolves with the reply. Turns on one agent run one at a time, in call
+   * order. Rejects with a typed error (history unchanged) if the turn fails or is interrupted.
+   *
+   * @example
+   * const reply = await agent.chat('What is the weather in Oslo?');
+   */
+  async chat(message: string, options: ChatOptions = {}): Promise<string> {
+    return (await this.run(message, options)).reply;
+  }
+
+  /** Like {@link chat}, resolving with the whole turn result (reply, structured output, delta). */
+  run(message: string, options: ChatOptions = {}): Promise<TurnResult> {
+    return this.#turnLock.runExclusive(() => runTurn(this, message, options));
+  }
+
+  /**
+   * Sends a message and yields the turn's events as they happen (text deltas, tool calls,
+   * usage, final). The iterator throws the turn's typed error if it fails.
+   *
+   * @example
+   * for await (const event of agent.stream('hi')) if (event.type === 'text') process.stdout.write(event.delta);
+   */
+  stream(message: string, options: ChatOptions = {}): AsyncIterable<TurnEvent> {
+    return streamEvents((onEvent) => this.run(message, { ...options, onEvent }));
   }
 
   /** Replaces the conversation with a restored one (journal replay). */
