@@ -1,0 +1,46 @@
+import { type Command, InvalidArgumentError } from 'commander';
+import { startMockLlm } from '../testing/mock-llm.js';
+
+/** `agentcell mock-llm`: the bundled OpenAI-compatible mock model server, on loopback. */
+export function mockLlmCommand(program: Command): void {
+  program
+    .command('mock-llm')
+    .description(
+      'run the OpenAI-compatible mock model server (streaming, tools, faults) on 127.0.0.1',
+    )
+    .option('--port <port>', 'port to listen on (0 picks a free one)', parseInteger, 8787)
+    .option('--first-token-ms <ms>', 'latency before the first token', parseInteger, 0)
+    .option(
+      '--tokens-per-second <n>',
+      'token rate after the first token (0 = instant)',
+      parseInteger,
+      0,
+    )
+    .option('--api-key <key>', 'require this bearer token')
+    .action(
+      async (options: {
+        port: number;
+        firstTokenMs: number;
+        tokensPerSecond: number;
+        apiKey?: string;
+      }) => {
+        const mock = await startMockLlm({
+          port: options.port,
+          latency: { firstTokenMs: options.firstTokenMs, tokensPerSecond: options.tokensPerSecond },
+          ...(options.apiKey !== undefined && { apiKey: options.apiKey }),
+        });
+        console.log(`mock LLM listening on ${mock.url} (model: mock-model); Ctrl-C to stop`);
+        const stop = () => void mock.close().then(() => process.exit(0));
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      },
+    );
+}
+
+export function parseInteger(value: string): number {
+  const parsed = Number.parseInt(value, 10);
+  if (!Number.isInteger(parsed) || parsed < 0 || String(parsed) !== value.trim()) {
+    throw new InvalidArgumentError(`expected a non-negative integer, got ${JSON.stringify(value)}`);
+  }
+  return parsed;
+}
