@@ -3,7 +3,10 @@
  * events: structured clone is several times faster for those), and the guarded decoder every
  * piece of outside input goes through.
  */
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import SuperJSON from 'superjson';
+import { type ErrorWire, fromWire, isErrorWire, toWire } from './errors.js';
 
 export const codec = new SuperJSON({ dedupe: false });
 
@@ -89,4 +92,27 @@ export function findUnsafeKeys(
 
 function typeName(value: unknown): string {
   return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+}
+
+/**
+ * comlink keeps only name, message and stack of a thrown error, so a remote call's failure
+ * would lose its class and code. Thrown values cross in our wire form instead. The handler
+ * table is module-global: installing it here, on first import of the codec, covers both the
+ * host and every worker.
+ */
+const defaultThrowHandler = Comlink.transferHandlers.get('throw');
+if (defaultThrowHandler) {
+  Comlink.transferHandlers.set('throw', {
+    canHandle: defaultThrowHandler.canHandle,
+    serialize: (thrown: unknown) => [{ wire: toWire((thrown as { value: unknown }).value) }, []],
+    deserialize: (serialized: unknown) => {
+      const wire = (serialized as { wire?: ErrorWire }).wire;
+      throw isErrorWire(wire) ? fromWire(wire) : new Error('a remote call failed without an error');
+    },
+  });
+}
+
+/** A comlink endpoint over a Node MessagePort, Worker or parentPort. */
+export function endpointOf(port: Parameters<typeof nodeEndpoint>[0]): Comlink.Endpoint {
+  return nodeEndpoint(port);
 }

@@ -463,6 +463,12 @@ export function fromWire(wire: ErrorWire): AgentcellError {
   return error;
 }
 
+/** A copy of `error` (same class, code and message) with `extra` merged into its details. */
+export function withDetails<E extends AgentcellError>(error: E, extra: ErrorDetails): E {
+  const wire = toWire(error);
+  return fromWire({ ...wire, details: { ...wire.details, ...extra } }) as E;
+}
+
 /** Details must survive structured clone; anything that would not is dropped, not thrown. */
 function plainDetails(details: ErrorDetails | undefined): ErrorDetails | undefined {
   if (details === undefined) return undefined;

@@ -1,7 +1,7 @@
 /**
- * Keeps the one direction of dependency of DESIGN.md: errors/codec below everything; agent,
- * tools and llm know nothing of runtime; runtime knows nothing of gateway or cli; workers import
- * agent, tools, llm, the codec and errors only.
+ * Keeps the one direction of dependency of DESIGN.md: errors, clock and codec below everything;
+ * agent, tools and llm know nothing of runtime; runtime knows nothing of gateway or cli; worker
+ * threads run `workers/` and `src/worker/`, which import agent, tools, llm and the codec only.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -11,42 +11,23 @@ import { describe, expect, it } from 'vitest';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Which top-level areas each area may import (besides itself and npm packages). */
+const BASE = ['src/errors.ts', 'src/codec.ts', 'src/clock.ts'];
+const CORE = [...BASE, 'src/agent', 'src/tools', 'src/llm'];
 const ALLOWED: Record<string, readonly string[]> = {
   'src/errors.ts': [],
-  'src/codec.ts': [],
-  'src/agent': ['src/errors.ts', 'src/codec.ts', 'src/tools', 'src/llm'],
-  'src/tools': ['src/errors.ts', 'src/codec.ts', 'src/agent'],
-  'src/llm': ['src/errors.ts', 'src/codec.ts', 'src/agent'],
-  'src/runtime': ['src/errors.ts', 'src/codec.ts', 'src/agent', 'src/tools', 'src/llm'],
-  'src/testing': ['src/errors.ts', 'src/codec.ts', 'src/agent', 'src/tools', 'src/llm'],
-  'src/gateway': [
-    'src/errors.ts',
-    'src/codec.ts',
-    'src/agent',
-    'src/tools',
-    'src/llm',
-    'src/runtime',
-  ],
-  'src/cli': [
-    'src/errors.ts',
-    'src/codec.ts',
-    'src/agent',
-    'src/tools',
-    'src/llm',
-    'src/runtime',
-    'src/gateway',
-    'src/testing',
-  ],
-  'src/index.ts': [
-    'src/errors.ts',
-    'src/codec.ts',
-    'src/agent',
-    'src/tools',
-    'src/llm',
-    'src/runtime',
-    'src/gateway',
-  ],
-  workers: ['src/errors.ts', 'src/codec.ts', 'src/agent', 'src/tools', 'src/llm'],
+  'src/clock.ts': [],
+  'src/codec.ts': ['src/errors.ts'],
+  'src/agent': CORE,
+  'src/tools': CORE,
+  'src/llm': CORE,
+  // The worker side of the session boundary: what worker threads run.
+  'src/worker': CORE,
+  'src/runtime': [...CORE, 'src/worker'],
+  'src/testing': CORE,
+  'src/gateway': [...CORE, 'src/worker', 'src/runtime'],
+  'src/cli': [...CORE, 'src/worker', 'src/runtime', 'src/gateway', 'src/testing'],
+  'src/index.ts': [...CORE, 'src/runtime', 'src/gateway'],
+  workers: [...CORE, 'src/worker'],
 };
 
 function areaOf(file: string): string | undefined {

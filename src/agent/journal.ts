@@ -1,0 +1,44 @@
+/**
+ * The journal: what each completed turn of a session appended (its delta), the source of
+ * truth for restoring the session. Records travel between threads through the shared codec.
+ */
+import { decodeUntrusted, encode } from '../codec.js';
+import { StoreCorruptError } from '../errors.js';
+import { addUsage, type ChatMessage, type Usage, ZERO_USAGE } from './messages.js';
+
+export interface JournalRecord {
+  /** Appends are idempotent by turn id: a restart never records a turn twice. */
+  readonly turnId: string;
+  readonly messages: readonly ChatMessage[];
+  readonly usage: Usage;
+  /** When the turn completed (clock milliseconds). */
+  readonly at: number;
+}
+
+/** Largest journal accepted when decoding: 256 MiB. */
+const MAX_JOURNAL_BYTES = 256 * 1024 * 1024;
+
+export function encodeJournal(records: readonly JournalRecord[]): string {
+  return encode(records);
+}
+
+export function decodeJournal(text: string): JournalRecord[] {
+  const decoded = decodeUntrusted(text, { maxBytes: MAX_JOURNAL_BYTES });
+  if ('problems' in decoded || !Array.isArray(decoded.value)) {
+    throw new StoreCorruptError(
+      `the journal does not decode: ${'problems' in decoded ? decoded.problems.join('; ') : 'not an array'}`,
+    );
+  }
+  return decoded.value as JournalRecord[];
+}
+
+/** The conversation and cumulative usage a journal restores. */
+export function replayJournal(records: readonly JournalRecord[]): {
+  history: ChatMessage[];
+  usage: Usage;
+} {
+  return {
+    history: records.flatMap((record) => record.messages),
+    usage: records.reduce((sum, record) => addUsage(sum, record.usage), ZERO_USAGE),
+  };
+}

@@ -1,0 +1,116 @@
+/** Supervisor options: one schema with its defaults, validated once at construction. */
+import { z } from 'zod';
+import { describeIssues } from '../agent/config.js';
+import type { Approver, Hook, Validator } from '../agent/extensions.js';
+import type { Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
+import { OptionsInvalidError } from '../errors.js';
+import { ToolRegistry } from '../tools/registry.js';
+import type { JournalStore } from './stores/store.js';
+
+const isFunction = (value: unknown) => typeof value === 'function';
+
+export const BUSY_POLICIES = ['enqueue', 'reject', 'interrupt', 'steer', 'coalesce'] as const;
+export type BusyPolicy = (typeof BUSY_POLICIES)[number];
+
+const positiveInt = z.number().int().positive();
+
+export const budgetSchema = z.strictObject({
+  /** Tokens a session may spend in all; past it, turns fail with AGENTCELL_BUDGET_EXCEEDED. */
+  maxTokens: positiveInt.optional(),
+  maxCostUsd: z.number().nonnegative().optional(),
+  /** CPU a single turn may use in its worker; past it the worker is terminated. */
+  maxTurnCpuMs: positiveInt.optional(),
+});
+export type SessionBudget = z.infer<typeof budgetSchema>;
+
+const supervisorOptionsSchema = z.strictObject({
+  /** Tools workers may use: modules they import, host tools they call back. */
+  tools: z.instanceof(ToolRegistry).default(() => new ToolRegistry()),
+  /** Hooks named in agents' `hooks` configs; they run in the supervisor's thread. */
+  hooks: z.record(z.string(), z.custom<Hook>(isFunction)).default({}),
+  /** Guardrail validators named in agents' `guardrails` configs; run in the supervisor's thread. */
+  validators: z.record(z.string(), z.custom<Validator>(isFunction)).default({}),
+  /** Decides tool calls that need approval; without one they are denied. */
+  approver: z.custom<Approver>(isFunction).optional(),
+  store: z
+    .custom<JournalStore>(
+      (value) =>
+        typeof value === 'object' && value !== null && 'append' in value && 'read' in value,
+      'expected a JournalStore',
+    )
+    .optional(),
+  clock: z
+    .custom<Clock>(
+      (value) => typeof value === 'object' && value !== null && 'now' in value,
+      'expected a Clock',
+    )
+    .default(systemClock),
+  /** Turns running at once across all sessions. @default 64 */
+  maxConcurrentTurns: positiveInt.default(64),
+  /** Messages that may wait in one session's mailbox. @default 256 */
+  maxQueuedPerSession: z.number().int().nonnegative().default(256),
+  overflow: z.enum(['rejectNewest', 'dropOldest']).default('rejectNewest'),
+  busyPolicy: z.enum(BUSY_POLICIES).default('enqueue'),
+  /** A turn running longer is interrupted, then its worker terminated. @default 120000 */
+  turnTimeoutMs: positiveInt.default(120_000),
+  /** Time an interrupted turn gets to end before its worker is terminated. @default 2000 */
+  interruptGraceMs: positiveInt.default(2_000),
+  /** Deadline of a call into a worker. @default 10000 */
+  rpcTimeoutMs: positiveInt.default(10_000),
+  /** Deadline for a worker to start and restore its session. @default 30000 */
+  startTimeoutMs: positiveInt.default(30_000),
+  /** Largest message accepted, in UTF-8 bytes. @default 262144 */
+  maxMessageBytes: positiveInt.default(256 * 1024),
+  restart: z
+    .strictObject({
+      maxRestarts: z.number().int().nonnegative().default(5),
+      windowMs: positiveInt.default(60_000),
+      backoffMs: z.number().int().nonnegative().default(100),
+      maxBackoffMs: z.number().int().nonnegative().default(5_000),
+    })
+    .prefault({}),
+  /** Heap limits of each session worker (best effort: see Node's `resourceLimits`). */
+  resourceLimits: z
+    .strictObject({
+      maxOldGenerationSizeMb: positiveInt.optional(),
+      maxYoungGenerationSizeMb: positiveInt.optional(),
+      codeRangeSizeMb: positiveInt.optional(),
+      stackSizeMb: positiveInt.optional(),
+    })
+    .optional(),
+  budget: budgetSchema.optional(),
+});
+
+export type SupervisorOptions = z.input<typeof supervisorOptionsSchema>;
+export type ResolvedSupervisorOptions = z.output<typeof supervisorOptionsSchema>;
+
+export function parseSupervisorOptions(options: unknown): ResolvedSupervisorOptions {
+  const result = supervisorOptionsSchema.safeParse(options ?? {});
+  if (!result.success) {
+    const lines = describeIssues(result.error.issues, 'options');
+    throw new OptionsInvalidError(`invalid supervisor options:\n  ${lines.join('\n  ')}\n`, {
+      details: { paths: lines },
+    });
+  }
+  return result.data;
+}
+
+export const sessionOptionsSchema = z.strictObject({
+  /** The registered agent this session clones. */
+  agent: z.string().min(1),
+  busyPolicy: z.enum(BUSY_POLICIES).optional(),
+  budget: budgetSchema.optional(),
+});
+export type SessionOptions = z.input<typeof sessionOptionsSchema>;
+
+export function parseSessionOptions(options: unknown): z.output<typeof sessionOptionsSchema> {
+  const result = sessionOptionsSchema.safeParse(options);
+  if (!result.success) {
+    const lines = describeIssues(result.error.issues, 'options');
+    throw new OptionsInvalidError(`invalid session options:\n  ${lines.join('\n  ')}\n`, {
+      details: { paths: lines },
+    });
+  }
+  return result.data;
+}

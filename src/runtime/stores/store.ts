@@ -1,0 +1,19 @@
+/**
+ * Where journals live. Small on purpose, so that a file, Redis or PostgreSQL store can
+ * implement it without touching the runtime.
+ */
+import type { JournalRecord } from '../../agent/journal.js';
+
+export interface JournalStore {
+  /**
+   * Appends a completed turn to a session's journal. Idempotent by `record.turnId`: appending a
+   * turn already present changes nothing. Resolves once the record is safe.
+   */
+  append(sessionKey: string, record: JournalRecord): Promise<void>;
+  /** Every record of a session, oldest first (empty for a session never seen). */
+  read(sessionKey: string): Promise<readonly JournalRecord[]>;
+  /** Forgets a session's journal. */
+  delete(sessionKey: string): Promise<void>;
+  /** Releases what the store holds (files, connections). */
+  close(): Promise<void>;
+}

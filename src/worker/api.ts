@@ -1,0 +1,79 @@
+/**
+ * The one typed contract of the session-worker boundary: what the host may call in a worker
+ * (`SessionWorkerApi`), what a worker may call back in the host (`HostApi`), and the messages a
+ * worker posts on its event port. Both sides import these types; neither hand-writes commands.
+ */
+
+import type { MessagePort } from 'node:worker_threads';
+import type { ApprovalRequest, HookContext, ValidatorContext } from '../agent/extensions.js';
+import type { TurnEvent, TurnResult } from '../agent/turn-events.js';
+import type { ErrorWire } from '../errors.js';
+import type { ToolRegistryEntry } from '../tools/registry.js';
+import type { ToolContext } from '../tools/tool.js';
+
+export interface SessionInit {
+  readonly sessionKey: string;
+  /** The agent's blueprint, encoded with the shared codec. */
+  readonly blueprint: string;
+  /** The session's journal (completed turns), encoded with the shared codec. */
+  readonly journal: string;
+  /** Where this worker finds each tool: modules it imports, host tools it calls back. */
+  readonly tools: readonly ToolRegistryEntry[];
+  /** Blueprints (encoded) of the agents this one may hand off to, by name. */
+  readonly handoffs: Readonly<Record<string, string>>;
+  /** Hook and validator names the host can run. */
+  readonly hooks: readonly string[];
+  readonly validators: readonly string[];
+  /** A port on which the host exposes {@link HostApi} with comlink. */
+  readonly host: MessagePort;
+  /** A port on which the worker posts {@link WorkerMessage}s, in order. */
+  readonly events: MessagePort;
+}
+
+export interface WorkerStats {
+  readonly threadId: number;
+  readonly heapUsedBytes: number;
+  readonly heapLimitBytes: number;
+  readonly historyLength: number;
+}
+
+export interface SessionWorkerApi {
+  /** Rebuilds the agent (fresh locks and interrupt controller) and restores its journal. */
+  init(init: SessionInit): Promise<{ readonly threadId: number }>;
+  /** Starts a turn; its events and its end arrive on the event port. */
+  startTurn(turnId: string, message: string): void;
+  /** Interrupts the turn if it is still running; false if it is not. */
+  interrupt(turnId: string, reason: string): boolean;
+  /** Hands a message to the running turn at its next LLM step; false if it cannot take it. */
+  steer(turnId: string, steerId: string, message: string): boolean;
+  stats(): WorkerStats;
+}
+
+/** Calls from a worker back into the host thread. */
+export interface HostApi {
+  callTool(name: string, args: unknown, context: Omit<ToolContext, 'signal'>): Promise<unknown>;
+  runHook(name: string, context: HookContext): Promise<void>;
+  validate(
+    name: string,
+    reply: string,
+    context: Omit<ValidatorContext, 'config'>,
+  ): Promise<boolean | string>;
+  approve(request: ApprovalRequest): Promise<boolean>;
+}
+
+/** How a turn ended: its result, or its error in wire form. */
+export type TurnOutcome =
+  | { readonly ok: true; readonly result: TurnResult }
+  | { readonly ok: false; readonly error: ErrorWire };
+
+/** Posted after a turn's last event. */
+export type TurnEnd = TurnOutcome & {
+  readonly type: 'turn-end';
+  readonly turnId: string;
+  /** Steered messages the turn took (the others must be run as turns of their own). */
+  readonly steered: readonly string[];
+  /** Time the worker's event loop was busy during the turn: its CPU time, near enough. */
+  readonly cpuMs: number;
+};
+
+export type WorkerMessage = TurnEvent | TurnEnd;
