@@ -3,7 +3,6 @@
  * injects (approver, handoff targets). Configs carry names, never functions, so they stay
  * plain data that clones and blueprints can copy.
  */
-import type { AgentSpec } from './config.js';
 
 export type HookPoint =
   | 'beforeLlmCall'
@@ -35,7 +34,8 @@ export interface ValidatorContext {
   readonly agentName: string;
   readonly sessionKey: string;
   readonly turnId: string;
-  readonly config: AgentSpec;
+  /** The agent's config with secrets redacted. */
+  readonly config: Readonly<Record<string, unknown>>;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import {
-  AgentcellError,
+  type AgentcellError,
   ApprovalDeniedError,
   InterruptedError,
   isAgentcellError,
@@ -79,7 +79,7 @@ async function runToolCall(scope: ToolRunScope, call: ToolCall): Promise<ChatMes
   } catch (thrown) {
     if (scope.signal.aborted) throw turnAbortReason(scope.signal);
     if (isAgentcellError(thrown, 'AGENTCELL_HOOK_FAILED')) throw thrown;
-    error = thrown instanceof AgentcellError ? thrown : new ToolFailedError(String(thrown));
+    error = isAgentcellError(thrown) ? thrown : new ToolFailedError(String(thrown));
     result = `error ${error.code}: ${error.message}`;
   }
   scope.emit({
@@ -156,7 +156,7 @@ async function runWithLimits(
     if (scope.signal.aborted) throw turnAbortReason(scope.signal);
     if (signal.aborted)
       throw new ToolTimeoutError(`${call.name} did not finish within ${scope.toolTimeoutMs} ms`);
-    if (thrown instanceof AgentcellError) throw thrown;
+    if (isAgentcellError(thrown)) throw thrown;
     throw new ToolFailedError(
       `${call.name} threw: ${(thrown as Error)?.message ?? String(thrown)}`,
       { cause: thrown },
@@ -170,5 +170,5 @@ async function runWithLimits(
 /** The error a turn ends with when its signal fired. */
 export function turnAbortReason(signal: AbortSignal): AgentcellError {
   const reason: unknown = signal.reason;
-  return reason instanceof AgentcellError ? reason : new InterruptedError('the turn was aborted');
+  return isAgentcellError(reason) ? reason : new InterruptedError('the turn was aborted');
 }

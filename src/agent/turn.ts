@@ -91,6 +91,7 @@ class Turn {
   #usage: Usage = ZERO_USAGE;
   #seq = 0;
   #iteration = 0;
+  #turnEndReported = false;
 
   constructor(
     agent: Agent,
@@ -144,10 +145,12 @@ class Turn {
       throw new MaxIterationsError(`no final answer after ${maxIterations} LLM calls`);
     } catch (error) {
       const failure = this.#signal.aborted ? turnAbortReason(this.#signal) : error;
-      await this.#runHooks('onTurnEnd', {
-        outcome: 'error',
-        errorCode: (failure as AgentcellError).code,
-      }).catch(() => {});
+      if (!this.#turnEndReported) {
+        await this.#runHooks('onTurnEnd', {
+          outcome: 'error',
+          errorCode: (failure as AgentcellError).code,
+        }).catch(() => {});
+      }
       throw failure;
     }
   }
@@ -293,7 +296,7 @@ class Turn {
       agentName: this.#agent.name,
       sessionKey: this.#sessionKey,
       turnId: this.#turnId,
-      config: this.#agent.config,
+      config: this.#config,
     };
     for (const name of guardrails.validators ?? []) {
       const verdict = await this.#options.validators?.[name]?.(reply, context);
@@ -315,6 +318,8 @@ class Turn {
   async #finish(content: string): Promise<TurnResult> {
     const output = this.#parseOutput(content);
     const reply = replyText(this.#agent.config, content);
+    // onTurnEnd runs once per turn: a failure after this point is not reported again.
+    this.#turnEndReported = true;
     await this.#runHooks('onTurnEnd', { outcome: 'ok', reply });
     this.#signal.throwIfAborted();
     const messages = [
@@ -477,6 +482,8 @@ class Turn {
         turnId: `${this.#turnId}/${name}`,
         handoffChain: chain,
         onEvent: undefined,
+        // Steered messages belong to the session's own agent: they wait for its next step.
+        steering: undefined,
       });
       return result.reply;
     } catch (error) {

@@ -9,8 +9,9 @@ import OpenAI from 'openai';
 import type { JsonSchema } from '../agent/config.js';
 import type { ChatMessage, ToolCall } from '../agent/messages.js';
 import {
-  AgentcellError,
+  type AgentcellError,
   InterruptedError,
+  isAgentcellError,
   LlmAuthFailedError,
   LlmBadResponseError,
   LlmRateLimitedError,
@@ -102,6 +103,8 @@ export class LlmClient {
     observer: LlmCallObserver = {},
   ): Promise<LlmResponse> {
     for (let attempt = 0; ; attempt++) {
+      // An 'abort' listener never fires for a signal that is already aborted.
+      if (signal.aborted) throw toLlmError(undefined, signal);
       try {
         return await this.#streamOnce(request, signal, observer);
       } catch (thrown) {
@@ -290,11 +293,11 @@ export function estimateTokens(text: string): number {
 function toLlmError(thrown: unknown, signal: AbortSignal): AgentcellError {
   if (signal.aborted) {
     const reason: unknown = signal.reason;
-    return reason instanceof AgentcellError
+    return isAgentcellError(reason)
       ? reason
       : new InterruptedError('the model request was aborted');
   }
-  if (thrown instanceof AgentcellError) return thrown;
+  if (isAgentcellError(thrown)) return thrown;
   if (thrown instanceof StreamStalled) {
     return new LlmRequestFailedError('the model stream stalled (no data within the idle timeout)', {
       cause: thrown,

@@ -6,7 +6,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import PQueue from 'p-queue';
-import { Agent } from '../agent/agent.js';
+import { Agent, redact } from '../agent/agent.js';
 import {
   type Blueprint,
   decodeBlueprint,
@@ -334,7 +334,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           if (!validator) return `no validator named ${name}`;
           const spec = this.#agents.get(this.#sessions.get(context.sessionKey)?.agent ?? '')
             ?.blueprint.spec;
-          return validator(reply, { ...context, config: spec ?? ({} as never) });
+          return validator(reply, { ...context, config: spec ? redact(spec) : {} });
         }),
       approve: (request) =>
         this.#insideTurn.run(
