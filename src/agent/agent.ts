@@ -233,14 +233,16 @@ export class Agent {
     this.cache.clear();
   }
 
-  /** A redacted view: the apiKey and auth values never reach logs. */
-  toJSON(): Record<string, unknown> {
-    return {
-      ...redact(this.config),
-      tools: this.tools.map((tool) => tool.name),
-      handoffs: this.handoffs.map(handoffName),
-    };
-  }
+  /**
+   * A redacted view: the apiKey and auth values never reach logs. An own function-valued
+   * field on purpose: it makes `structuredClone(agent)` and `postMessage(agent)` throw
+   * `DataCloneError` instead of silently copying live state (and the apiKey) as plain data.
+   */
+  readonly toJSON = (): Record<string, unknown> => ({
+    ...redact(this.config),
+    tools: this.tools.map((tool) => tool.name),
+    handoffs: this.handoffs.map(handoffName),
+  });
 
   [inspect.custom](): string {
     return `Agent ${inspect(this.toJSON(), { depth: 4 })}`;

@@ -112,6 +112,7 @@ const wireBlueprintSchema = z.strictObject({
 export function decodeBlueprint(text: unknown, options: DecodeBlueprintOptions = {}): Blueprint {
   const decoded = decodeUntrusted(text, {
     maxBytes: options.maxBytes ?? DEFAULT_BLUEPRINT_MAX_BYTES,
+    root: 'blueprint',
   });
   if ('problems' in decoded) throw invalid(decoded.problems);
   const blueprint = parseWire(decoded.value);
@@ -126,7 +127,7 @@ function parseWire(value: unknown): Blueprint {
   const version = (value as { version?: unknown } | null)?.version;
   if (version !== BLUEPRINT_VERSION) {
     throw invalid([
-      `blueprint.version: unknown blueprint version ${JSON.stringify(version) ?? 'undefined'}; this agentcell reads version ${BLUEPRINT_VERSION}`,
+      `blueprint.version: unknown blueprint version ${describeVersion(version)}; this agentcell reads version ${BLUEPRINT_VERSION}`,
     ]);
   }
   const wire = wireBlueprintSchema.safeParse(value);
@@ -138,9 +139,17 @@ function parseWire(value: unknown): Blueprint {
   }));
   const output = parseOutput(wire.data.spec.output, problems);
   if (problems.length > 0) throw invalid(problems);
-  const spec = agentSpecSchema.safeParse({ ...wire.data.spec, output });
+  const spec = agentSpecSchema.safeParse({
+    ...wire.data.spec,
+    ...(output !== undefined && { output }),
+  });
   if (!spec.success) throw invalid(describeIssues(spec.error.issues, 'blueprint.spec'));
   return freezeData({ ...wire.data, spec: spec.data as AgentSpec, tools });
+}
+
+function describeVersion(version: unknown): string {
+  if (typeof version === 'bigint') return `${version}n`;
+  return JSON.stringify(version) ?? String(version);
 }
 
 function parseOutput(output: unknown, problems: string[]): unknown {

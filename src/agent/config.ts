@@ -3,19 +3,28 @@
  * validates it. Tools and handoffs are objects, not data; they are checked in `agent.ts`.
  */
 import { z } from 'zod';
-import { copyData, freezeData, isCopyableData } from './data.js';
+import { FORBIDDEN_KEYS } from '../codec.js';
+import { copyData, freezeData, isCopyableData, isJsonValue } from './data.js';
 
 /** A JSON Schema object (tool parameters, structured output). */
 export type JsonSchema = { readonly [key: string]: unknown };
 
 const positiveInt = z.number().int().positive();
+/** Record keys that could reach a prototype are refused: they could not cross the codec either. */
+const safeKey = z
+  .string()
+  .refine(
+    (key) => !FORBIDDEN_KEYS.has(key),
+    'the keys __proto__, constructor and prototype are not allowed',
+  );
 const nonNegative = z.number().nonnegative();
-const names = z.array(z.string().min(1)).readonly();
+// No `.readonly()`: zod would freeze the caller's own input, even when it fails validation.
+const names = z.array(z.string().min(1));
 
 const jsonSchema = z.custom<JsonSchema>(
   (value) =>
-    typeof value === 'object' && value !== null && !Array.isArray(value) && isCopyableData(value),
-  { message: 'expected a JSON Schema object' },
+    typeof value === 'object' && value !== null && !Array.isArray(value) && isJsonValue(value),
+  { message: 'expected a JSON Schema object (plain JSON)' },
 );
 
 /** Conversation history kept and sent to the model. */
@@ -55,7 +64,7 @@ const reflectionSchema = z.strictObject({
 const guardrailsSchema = z.strictObject({
   validators: names.optional(),
   /** Replies matching any of these are refused without calling a validator. */
-  blockPatterns: z.array(z.instanceof(RegExp)).readonly().optional(),
+  blockPatterns: z.array(z.instanceof(RegExp)).optional(),
   maxRetries: z.number().int().nonnegative().optional(),
   onFail: z.enum(['retry', 'raise']).optional(),
 });
@@ -156,7 +165,7 @@ const sandboxSchema = z.strictObject({
 
 const authSchema = z.strictObject({
   /** Extra headers sent with every model request (e.g. a gateway's own key). */
-  headers: z.record(z.string(), z.string()).optional(),
+  headers: z.record(safeKey, z.string()).optional(),
   organization: z.string().optional(),
   project: z.string().optional(),
 });
@@ -164,7 +173,7 @@ const authSchema = z.strictObject({
 const cliBackendSchema = z.strictObject({
   command: z.string().min(1),
   args: names.optional(),
-  env: z.record(z.string(), z.string()).optional(),
+  env: z.record(safeKey, z.string()).optional(),
   timeoutMs: positiveInt.optional(),
 });
 
@@ -176,7 +185,7 @@ const metadataSchema = z.custom<Readonly<Record<string, unknown>>>(
     isCopyableData(value),
   {
     message:
-      'expected a plain object of data (strings, numbers, booleans, bigint, null, undefined, Date, RegExp, URL, Map, Set, arrays, plain objects)',
+      'expected a plain object of data (strings, numbers, booleans, bigint, null, undefined, valid Dates, RegExp, URL, Map, Set, arrays, plain objects), without __proto__, constructor or prototype keys',
   },
 );
 
@@ -217,8 +226,10 @@ export const agentSpecSchema = z.strictObject({
   instructions: z.string().optional(),
   llm: z.string().min(1).optional(),
   baseUrl: z
-    .union([z.url({ protocol: /^https?$/ }), z.instanceof(URL)])
-    .transform((value) => (value instanceof URL ? value.href : value))
+    .preprocess(
+      (value) => (value instanceof URL ? value.href : value),
+      z.url({ protocol: /^https?$/ }),
+    )
     .optional(),
   apiKey: z.string().optional(),
   auth: authSchema.optional(),

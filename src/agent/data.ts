@@ -3,6 +3,7 @@
  * and deep freeze used for them. `structuredClone` is not used because it rejects URL, and
  * superjson is not used because it is several times slower and throws on a `constructor` key.
  */
+import { FORBIDDEN_KEYS } from '../codec.js';
 
 /** Deeper than this is treated as hostile input rather than configuration. */
 const MAX_DEPTH = 64;
@@ -22,7 +23,8 @@ export function isCopyableData(value: unknown, depth = 0): boolean {
     return typeof value !== 'function' && typeof value !== 'symbol';
   }
   if (depth > MAX_DEPTH) return false;
-  if (value instanceof Date || value instanceof RegExp || value instanceof URL) return true;
+  if (value instanceof Date) return !Number.isNaN(value.getTime());
+  if (value instanceof RegExp || value instanceof URL) return true;
   if (value instanceof Map) {
     for (const [k, v] of value) {
       if (!isCopyableData(k, depth + 1) || !isCopyableData(v, depth + 1)) return false;
@@ -34,7 +36,9 @@ export function isCopyableData(value: unknown, depth = 0): boolean {
     return true;
   }
   if (!Array.isArray(value) && !isPlainObject(value)) return false;
-  for (const v of Object.values(value)) if (!isCopyableData(v, depth + 1)) return false;
+  for (const [key, v] of Object.entries(value)) {
+    if (FORBIDDEN_KEYS.has(key) || !isCopyableData(v, depth + 1)) return false;
+  }
   return true;
 }
 
@@ -61,11 +65,27 @@ export function copyData<T>(value: T): T {
   return out as T;
 }
 
-/** Freezes arrays and plain objects all the way down and returns the same value. */
+/**
+ * Freezes arrays and plain objects all the way down and returns the same value. RegExp, Map,
+ * Set and Date are left alone: freezing them protects nothing (their state is internal) and a
+ * frozen RegExp with the `g` flag cannot even be used.
+ */
 export function freezeData<T>(value: T): T {
   if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value;
-  if (Array.isArray(value) || isPlainObject(value)) {
-    for (const v of Object.values(value)) freezeData(v);
-  }
+  if (!Array.isArray(value) && !isPlainObject(value)) return value;
+  for (const v of Object.values(value)) freezeData(v);
   return Object.freeze(value);
+}
+
+/**
+ * Whether `value` is plain JSON (what a JSON Schema is): unlike config data, keys such as
+ * `constructor` are fine here, since a schema may describe a property of that name.
+ */
+export function isJsonValue(value: unknown, depth = 0): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (typeof value !== 'object' || depth > MAX_DEPTH) return false;
+  if (Array.isArray(value)) return value.every((item) => isJsonValue(item, depth + 1));
+  if (!isPlainObject(value)) return false;
+  return Object.values(value).every((item) => isJsonValue(item, depth + 1));
 }

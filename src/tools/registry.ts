@@ -70,7 +70,15 @@ export class ToolRegistry {
     await Promise.all(
       pending.map(async (entry) => {
         if (entry.source !== 'module') return;
-        const exported: unknown = (await import(entry.module))[entry.exportName];
+        let exported: unknown;
+        try {
+          exported = (await import(entry.module))[entry.exportName];
+        } catch (error) {
+          throw new ToolInvalidError(
+            `tool ${JSON.stringify(entry.name)}: module ${entry.module} could not be imported (${(error as Error).message})`,
+            { cause: error },
+          );
+        }
         if (!isTool(exported) || exported.name !== entry.name || exported.kind === 'host') {
           throw new ToolInvalidError(
             `module ${entry.module} does not export a tool named ${JSON.stringify(entry.name)} as ${JSON.stringify(entry.exportName)}`,

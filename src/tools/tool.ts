@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import type { JsonSchema } from '../agent/config.js';
-import { freezeData, isCopyableData } from '../agent/data.js';
+import { freezeData, isJsonValue } from '../agent/data.js';
 import { ToolInvalidError } from '../errors.js';
 
 /** What a running tool is told about the call it serves. */
@@ -111,7 +111,12 @@ function toJsonSchema(parameters: ToolDefinition<unknown>['parameters'], problem
     const { $schema: _ignored, ...schema } = z.toJSONSchema(parameters, { target: 'draft-7' });
     return freezeData(schema);
   }
-  if (typeof parameters !== 'object' || parameters === null || !isCopyableData(parameters)) {
+  if (
+    typeof parameters !== 'object' ||
+    parameters === null ||
+    Object.getPrototypeOf(parameters) !== Object.prototype ||
+    !isJsonValue(parameters)
+  ) {
     problems.push('parameters: expected a JSON Schema object or a zod schema');
     return NO_ARGUMENTS;
   }

@@ -11,19 +11,21 @@ import type { ErrorWire } from '../errors.js';
 import type { ToolRegistryEntry } from '../tools/registry.js';
 import type { ToolContext } from '../tools/tool.js';
 
-export interface SessionInit {
-  readonly sessionKey: string;
+/** What a worker needs to build an agent: everything but the session. */
+export interface AgentInit {
   /** The agent's blueprint, encoded with the shared codec. */
   readonly blueprint: string;
-  /** The session's journal (completed turns), encoded with the shared codec. */
-  readonly journal: string;
-  /** Where this worker finds each tool: modules it imports, host tools it calls back. */
+  /** Where this thread finds each tool: modules it imports, host tools it calls back. */
   readonly tools: readonly ToolRegistryEntry[];
   /** Blueprints (encoded) of the agents this one may hand off to, by name. */
   readonly handoffs: Readonly<Record<string, string>>;
   /** Hook and validator names the host can run. */
   readonly hooks: readonly string[];
   readonly validators: readonly string[];
+}
+
+/** A worker is prepared for an agent before it is given a session (warm pool). */
+export interface PrepareInit extends AgentInit {
   /** A port on which the host exposes {@link HostApi} with comlink. */
   readonly host: MessagePort;
   /** A port on which the worker posts {@link WorkerMessage}s, in order. */
@@ -38,8 +40,10 @@ export interface WorkerStats {
 }
 
 export interface SessionWorkerApi {
-  /** Rebuilds the agent (fresh locks and interrupt controller) and restores its journal. */
-  init(init: SessionInit): Promise<{ readonly threadId: number }>;
+  /** Builds the agent template: blueprint decoded, tools loaded, host port connected. */
+  prepare(init: PrepareInit): Promise<{ readonly threadId: number }>;
+  /** Binds the worker to a session: a clone of the template with its journal restored. */
+  activate(sessionKey: string, journal: string): void;
   /** Starts a turn; its events and its end arrive on the event port. */
   startTurn(turnId: string, message: string): void;
   /** Interrupts the turn if it is still running; false if it is not. */

@@ -1,107 +1,64 @@
 /**
- * The worker side of a session, callable without a thread (tests) and exposed by
- * `workers/session-worker.ts` over comlink. It rebuilds the agent from its blueprint — fresh
- * locks and interrupt controller — restores the journal, and runs turns, posting every event
- * and each turn's end on the event port in order.
+ * The worker side of a session (dedicated placement), callable without a thread in tests and
+ * exposed by `workers/session-worker.ts` over comlink. `prepare` builds the agent template
+ * once (a warm worker stops here); `activate` binds the worker to one session with a clone of
+ * the template (fresh locks and interrupt controller) and the session's journal.
  */
-import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { type MessagePort, threadId } from 'node:worker_threads';
-import * as Comlink from 'comlink';
-import { Agent } from '../agent/agent.js';
-import { decodeBlueprint } from '../agent/blueprint.js';
-import type { Hook, Validator } from '../agent/extensions.js';
+import type { Agent } from '../agent/agent.js';
 import { decodeJournal, replayJournal } from '../agent/journal.js';
-import { runTurn } from '../agent/turn.js';
-import type { TurnEvent } from '../agent/turn-events.js';
-import { endpointOf } from '../codec.js';
-import { toWire } from '../errors.js';
-import { ToolRegistry } from '../tools/registry.js';
-import type {
-  HostApi,
-  SessionInit,
-  SessionWorkerApi,
-  TurnOutcome,
-  WorkerMessage,
-  WorkerStats,
-} from './api.js';
+import type { PrepareInit, SessionWorkerApi, WorkerMessage, WorkerStats } from './api.js';
+import { type Hydrated, hydrate, runSessionTurn } from './hydrate.js';
 
 interface RunningTurn {
   readonly turnId: string;
   readonly steers: { id: string; message: string }[];
-  readonly taken: string[];
   /** False once the turn can take no more steered messages. */
   open: boolean;
 }
 
 export class SessionCore implements SessionWorkerApi {
+  #hydrated: Hydrated | undefined;
   #agent: Agent | undefined;
   #sessionKey = '';
   #events: MessagePort | undefined;
-  #host: Comlink.Remote<HostApi> | undefined;
-  #hooks: Record<string, Hook> = {};
-  #validators: Record<string, Validator> = {};
-  #handoffs = new Map<string, Agent>();
   #current: RunningTurn | undefined;
 
-  async init(init: SessionInit): Promise<{ readonly threadId: number }> {
-    this.#sessionKey = init.sessionKey;
+  async prepare(init: PrepareInit): Promise<{ readonly threadId: number }> {
     this.#events = init.events;
-    const host = Comlink.wrap<HostApi>(endpointOf(init.host));
-    this.#host = host;
-    const registry = await ToolRegistry.fromEntries(init.tools, (name, args, context) =>
-      host.callTool(name, args, context),
-    );
-    const agent = Agent.fromBlueprint(decodeBlueprint(init.blueprint, { registry }), { registry });
-    const { history, usage } = replayJournal(decodeJournal(init.journal));
-    agent.restore(history, usage);
-    this.#agent = agent;
-    for (const [name, text] of Object.entries(init.handoffs)) {
-      this.#handoffs.set(
-        name,
-        Agent.fromBlueprint(decodeBlueprint(text, { registry }), { registry }),
-      );
-    }
-    this.#hooks = Object.fromEntries(
-      init.hooks.map((name) => [name, (context) => host.runHook(name, context)]),
-    );
-    this.#validators = Object.fromEntries(
-      init.validators.map((name) => [
-        name,
-        (reply, { config: _config, ...context }) => host.validate(name, reply, context),
-      ]),
-    );
+    this.#hydrated = await hydrate(init, init.host);
     return { threadId };
   }
 
+  activate(sessionKey: string, journal: string): void {
+    if (!this.#hydrated) throw new Error('prepare() must be called before activate()');
+    if (this.#agent) throw new Error('a session worker serves one session only');
+    const agent = this.#hydrated.template.clone();
+    const { history, usage } = replayJournal(decodeJournal(journal));
+    agent.restore(history, usage);
+    this.#sessionKey = sessionKey;
+    this.#agent = agent;
+  }
+
   startTurn(turnId: string, message: string): void {
+    const hydrated = this.#hydrated;
     const agent = this.#agent;
-    if (!agent) throw new Error('init() must be called before startTurn()');
-    const turn: RunningTurn = { turnId, steers: [], taken: [], open: true };
+    if (!hydrated || !agent) throw new Error('activate() must be called before startTurn()');
+    const turn: RunningTurn = { turnId, steers: [], open: true };
     this.#current = turn;
-    const elu = performance.eventLoopUtilization();
-    const finish = (outcome: TurnOutcome) => {
-      turn.open = false;
-      if (this.#current === turn) this.#current = undefined;
-      const cpuMs = performance.eventLoopUtilization(elu).active;
-      this.#post({ ...outcome, type: 'turn-end', turnId, steered: turn.taken, cpuMs });
+    const post = (event: WorkerMessage) => {
+      if (event.type === 'turn-end') {
+        turn.open = false;
+        if (this.#current === turn) this.#current = undefined;
+      }
+      this.#events?.postMessage(event);
     };
-    runTurn(agent, message, {
-      turnId,
-      sessionKey: this.#sessionKey,
-      onEvent: (event: TurnEvent) => this.#post(event),
-      hooks: this.#hooks,
-      validators: this.#validators,
-      approver: (request) => this.#host!.approve(request),
-      agents: (name) => this.#handoffs.get(name),
-      steering: () => {
-        const taken = turn.steers.splice(0);
-        turn.taken.push(...taken.map((steer) => steer.id));
-        return taken.map((steer) => steer.message);
-      },
-    }).then(
-      (result) => finish({ ok: true, result }),
-      (error: unknown) => finish({ ok: false, error: toWire(error) }),
+    void runSessionTurn(
+      hydrated,
+      agent,
+      { sessionKey: this.#sessionKey, turnId, message, steering: () => turn.steers.splice(0) },
+      post,
     );
   }
 
@@ -124,9 +81,5 @@ export class SessionCore implements SessionWorkerApi {
       heapLimitBytes: heap.heap_size_limit,
       historyLength: this.#agent?.history.length ?? 0,
     };
-  }
-
-  #post(message: WorkerMessage): void {
-    this.#events?.postMessage(message);
   }
 }

@@ -9,7 +9,7 @@ import type { TurnEvent } from '../../agent/turn-events.js';
 import { endpointOf } from '../../codec.js';
 import type { SessionWorkerApi, TurnEnd, WorkerMessage, WorkerStats } from '../../worker/api.js';
 import { type Deferred, deferred } from '../deferred.js';
-import type { RunnerInit, TurnRunner } from './runner.js';
+import type { AgentRunnerInit, RunnerInit, TurnRunner } from './runner.js';
 import { crashError, type WorkerExit, WorkerHandle } from './worker-handle.js';
 
 export interface DedicatedOptions {
@@ -42,17 +42,11 @@ export class DedicatedRunner implements TurnRunner {
     void handle.exited.then(() => this.#closePorts());
   }
 
-  /** Starts a worker and initialises its session: blueprint, journal, tools, host port. */
+  /** Starts a worker and binds it to a session: {@link prepare} then {@link activate}. */
   static async start(init: RunnerInit, options: DedicatedOptions): Promise<DedicatedRunner> {
-    const handle = await WorkerHandle.start<SessionWorkerApi>({
-      entry: 'session-worker',
-      resourceLimits: options.resourceLimits,
-      startTimeoutMs: options.startTimeoutMs,
-      name: `agentcell session ${init.sessionKey}`,
-    });
-    const runner = new DedicatedRunner(handle, options);
+    const runner = await DedicatedRunner.prepare(init, options);
     try {
-      await runner.#init(init);
+      await runner.activate(init.sessionKey, init.journal);
     } catch (error) {
       await runner.terminate();
       throw error;
@@ -60,14 +54,39 @@ export class DedicatedRunner implements TurnRunner {
     return runner;
   }
 
-  async #init(init: RunnerInit): Promise<void> {
-    const { host, ...plain } = init;
-    Comlink.expose(host, endpointOf(this.#host.port1));
-    const ports = { host: this.#host.port2, events: this.#events.port2 };
+  /**
+   * Starts a worker and builds the agent template in it (blueprint decoded, tools loaded): a
+   * warm worker, ready to be bound to any session of that agent in one round trip.
+   */
+  static async prepare(init: AgentRunnerInit, options: DedicatedOptions): Promise<DedicatedRunner> {
+    const handle = await WorkerHandle.start<SessionWorkerApi>({
+      entry: 'session-worker',
+      resourceLimits: options.resourceLimits,
+      startTimeoutMs: options.startTimeoutMs,
+    });
+    const runner = new DedicatedRunner(handle, options);
+    try {
+      const { host, ...plain } = init;
+      Comlink.expose(host, endpointOf(runner.#host.port1));
+      const ports = { host: runner.#host.port2, events: runner.#events.port2 };
+      await handle.call(
+        (api) => api.prepare(Comlink.transfer({ ...plain, ...ports }, [ports.host, ports.events])),
+        options.startTimeoutMs,
+        'prepare',
+      );
+    } catch (error) {
+      await runner.terminate();
+      throw error;
+    }
+    return runner;
+  }
+
+  /** Binds this worker to its one session: a clone of the template, the journal restored. */
+  async activate(sessionKey: string, journal: string): Promise<void> {
     await this.#handle.call(
-      (api) => api.init(Comlink.transfer({ ...plain, ...ports }, [ports.host, ports.events])),
+      (api) => api.activate(sessionKey, journal),
       this.#options.startTimeoutMs,
-      'init',
+      'activate',
     );
   }
 

@@ -4,19 +4,18 @@
  * supervision are written once.
  */
 import type { TurnEvent } from '../../agent/turn-events.js';
-import type { ToolRegistryEntry } from '../../tools/registry.js';
-import type { HostApi, TurnEnd, WorkerStats } from '../../worker/api.js';
+import type { AgentInit, HostApi, TurnEnd, WorkerStats } from '../../worker/api.js';
 import type { WorkerExit } from './worker-handle.js';
 
-export interface RunnerInit {
-  readonly sessionKey: string;
-  readonly blueprint: string;
-  readonly journal: string;
-  readonly tools: readonly ToolRegistryEntry[];
-  readonly handoffs: Readonly<Record<string, string>>;
-  readonly hooks: readonly string[];
-  readonly validators: readonly string[];
+/** What any runner needs to build an agent: its blueprint, tools, handoffs and host callbacks. */
+export interface AgentRunnerInit extends AgentInit {
   readonly host: HostApi;
+}
+
+/** ...and to serve one session: its key and journal. */
+export interface RunnerInit extends AgentRunnerInit {
+  readonly sessionKey: string;
+  readonly journal: string;
 }
 
 export interface TurnRunner {

@@ -30,5 +30,9 @@ export class MemoryStore implements JournalStore {
     this.#journals.delete(sessionKey);
   }
 
+  async keys(): Promise<readonly string[]> {
+    return [...this.#journals.keys()];
+  }
+
   async close(): Promise<void> {}
 }

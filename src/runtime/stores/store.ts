@@ -14,6 +14,8 @@ export interface JournalStore {
   read(sessionKey: string): Promise<readonly JournalRecord[]>;
   /** Forgets a session's journal. */
   delete(sessionKey: string): Promise<void>;
+  /** The keys of every session with a journal, in no particular order. */
+  keys(): Promise<readonly string[]>;
   /** Releases what the store holds (files, connections). */
   close(): Promise<void>;
 }

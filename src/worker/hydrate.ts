@@ -1,0 +1,103 @@
+/**
+ * Turning what a host sends into a runnable agent, shared by session workers (dedicated) and
+ * turn tasks (pooled): tools from this thread's registry (modules imported here, host tools
+ * called back), the agent template from its blueprint, handoff targets, and proxies for the
+ * hooks, validators and approver that live in the host.
+ */
+import { performance } from 'node:perf_hooks';
+import type { MessagePort } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import { Agent } from '../agent/agent.js';
+import { decodeBlueprint } from '../agent/blueprint.js';
+import type { Hook, Validator } from '../agent/extensions.js';
+import { runTurn } from '../agent/turn.js';
+import type { TurnEvent } from '../agent/turn-events.js';
+import { endpointOf } from '../codec.js';
+import { toWire } from '../errors.js';
+import { ToolRegistry } from '../tools/registry.js';
+import type { AgentInit, HostApi, TurnEnd, TurnOutcome } from './api.js';
+
+export interface Hydrated {
+  /** Built once; every session gets a clone of it (fresh state, fresh locks). */
+  readonly template: Agent;
+  readonly handoffs: ReadonlyMap<string, Agent>;
+  readonly hooks: Readonly<Record<string, Hook>>;
+  readonly validators: Readonly<Record<string, Validator>>;
+  readonly host: Comlink.Remote<HostApi>;
+}
+
+export async function hydrate(init: AgentInit, hostPort: MessagePort): Promise<Hydrated> {
+  const host = Comlink.wrap<HostApi>(endpointOf(hostPort));
+  const registry = await ToolRegistry.fromEntries(init.tools, (name, args, context) =>
+    host.callTool(name, args, context),
+  );
+  const build = (text: string) =>
+    Agent.fromBlueprint(decodeBlueprint(text, { registry }), { registry });
+  const handoffs = new Map(
+    Object.entries(init.handoffs).map(([name, text]) => [name, build(text)]),
+  );
+  const hooks: Record<string, Hook> = Object.fromEntries(
+    init.hooks.map((name) => [name, (context) => host.runHook(name, context)] as const),
+  );
+  const validators: Record<string, Validator> = Object.fromEntries(
+    init.validators.map(
+      (name) =>
+        [
+          name,
+          (reply, { config: _config, ...context }) => host.validate(name, reply, context),
+        ] as const,
+    ),
+  );
+  return { template: build(init.blueprint), handoffs, hooks, validators, host };
+}
+
+export interface SessionTurn {
+  readonly sessionKey: string;
+  readonly turnId: string;
+  readonly message: string;
+  /** Messages steered into the turn, taken at each LLM step; returns their ids and texts. */
+  readonly steering?: () => readonly { readonly id: string; readonly message: string }[];
+}
+
+/**
+ * Runs one turn of a session's agent and reports how it ended: every event goes to `post`
+ * first, then the `turn-end` message. Never rejects.
+ */
+export async function runSessionTurn(
+  hydrated: Hydrated,
+  agent: Agent,
+  turn: SessionTurn,
+  post: (message: TurnEvent | TurnEnd) => void,
+): Promise<TurnEnd> {
+  const elu = performance.eventLoopUtilization();
+  const taken: string[] = [];
+  let outcome: TurnOutcome;
+  try {
+    const result = await runTurn(agent, turn.message, {
+      turnId: turn.turnId,
+      sessionKey: turn.sessionKey,
+      onEvent: post,
+      hooks: hydrated.hooks,
+      validators: hydrated.validators,
+      approver: (request) => hydrated.host.approve(request),
+      agents: (name) => hydrated.handoffs.get(name),
+      steering: () => {
+        const steered = turn.steering?.() ?? [];
+        taken.push(...steered.map((steer) => steer.id));
+        return steered.map((steer) => steer.message);
+      },
+    });
+    outcome = { ok: true, result };
+  } catch (error) {
+    outcome = { ok: false, error: toWire(error) };
+  }
+  const end: TurnEnd = {
+    ...outcome,
+    type: 'turn-end',
+    turnId: turn.turnId,
+    steered: taken,
+    cpuMs: performance.eventLoopUtilization(elu).active,
+  };
+  post(end);
+  return end;
+}

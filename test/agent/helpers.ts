@@ -1,0 +1,212 @@
+/**
+ * Shared fixtures for the agent tests: a config that sets every key of the schema, the
+ * secrets it carries, tools of every kind, and small helpers to catch errors and compare
+ * object graphs.
+ */
+import type { AgentConfig } from '../../src/agent/agent.js';
+import type { ChatMessage, Usage } from '../../src/agent/messages.js';
+import { defineTool, type Tool, type ToolContext } from '../../src/tools/tool.js';
+
+/** What a test sees of a thrown agentcell error (matched on `code`, never `instanceof`). */
+export interface Caught {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: unknown;
+  readonly details?: {
+    readonly paths?: readonly string[];
+    readonly problems?: readonly string[];
+    readonly reason?: unknown;
+  };
+}
+
+/** Runs `fn`, which must throw, and returns what it threw. */
+export function caught(fn: () => unknown): Caught {
+  try {
+    fn();
+  } catch (error) {
+    return error as Caught;
+  }
+  throw new Error('expected the call to throw, but it returned normally');
+}
+
+/** Awaits `fn`, which must reject, and returns the rejection reason. */
+export async function caughtAsync(fn: () => Promise<unknown>): Promise<Caught> {
+  try {
+    await fn();
+  } catch (error) {
+    return error as Caught;
+  }
+  throw new Error('expected the promise to reject, but it resolved');
+}
+
+export const SECRETS = {
+  apiKey: 'sk-test-APIKEY-0123456789',
+  header: 'gw-test-HEADER-9876543210',
+  cliEnv: 'cli-test-ENV-5555555555',
+} as const;
+
+/** A tool context for calling tool implementations directly. */
+export function toolContext(signal: AbortSignal = new AbortController().signal): ToolContext {
+  return {
+    signal,
+    sessionKey: 'test:session',
+    turnId: 'turn-1',
+    agentName: 'support',
+    toolCallId: 'call-1',
+  };
+}
+
+export const lookupTool: Tool = defineTool({
+  name: 'lookup',
+  description: 'Looks a word up',
+  parameters: {
+    type: 'object',
+    properties: { word: { type: 'string' } },
+    required: ['word'],
+  },
+  run: (args: Record<string, unknown>) => ({ found: args['word'] }),
+});
+
+/** A factory tool: each agent instance must get its own counter. */
+export const counterTool: Tool = defineTool({
+  name: 'counter',
+  description: 'Counts its calls',
+  factory: () => {
+    let calls = 0;
+    return { run: () => ++calls };
+  },
+});
+
+export const hostTool: Tool = defineTool({
+  name: 'host_clock',
+  description: 'Runs in the host thread',
+  host: true,
+  run: () => 'noon',
+});
+
+/** A fresh config that sets every key of the agent config schema, all 17 feature configs included. */
+export function fullConfig(): AgentConfig {
+  return {
+    name: 'support',
+    role: 'Support engineer',
+    goal: 'Resolve the customer issue',
+    backstory: 'Ten years of answering tickets.',
+    instructions: 'Answer briefly and cite the docs.',
+    llm: 'gpt-4o-mini',
+    baseUrl: 'https://llm.example.test/v1',
+    apiKey: SECRETS.apiKey,
+    auth: { headers: { 'X-Gateway-Key': SECRETS.header }, organization: 'org-1', project: 'p-1' },
+    metadata: {
+      team: 'cx',
+      createdAt: new Date('2024-05-01T10:00:00.000Z'),
+      quota: 10n,
+      nested: { tags: ['a', 'b'], lookup: new Map([['k', { v: 1 }]]) },
+    },
+    memory: { enabled: true, historyWindow: 20, maxHistoryTokens: 4000, userId: 'user-1' },
+    knowledge: { sources: ['docs', 'faq'], topK: 4, chunkSize: 512, embedder: 'embed-small' },
+    planning: { enabled: true, llm: 'gpt-4o', maxSteps: 5, reasoning: true },
+    reflection: { enabled: true, minIterations: 0, maxIterations: 2, prompt: 'Check the answer.' },
+    guardrails: {
+      validators: ['no-pii'],
+      blockPatterns: [/password/i, /\bssn\b/],
+      maxRetries: 2,
+      onFail: 'retry',
+    },
+    web: {
+      search: true,
+      fetch: false,
+      provider: 'duckduckgo',
+      maxResults: 5,
+      allowedDomains: ['example.com'],
+    },
+    context: { maxTokens: 8000, strategy: 'summarize', compactAt: 0.8 },
+    autonomy: { enabled: true, level: 'auto', maxSteps: 3 },
+    output: {
+      format: 'json',
+      schema: {
+        type: 'object',
+        properties: { answer: { type: 'string' }, sources: { type: 'array' } },
+        required: ['answer'],
+      },
+      name: 'reply',
+      strict: true,
+    },
+    execution: {
+      maxIterations: 8,
+      maxRetries: 1,
+      retryBaseDelayMs: 100,
+      maxBudget: 1.5,
+      maxHandoffDepth: 2,
+      pricing: { inputPerMillion: 0.15, outputPerMillion: 0.6 },
+    },
+    templates: {
+      system: 'You are {{name}} of {{company}}.',
+      prompt: '{{input}}',
+      response: '{{output}}',
+      variables: new Map([['company', 'Acme']]),
+    },
+    caching: { enabled: true, ttlMs: 60_000, maxEntries: 50 },
+    hooks: {
+      beforeLlmCall: ['log'],
+      afterLlmCall: ['log'],
+      beforeToolCall: ['audit'],
+      afterToolCall: ['audit'],
+      onTurnEnd: ['metrics'],
+    },
+    skills: { names: ['sql'], dirs: ['./skills'] },
+    approval: { tools: ['refund'], timeoutMs: 30_000 },
+    learn: { enabled: true, store: 'memory', since: new Date('2024-01-01T00:00:00.000Z') },
+    sandbox: {
+      enabled: true,
+      image: 'node:20',
+      network: false,
+      memoryMb: 256,
+      timeoutMs: 10_000,
+      allowedCommands: new Set(['ls', 'cat']),
+    },
+    toolTimeout: 30_000,
+    parallelToolCalls: false,
+    cliBackend: {
+      command: 'claude',
+      args: ['-p'],
+      env: { TOKEN: SECRETS.cliEnv },
+      timeoutMs: 60_000,
+    },
+  };
+}
+
+export const TURN_MESSAGES: readonly ChatMessage[] = [
+  { role: 'user', content: 'Where is my order?' },
+  { role: 'assistant', content: 'It ships tomorrow.' },
+];
+
+export const TURN_USAGE: Usage = {
+  inputTokens: 12,
+  outputTokens: 7,
+  totalTokens: 19,
+  costUsd: 0.0001,
+  llmCalls: 1,
+};
+
+/** Every object reachable from `value` (through arrays, plain objects, Map keys/values, Set values). */
+export function objectsIn(value: unknown, into: Set<object> = new Set()): Set<object> {
+  if (value === null || typeof value !== 'object' || into.has(value)) return into;
+  into.add(value);
+  if (value instanceof Map) {
+    for (const [k, v] of value) {
+      objectsIn(k, into);
+      objectsIn(v, into);
+    }
+  } else if (value instanceof Set) {
+    for (const v of value) objectsIn(v, into);
+  } else {
+    for (const v of Object.values(value)) objectsIn(v, into);
+  }
+  return into;
+}
+
+/** Objects that `a` and `b` share by reference, anywhere in their graphs. */
+export function sharedObjects(a: unknown, b: unknown): object[] {
+  const inB = objectsIn(b);
+  return [...objectsIn(a)].filter((object) => inB.has(object));
+}
