@@ -3,7 +3,7 @@
 // start from ~260 ms to ~85 ms of module loading on a 2-core machine.
 import { build } from 'esbuild';
 
-const entries = ['session-worker'];
+const entries = ['session-worker', 'turn-task'];
 await build({
   entryPoints: entries.map((name) => `dist/workers/${name}.js`),
   outdir: 'dist/workers',

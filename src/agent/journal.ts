@@ -13,6 +13,8 @@ export interface JournalRecord {
   readonly usage: Usage;
   /** When the turn completed (clock milliseconds). */
   readonly at: number;
+  /** A marker: the conversation starts afresh here (reset policy); it has no messages. */
+  readonly reset?: true | undefined;
 }
 
 /** Largest journal accepted when decoding: 256 MiB. */
@@ -37,8 +39,15 @@ export function replayJournal(records: readonly JournalRecord[]): {
   history: ChatMessage[];
   usage: Usage;
 } {
+  const current = currentConversation(records);
   return {
-    history: records.flatMap((record) => record.messages),
-    usage: records.reduce((sum, record) => addUsage(sum, record.usage), ZERO_USAGE),
+    history: current.flatMap((record) => record.messages),
+    usage: current.reduce((sum, record) => addUsage(sum, record.usage), ZERO_USAGE),
   };
+}
+
+/** The records since the last reset marker: the conversation a session is in now. */
+export function currentConversation(records: readonly JournalRecord[]): readonly JournalRecord[] {
+  const lastReset = records.findLastIndex((record) => record.reset === true);
+  return lastReset < 0 ? records : records.slice(lastReset + 1);
 }

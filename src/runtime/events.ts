@@ -3,14 +3,26 @@ import type { AgentcellError } from '../errors.js';
 
 export interface SupervisorEvents {
   /** A session's worker is up (first start, or a restart from the journal). */
+  /** A session got a worker: first start, activation after passivation, or restart. */
   'session:start': [
     {
       readonly key: string;
       readonly agent: string;
+      /** -1 under pooled placement, where a session has no thread of its own. */
       readonly threadId: number;
       readonly restoredTurns: number;
+      /** Taken from the warm pool rather than started cold. */
+      readonly warm: boolean;
+      readonly activationMs: number;
+      readonly afterPassivation: boolean;
     },
   ];
+  /** An idle session's worker was released (`idle` timeout, `capacity` for another session, or `requested`). */
+  'session:passivate': [
+    { readonly key: string; readonly reason: 'idle' | 'capacity' | 'requested' },
+  ];
+  /** The reset policy started a new conversation. */
+  'session:reset': [{ readonly key: string }];
   'turn:start': [{ readonly key: string; readonly turnId: string; readonly waitedMs: number }];
   'turn:end': [
     {

@@ -27,6 +27,7 @@ export class Mailbox {
   readonly #queue = new PQueue({ concurrency: 1 });
   readonly #waiting: Waiting[] = [];
   readonly #options: MailboxOptions;
+  #running = false;
 
   constructor(options: MailboxOptions) {
     this.#options = options;
@@ -39,7 +40,8 @@ export class Mailbox {
    * the task ahead of every waiting one (a steered message the turn did not take).
    */
   add<T>(task: (waitedMs: number) => Promise<T>, options: { first?: boolean } = {}): Promise<T> {
-    if (this.#waiting.length >= this.#options.capacity && !options.first) {
+    const runsNow = !this.#running && this.#waiting.length === 0;
+    if (!runsNow && this.#waiting.length >= this.#options.capacity && !options.first) {
       if (this.#options.overflow === 'rejectNewest' || this.#options.capacity === 0) {
         return Promise.reject(
           new MailboxFullError(
@@ -65,10 +67,13 @@ export class Mailbox {
       async () => {
         if (entry.cancelled) return;
         this.#remove(entry);
+        this.#running = true;
         try {
           entry.settle.resolve(await task(performance.now() - entry.enqueuedAt));
         } catch (error) {
           entry.settle.reject(error);
+        } finally {
+          this.#running = false;
         }
       },
       { priority: options.first ? 1 : 0 },
@@ -83,7 +88,7 @@ export class Mailbox {
 
   /** Whether a task is running now. */
   get isBusy(): boolean {
-    return this.#queue.pending > 0;
+    return this.#running;
   }
 
   /** Resolves when nothing runs and nothing waits. */

@@ -24,6 +24,17 @@ export const budgetSchema = z.strictObject({
 });
 export type SessionBudget = z.infer<typeof budgetSchema>;
 
+export const resetPolicySchema = z.strictObject({
+  /** Start a new conversation when the last activity is at least this old. */
+  idleMs: positiveInt.optional(),
+  /** Start a new conversation once a day, at this hour (UTC, 0–23). */
+  dailyAtHour: z.number().int().min(0).max(23).optional(),
+});
+export type ResetPolicy = z.infer<typeof resetPolicySchema>;
+
+export const PLACEMENTS = ['dedicated', 'pooled'] as const;
+export type Placement = (typeof PLACEMENTS)[number];
+
 const supervisorOptionsSchema = z.strictObject({
   /** Tools workers may use: modules they import, host tools they call back. */
   tools: z.instanceof(ToolRegistry).default(() => new ToolRegistry()),
@@ -80,6 +91,38 @@ const supervisorOptionsSchema = z.strictObject({
     })
     .optional(),
   budget: budgetSchema.optional(),
+  /**
+   * Release a session's worker after this long without activity (a message accepted or a
+   * turn ended); its next message activates it again from the journal. 0 keeps workers.
+   * @default 300000
+   */
+  idleTimeoutMs: z.number().int().nonnegative().default(300_000),
+  /**
+   * Most sessions with a live worker; least recently used idle ones are passivated past it.
+   * Capped by the machine's own ceiling (memory maps and memory), whatever is asked.
+   * @default the machine ceiling
+   */
+  maxLiveSessions: positiveInt.optional(),
+  /** How long an activation may wait for a live slot before AGENTCELL_CAPACITY_EXCEEDED. @default 30000 */
+  activationTimeoutMs: positiveInt.default(30_000),
+  /** Prepared workers kept per registered agent (dedicated placement). @default 1 */
+  warmPoolSize: z.number().int().nonnegative().default(1),
+  /** Where turns run: a worker per session (`dedicated`) or a shared pool (`pooled`). */
+  placement: z.enum(PLACEMENTS).default('dedicated'),
+  /** Threads of the pool for pooled placement. @default the number of cores */
+  poolThreads: positiveInt.optional(),
+  /** Turns one pool thread runs at once (they mostly wait on the model). @default 32 */
+  poolTurnsPerThread: positiveInt.optional(),
+  /** Inputs of the live-worker ceiling (see CapacityOptions); mostly for tests and tuning. */
+  capacity: z
+    .strictObject({
+      mapsPerWorker: positiveInt.optional(),
+      reserveMaps: z.number().int().nonnegative().optional(),
+      bytesPerWorker: positiveInt.optional(),
+      reserveBytes: z.number().int().nonnegative().optional(),
+      maxMapCount: positiveInt.optional(),
+    })
+    .optional(),
 });
 
 export type SupervisorOptions = z.input<typeof supervisorOptionsSchema>;
@@ -109,6 +152,25 @@ export function parseSessionOptions(options: unknown): z.output<typeof sessionOp
   if (!result.success) {
     const lines = describeIssues(result.error.issues, 'options');
     throw new OptionsInvalidError(`invalid session options:\n  ${lines.join('\n  ')}\n`, {
+      details: { paths: lines },
+    });
+  }
+  return result.data;
+}
+
+export const registerOptionsSchema = z.strictObject({
+  busyPolicy: z.enum(BUSY_POLICIES).optional(),
+  reset: resetPolicySchema.optional(),
+  warmPoolSize: z.number().int().nonnegative().optional(),
+  placement: z.enum(PLACEMENTS).optional(),
+});
+export type RegisterOptions = z.input<typeof registerOptionsSchema>;
+
+export function parseRegisterOptions(options: unknown): z.output<typeof registerOptionsSchema> {
+  const result = registerOptionsSchema.safeParse(options ?? {});
+  if (!result.success) {
+    const lines = describeIssues(result.error.issues, 'options');
+    throw new OptionsInvalidError(`invalid register options:\n  ${lines.join('\n  ')}\n`, {
       details: { paths: lines },
     });
   }

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type PQueue from 'p-queue';
 import { streamEvents } from '../agent/event-stream.js';
-import type { JournalRecord } from '../agent/journal.js';
+import { currentConversation, type JournalRecord } from '../agent/journal.js';
 import { addUsage, type ChatMessage, type Usage, ZERO_USAGE } from '../agent/messages.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import type { Clock, ClockTimer } from '../clock.js';
@@ -31,7 +31,7 @@ import {
 import { type Deferred, deferred } from './deferred.js';
 import type { SupervisorEvents } from './events.js';
 import { Mailbox, type OverflowPolicy } from './mailbox.js';
-import type { BusyPolicy, SessionBudget } from './options.js';
+import type { BusyPolicy, ResetPolicy, SessionBudget } from './options.js';
 import type { RunnerInit, TurnRunner } from './placement/runner.js';
 import { type RestartOptions, RestartPolicy } from './restart-policy.js';
 import type { JournalStore } from './stores/store.js';
@@ -82,8 +82,15 @@ export interface SessionHost {
   assertOpen(): void;
   /** Whether the caller is inside a turn of this session (a host tool calling back in). */
   isInsideTurnOf(key: string): boolean;
+  /** Idle time after which a session's worker is released (0 = never). */
+  readonly idleTimeoutMs: number;
+  /** When a session starts a new conversation on its next message. */
+  resetPolicy(agent: string): ResetPolicy | undefined;
   runnerInit(key: string, agent: string, journal: readonly JournalRecord[]): RunnerInit;
-  startRunner(init: RunnerInit): Promise<TurnRunner>;
+  /** A runner for the session: a live slot taken, then a warm worker or a cold start. */
+  startRunner(session: Session, init: RunnerInit): Promise<{ runner: TurnRunner; warm: boolean }>;
+  /** A turn ended or a worker went away: waiting activations may now get a slot. */
+  onIdle(session: Session): void;
   emit<E extends keyof SupervisorEvents>(event: E, ...payload: SupervisorEvents[E]): void;
 }
 
@@ -125,6 +132,13 @@ export class Session {
   #failedTurns = 0;
   #lastTurnCpuMs: number | undefined;
   #lastWaitMs: number | undefined;
+  #passivated = false;
+  /** From the moment a turn leaves the mailbox until its callers are settled. */
+  #turnActive = false;
+  #idleTimer: ClockTimer | undefined;
+  /** When the session last accepted a message or ended a turn (for idle time and resets). */
+  #lastActivity: number | undefined;
+  #resetPending = false;
 
   constructor(
     key: string,
@@ -176,7 +190,9 @@ export class Session {
 
   /** The conversation so far, from the journal. */
   async history(): Promise<ChatMessage[]> {
-    return (await this.#host.store.read(this.key)).flatMap((record) => record.messages);
+    return currentConversation(await this.#host.store.read(this.key)).flatMap(
+      (record) => record.messages,
+    );
   }
 
   async stats(): Promise<SessionStats> {
@@ -238,11 +254,92 @@ export class Session {
     await this.#mailbox.onIdle();
   }
 
+  /** Whether the worker can be released now: live, idle, nothing queued or starting. */
+  canPassivate(): boolean {
+    return (
+      this.#runner !== undefined &&
+      this.#current === undefined &&
+      this.#starting === undefined &&
+      !this.#turnActive &&
+      this.#mailbox.size === 0 &&
+      this.#coalesced === undefined
+    );
+  }
+
+  /**
+   * Releases the worker of an idle session; its journal is already safe, and its next
+   * message activates it again with its history. Returns false when it is not idle.
+   */
+  async passivate(reason: 'idle' | 'capacity' | 'requested' = 'requested'): Promise<boolean> {
+    if (!this.canPassivate()) return false;
+    const runner = this.#runner;
+    this.#runner = undefined;
+    this.#clearIdleTimer();
+    await runner?.terminate();
+    this.#passivated = true;
+    this.#host.emit('session:passivate', { key: this.key, reason });
+    return true;
+  }
+
+  /** Whether the session has no live worker after having had one. */
+  get isPassivated(): boolean {
+    return this.#passivated;
+  }
+
+  /**
+   * Activity is a message accepted or a turn ended. It is what the idle timeout counts from
+   * and what the reset policy compares with the clock.
+   */
+  #noteActivity(): void {
+    const now = this.#host.clock.now();
+    const policy = this.#host.resetPolicy(this.agent);
+    if (
+      policy &&
+      this.#lastActivity !== undefined &&
+      shouldReset(policy, this.#lastActivity, now)
+    ) {
+      this.#resetPending = true;
+    }
+    this.#lastActivity = now;
+    this.#clearIdleTimer();
+  }
+
+  #armIdleTimer(): void {
+    this.#clearIdleTimer();
+    const ms = this.#host.idleTimeoutMs;
+    if (ms <= 0 || !this.#runner) return;
+    this.#idleTimer = this.#host.clock.setTimeout(() => {
+      this.#idleTimer = undefined;
+      void this.passivate('idle');
+    }, ms);
+  }
+
+  #clearIdleTimer(): void {
+    if (this.#idleTimer === undefined) return;
+    this.#host.clock.clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+
+  /** A reset marker in the journal, then a worker rebuilt from it: a fresh conversation. */
+  async #startNewConversation(): Promise<void> {
+    this.#resetPending = false;
+    await this.#host.store.append(this.key, {
+      turnId: `reset-${randomUUID()}`,
+      messages: [],
+      usage: ZERO_USAGE,
+      at: this.#host.clock.now(),
+      reset: true,
+    });
+    await this.#stopRunner();
+    this.#host.emit('session:reset', { key: this.key });
+  }
+
   #submit(message: string, onEvent: Listener | undefined): Promise<Reply> {
     this.#assertAccepting();
     this.#assertMessage(message);
+    this.#noteActivity();
     const caller: Caller = { reply: deferred(), onEvent };
-    const busy = this.#mailbox.isBusy || this.#mailbox.size > 0;
+    const busy = this.#turnActive || this.#mailbox.size > 0;
     if (busy && this.#policy === 'reject') {
       throw new SessionBusyError(`session ${JSON.stringify(this.key)} is in a turn`);
     }
@@ -355,8 +452,13 @@ export class Session {
     const started = this.#host.clock.now();
     let outcome = 'ok';
     let cpuMs: number | undefined;
+    // Callers are settled last, once the session is idle again: whoever awaited a reply may
+    // send the next message at once, even under the 'reject' policy.
+    let settle: () => void = () => {};
+    this.#turnActive = true;
     try {
       await this.#checkBudget();
+      if (this.#resetPending) await this.#startNewConversation();
       const runner = await this.#ensureRunner();
       this.#current = current;
       this.#status = this.#status === 'idle' ? 'running' : this.#status;
@@ -364,17 +466,25 @@ export class Session {
       const reply = await this.#runOnWorker(runner, current, message, (ms) => {
         cpuMs = ms;
       });
-      for (const caller of current.callers) caller.reply.resolve(reply);
+      settle = () => {
+        for (const caller of current.callers) caller.reply.resolve(reply);
+      };
     } catch (thrown) {
       const error = this.#turnError(current, thrown);
       outcome = error.code;
       this.#failedTurns++;
-      for (const caller of current.callers) caller.reply.reject(error);
+      settle = () => {
+        for (const caller of current.callers) caller.reply.reject(error);
+      };
     } finally {
+      this.#turnActive = false;
       if (this.#current === current) this.#current = undefined;
       if (this.#status === 'running') this.#status = 'idle';
       this.#requeueUntakenSteers(current);
       this.#lastTurnCpuMs = cpuMs;
+      this.#lastActivity = this.#host.clock.now();
+      this.#armIdleTimer();
+      this.#host.onIdle(this);
       this.#host.emit('turn:end', {
         key: this.key,
         turnId,
@@ -382,6 +492,7 @@ export class Session {
         durationMs: this.#host.clock.now() - started,
         cpuMs,
       });
+      settle();
     }
   }
 
@@ -538,11 +649,19 @@ export class Session {
     if (wait > 0) await new Promise<void>((resolve) => this.#host.clock.setTimeout(resolve, wait));
     if (this.#destroyedWith) throw this.#destroyedWith;
     const journal = await this.#host.store.read(this.key);
+    const started = this.#host.clock.now();
     let runner: TurnRunner;
+    let warm: boolean;
     try {
-      runner = await this.#host.startRunner(this.#host.runnerInit(this.key, this.agent, journal));
+      ({ runner, warm } = await this.#host.startRunner(
+        this,
+        this.#host.runnerInit(this.key, this.agent, journal),
+      ));
     } catch (error) {
-      this.#onRunnerGone(isAgentcellError(error) ? error : new InternalError(String(error)), []);
+      // No room on the machine is not a crash of this session: it must not use up restarts.
+      if (!isAgentcellError(error, 'AGENTCELL_CAPACITY_EXCEEDED')) {
+        this.#onRunnerGone(isAgentcellError(error) ? error : new InternalError(String(error)), []);
+      }
       throw error;
     }
     if (this.#destroyedWith) {
@@ -564,7 +683,12 @@ export class Session {
       agent: this.agent,
       threadId: runner.threadId,
       restoredTurns: journal.length,
+      warm,
+      activationMs: this.#host.clock.now() - started,
+      afterPassivation: this.#passivated,
     });
+    this.#passivated = false;
+    this.#armIdleTimer();
     return runner;
   }
 
@@ -596,8 +720,21 @@ export class Session {
   }
 
   async #stopRunner(): Promise<void> {
+    this.#clearIdleTimer();
     const runner = this.#runner ?? (await this.#starting?.catch(() => undefined));
     this.#runner = undefined;
     await runner?.terminate();
   }
+}
+
+/** Whether a new conversation starts now: idle too long, or a daily boundary (UTC) passed. */
+export function shouldReset(policy: ResetPolicy, lastActivity: number, now: number): boolean {
+  if (policy.idleMs !== undefined && now - lastActivity >= policy.idleMs) return true;
+  if (policy.dailyAtHour !== undefined) {
+    const boundary = new Date(lastActivity);
+    boundary.setUTCHours(policy.dailyAtHour, 0, 0, 0);
+    if (boundary.getTime() <= lastActivity) boundary.setUTCDate(boundary.getUTCDate() + 1);
+    if (now >= boundary.getTime()) return true;
+  }
+  return false;
 }

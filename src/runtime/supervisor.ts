@@ -1,12 +1,13 @@
 /**
  * The supervisor: owns registered agents (as encoded blueprints) and sessions, routes by
- * session key, admits turns globally, runs host callbacks for workers, and closes or destroys
- * everything it started. Embed it in any Node server.
+ * session key, admits turns globally, decides where each session's turns run (a live worker
+ * from the warm pool or a cold start, under the machine's ceiling; or the shared pool), and
+ * closes or destroys everything it started. Embed it in any Node server.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import PQueue from 'p-queue';
-import { Agent, redact } from '../agent/agent.js';
+import { Agent } from '../agent/agent.js';
 import {
   type Blueprint,
   decodeBlueprint,
@@ -23,27 +24,36 @@ import {
   ToolNotFoundError,
 } from '../errors.js';
 import type { HostApi } from '../worker/api.js';
+import { CapacityGuard } from './capacity.js';
 import type { SupervisorEvents } from './events.js';
+import { makeHostApi } from './host-api.js';
+import { LiveSet } from './live-set.js';
 import {
+  type Placement,
+  parseRegisterOptions,
   parseSessionOptions,
   parseSupervisorOptions,
+  type RegisterOptions,
+  type ResetPolicy,
   type ResolvedSupervisorOptions,
   type SessionOptions,
   type SupervisorOptions,
 } from './options.js';
-import { DedicatedRunner } from './placement/dedicated.js';
-import type { RunnerInit, TurnRunner } from './placement/runner.js';
+import { type DedicatedOptions, DedicatedRunner } from './placement/dedicated.js';
+import { PooledRunner, TurnPool } from './placement/pooled.js';
+import type { AgentRunnerInit, RunnerInit, TurnRunner } from './placement/runner.js';
 import { Session, type SessionHost } from './session.js';
 import { assertSessionKey } from './session-key.js';
 import { MemoryStore } from './stores/memory.js';
 import type { JournalStore } from './stores/store.js';
+import { WarmPool } from './warm-pool.js';
 
 interface Registered {
   readonly name: string;
   readonly blueprint: Blueprint;
   /** Encoded once at registration; every session start reuses it. */
   readonly encoded: string;
-  readonly busyPolicy: ResolvedSupervisorOptions['busyPolicy'] | undefined;
+  readonly options: ReturnType<typeof parseRegisterOptions>;
 }
 
 export type SupervisorStatus = 'open' | 'closing' | 'closed' | 'destroyed';
@@ -52,7 +62,18 @@ export interface SupervisorStats {
   readonly status: SupervisorStatus;
   readonly agents: number;
   readonly sessions: number;
+  /** Sessions with a live worker of their own. */
   readonly liveWorkers: number;
+  /** The most live workers allowed (option, capped by the machine ceiling). */
+  readonly maxLiveSessions: number;
+  /** Prepared workers waiting in the warm pool. */
+  readonly warmWorkers: number;
+  readonly warmHits: number;
+  readonly warmMisses: number;
+  /** Sessions whose worker was released while idle (they come back on their next message). */
+  readonly passivatedSessions: number;
+  /** Activations waiting for a live slot. */
+  readonly activationsWaiting: number;
   readonly busySessions: number;
   readonly queuedMessages: number;
   readonly turnsInFlight: number;
@@ -62,6 +83,7 @@ export interface SupervisorStats {
     readonly failed: number;
     readonly byCode: Readonly<Record<string, number>>;
   };
+  readonly workerStarts: number;
   readonly crashes: number;
   readonly restarts: number;
 }
@@ -83,8 +105,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #sessions = new Map<string, Session>();
   readonly #admission: PQueue;
   readonly #insideTurn = new AsyncLocalStorage<string>();
-  readonly #sessionHost: SessionHost;
   readonly #hostApi: HostApi;
+  readonly #sessionHost: SessionHost;
+  readonly #capacity: CapacityGuard;
+  readonly #live: LiveSet;
+  readonly #warm: WarmPool;
+  #pool: TurnPool | undefined;
   #status: SupervisorStatus = 'open';
   #closing: Promise<void> | undefined;
   #destroying: Promise<void> | undefined;
@@ -92,6 +118,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     ok: 0,
     failed: 0,
     byCode: {} as Record<string, number>,
+    starts: 0,
     crashes: 0,
     restarts: 0,
   };
@@ -103,14 +130,41 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#ownsStore = this.#options.store === undefined;
     this.#store = this.#options.store ?? new MemoryStore();
     this.#admission = new PQueue({ concurrency: this.#options.maxConcurrentTurns });
-    this.#hostApi = this.#makeHostApi();
+    this.#hostApi = makeHostApi(
+      this.#options,
+      this.#insideTurn,
+      (key) => this.#registeredFor(key)?.blueprint.spec,
+    );
     this.#sessionHost = this.#makeSessionHost();
+    this.#capacity = new CapacityGuard(this.#options.capacity);
+    const ceiling = this.#capacity.ceiling(0);
+    this.#live = new LiveSet({
+      maxLive: Math.max(1, Math.min(this.#options.maxLiveSessions ?? ceiling, ceiling)),
+      guard: this.#capacity,
+      clock: this.#options.clock,
+      waitTimeoutMs: this.#options.activationTimeoutMs,
+      reserved: () => this.#warm.size,
+    });
+    this.#warm = new WarmPool({
+      prepare: (agent) => this.#prepareWorker(agent),
+      canGrow: () =>
+        this.#live.size + this.#warm.size + 1 < this.#live.maxLive && this.#capacity.headroom() > 0,
+      isUnderPressure: () => this.#admission.size > 0 || this.#live.waiting > 0,
+      onError: () => {},
+    });
+    this.#countEvents();
+  }
+
+  #countEvents(): void {
     this.on('turn:end', ({ outcome }) => {
       if (outcome === 'ok') this.#counters.ok++;
       else {
         this.#counters.failed++;
         this.#counters.byCode[outcome] = (this.#counters.byCode[outcome] ?? 0) + 1;
       }
+    });
+    this.on('session:start', ({ warm, threadId }) => {
+      if (!warm && threadId >= 0) this.#counters.starts++;
     });
     this.on('session:crash', () => this.#counters.crashes++);
     this.on('session:restart', () => this.#counters.restarts++);
@@ -123,19 +177,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /**
    * Registers an agent (or its blueprint) under a name sessions refer to. Its tools must be
    * reachable from a worker: modules registered with `options.tools`, or host tools (which
-   * are registered here automatically).
+   * are registered here automatically). Options: busy policy, reset policy, warm pool size
+   * and placement for this agent's sessions.
    */
-  register(
-    name: string,
-    agent: Agent | Blueprint,
-    options: Pick<SessionOptions, 'busyPolicy'> = {},
-  ): this {
+  register(name: string, agent: Agent | Blueprint, options: RegisterOptions = {}): this {
     this.#assertOpen();
     if (typeof name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
       throw new OptionsInvalidError(
         `agent name ${JSON.stringify(name)}: use 1 to 64 letters, digits, "_" or "-"`,
       );
     }
+    const parsed = parseRegisterOptions(options);
     const registry = this.#options.tools;
     if (agent instanceof Agent) {
       for (const tool of agent.tools) {
@@ -152,7 +204,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const encoded = encodeBlueprint(blueprint);
     // Decoded once here so a bad blueprint fails at registration, not in every worker.
     decodeBlueprint(encoded, { registry });
-    this.#agents.set(name, { name, blueprint, encoded, busyPolicy: options.busyPolicy });
+    this.#agents.set(name, { name, blueprint, encoded, options: parsed });
+    const warmSize =
+      this.#placementOf(name) === 'dedicated'
+        ? (parsed.warmPoolSize ?? this.#options.warmPoolSize)
+        : 0;
+    if (this.#handoffsRegistered(blueprint)) this.#warm.setTarget(name, warmSize);
     return this;
   }
 
@@ -178,16 +235,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const registered = this.#agents.get(parsed.agent);
     if (!registered)
       throw new AgentNotRegisteredError(`no agent named ${JSON.stringify(parsed.agent)}`);
-    this.#assertHandoffsRegistered(registered);
-    const session = new Session(key, parsed.agent, this.#sessionHost, {
-      busyPolicy: parsed.busyPolicy ?? registered.busyPolicy ?? this.#options.busyPolicy,
-      budget: parsed.budget ?? this.#options.budget,
-    });
-    this.#sessions.set(key, session);
-    return session;
-  }
-
-  #assertHandoffsRegistered(registered: Registered): void {
     for (const name of registered.blueprint.handoffs) {
       if (!this.#agents.has(name)) {
         throw new AgentNotRegisteredError(
@@ -195,6 +242,42 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         );
       }
     }
+    const session = new Session(key, parsed.agent, this.#sessionHost, {
+      busyPolicy: parsed.busyPolicy ?? registered.options.busyPolicy ?? this.#options.busyPolicy,
+      budget: parsed.budget ?? this.#options.budget,
+    });
+    this.#sessions.set(key, session);
+    return session;
+  }
+
+  /** Keys of the sessions this supervisor knows (open ones, live or passivated). */
+  sessionKeys(): string[] {
+    return [...this.#sessions.entries()]
+      .filter(([, session]) => session.status !== 'closed')
+      .map(([key]) => key);
+  }
+
+  /** The open session for `key`, if there is one; never creates it. */
+  peek(key: string): Session | undefined {
+    const session = this.#sessions.get(key);
+    return session && session.status !== 'closed' ? session : undefined;
+  }
+
+  /** Registered agent names. */
+  agentNames(): string[] {
+    return [...this.#agents.keys()];
+  }
+
+  /**
+   * Closes a session (its queued messages are answered first) and deletes its journal: the
+   * next message to that key starts a new conversation.
+   */
+  async deleteSession(key: string): Promise<void> {
+    assertSessionKey(key);
+    const session = this.#sessions.get(key);
+    await session?.close();
+    if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+    await this.#store.delete(key);
   }
 
   stats(): SupervisorStats {
@@ -203,7 +286,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       status: this.#status,
       agents: this.#agents.size,
       sessions: sessions.length,
-      liveWorkers: sessions.filter((s) => s.threadId !== undefined).length,
+      liveWorkers: this.#live.size,
+      maxLiveSessions: this.#live.maxLive,
+      warmWorkers: this.#warm.size,
+      warmHits: this.#warm.hits,
+      warmMisses: this.#warm.misses,
+      passivatedSessions: sessions.filter((s) => s.isPassivated).length,
+      activationsWaiting: this.#live.waiting,
       busySessions: sessions.filter((s) => s.busy).length,
       queuedMessages: sessions.reduce((sum, s) => sum + s.queued, 0),
       turnsInFlight: this.#admission.pending,
@@ -213,8 +302,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         failed: this.#counters.failed,
         byCode: { ...this.#counters.byCode },
       },
+      workerStarts: this.#counters.starts,
       crashes: this.#counters.crashes,
       restarts: this.#counters.restarts,
+    };
+  }
+
+  /** What the live-worker ceiling is made of, for operators (maps, memory). */
+  capacity(): Record<string, number | undefined> {
+    return {
+      ...this.#capacity.describe(),
+      maxLiveSessions: this.#live.maxLive,
+      liveWorkers: this.#live.size,
     };
   }
 
@@ -228,7 +327,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#closing ??= (async () => {
       this.#status = 'closing';
       await Promise.all([...this.#sessions.values()].map((session) => session.close()));
-      if (this.#ownsStore) await this.#store.close();
+      await this.#releaseThreads();
       this.#status = 'closed';
     })();
     return this.#closing;
@@ -245,9 +344,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         details: { reason },
       });
       await Promise.all([...this.#sessions.values()].map((session) => session.destroy(error)));
-      if (this.#ownsStore) await this.#store.close();
+      await this.#releaseThreads();
     })();
     return this.#destroying;
+  }
+
+  async #releaseThreads(): Promise<void> {
+    await this.#warm.close();
+    await this.#pool?.destroy();
+    if (this.#ownsStore) await this.#store.close();
   }
 
   #assertOpen(): void {
@@ -255,6 +360,18 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       throw new SupervisorDestroyedError('the supervisor was destroyed');
     if (this.#status !== 'open')
       throw new SupervisorClosedError(`the supervisor is ${this.#status}`);
+  }
+
+  #registeredFor(sessionKey: string): Registered | undefined {
+    return this.#agents.get(this.#sessions.get(sessionKey)?.agent ?? '');
+  }
+
+  #placementOf(agent: string): Placement {
+    return this.#agents.get(agent)?.options.placement ?? this.#options.placement;
+  }
+
+  #handoffsRegistered(blueprint: Blueprint): boolean {
+    return blueprint.handoffs.every((name) => this.#agents.has(name));
   }
 
   #makeSessionHost(): SessionHost {
@@ -269,16 +386,22 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       interruptGraceMs: options.interruptGraceMs,
       maxMessageBytes: options.maxMessageBytes,
       restart: options.restart,
+      idleTimeoutMs: options.idleTimeoutMs,
+      resetPolicy: (agent): ResetPolicy | undefined => this.#agents.get(agent)?.options.reset,
       assertOpen: () => this.#assertOpen(),
       isInsideTurnOf: (key) => this.#insideTurn.getStore() === key,
       runnerInit: (key, agent, journal) => this.#runnerInit(key, agent, journal),
-      startRunner: (init) => this.#startRunner(init),
+      startRunner: (session, init) => this.#startRunner(session, init),
+      onIdle: (session) => {
+        this.#live.touch(session.key);
+        this.#live.kick();
+      },
       emit: (event, ...payload) =>
         (this.emit as (name: string, ...args: unknown[]) => boolean)(event, ...payload),
     };
   }
 
-  #runnerInit(key: string, agentName: string, journal: readonly JournalRecord[]): RunnerInit {
+  #agentInit(agentName: string): AgentRunnerInit {
     const registered = this.#agents.get(agentName);
     if (!registered)
       throw new AgentNotRegisteredError(`no agent named ${JSON.stringify(agentName)}`);
@@ -292,9 +415,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       handoffs[name] = target.encoded;
     }
     return {
-      sessionKey: key,
       blueprint: registered.encoded,
-      journal: encodeJournal(journal),
       tools: this.#options.tools.entries(),
       handoffs,
       hooks: Object.keys(this.#options.hooks),
@@ -303,44 +424,55 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     };
   }
 
-  #startRunner(init: RunnerInit): Promise<TurnRunner> {
-    const limits = this.#options.resourceLimits;
-    return DedicatedRunner.start(init, {
-      resourceLimits: limits,
-      startTimeoutMs: this.#options.startTimeoutMs,
-      rpcTimeoutMs: this.#options.rpcTimeoutMs,
-    });
+  #runnerInit(key: string, agentName: string, journal: readonly JournalRecord[]): RunnerInit {
+    return { ...this.#agentInit(agentName), sessionKey: key, journal: encodeJournal(journal) };
   }
 
-  /** What workers may call back: each call runs marked as inside its session's turn. */
-  #makeHostApi(): HostApi {
-    const options = this.#options;
-    const never = new AbortController().signal;
+  #dedicatedOptions(): DedicatedOptions {
     return {
-      callTool: (name, args, context) =>
-        this.#insideTurn.run(context.sessionKey, async () => {
-          const tool = options.tools.get(name);
-          if (!tool.run || tool.kind !== 'host')
-            throw new ToolNotFoundError(`${name} is not a host tool`);
-          return tool.run(args as never, { ...context, signal: never });
-        }),
-      runHook: (name, context) =>
-        this.#insideTurn.run(context.sessionKey, async () => {
-          await options.hooks[name]?.(context);
-        }),
-      validate: (name, reply, context) =>
-        this.#insideTurn.run(context.sessionKey, async () => {
-          const validator = options.validators[name];
-          if (!validator) return `no validator named ${name}`;
-          const spec = this.#agents.get(this.#sessions.get(context.sessionKey)?.agent ?? '')
-            ?.blueprint.spec;
-          return validator(reply, { ...context, config: spec ? redact(spec) : {} });
-        }),
-      approve: (request) =>
-        this.#insideTurn.run(
-          request.sessionKey,
-          async () => (await options.approver?.(request)) === true,
-        ),
+      resourceLimits: this.#options.resourceLimits,
+      startTimeoutMs: this.#options.startTimeoutMs,
+      rpcTimeoutMs: this.#options.rpcTimeoutMs,
     };
+  }
+
+  #prepareWorker(agent: string): Promise<DedicatedRunner> {
+    return DedicatedRunner.prepare(this.#agentInit(agent), this.#dedicatedOptions());
+  }
+
+  /**
+   * Where a session's turns run. Dedicated: take a live slot (passivating the least recently
+   * used idle session, or waiting), then a warm worker or a cold start, then activate it with
+   * the session's journal. Pooled: a runner over the shared pool, no thread of its own.
+   */
+  async #startRunner(
+    session: Session,
+    init: RunnerInit,
+  ): Promise<{ runner: TurnRunner; warm: boolean }> {
+    if (this.#placementOf(session.agent) === 'pooled') {
+      this.#pool ??= new TurnPool({
+        maxThreads: this.#options.poolThreads,
+        turnsPerThread: this.#options.poolTurnsPerThread,
+        resourceLimits: this.#options.resourceLimits,
+      });
+      const runner = PooledRunner.create(this.#pool, init, {
+        journal: async () => encodeJournal(await this.#store.read(session.key)),
+        interruptGraceMs: this.#options.interruptGraceMs,
+      });
+      return { runner, warm: false };
+    }
+    await this.#live.acquire(session);
+    const prepared = this.#warm.take(session.agent);
+    let runner: DedicatedRunner | undefined = prepared;
+    try {
+      runner ??= await DedicatedRunner.prepare(init, this.#dedicatedOptions());
+      await runner.activate(init.sessionKey, init.journal);
+    } catch (error) {
+      await runner?.terminate();
+      this.#live.release(session.key);
+      throw error;
+    }
+    void runner.exited.then(() => this.#live.release(session.key));
+    return { runner, warm: prepared !== undefined };
   }
 }

@@ -1,0 +1,119 @@
+/**
+ * Pre-booted workers, prepared per registered agent (blueprint decoded, tools loaded, agent
+ * template built), so activating a session is one round trip plus its journal instead of a
+ * thread start. Refilled in the background one worker at a time, and only while no turn is
+ * waiting for admission, so refilling never competes with turns for more than one core.
+ */
+import type { DedicatedRunner } from './placement/dedicated.js';
+
+export interface WarmPoolOptions {
+  /** Prepares one worker for an agent. */
+  readonly prepare: (agent: string) => Promise<DedicatedRunner>;
+  /** Whether one more worker may start now (ceiling, memory). */
+  readonly canGrow: () => boolean;
+  /** Whether turns are waiting for CPU (admission); refilling waits for them. */
+  readonly isUnderPressure: () => boolean;
+  /** Reports a failed prepare (the pool stops refilling that agent until the next take). */
+  readonly onError: (agent: string, error: unknown) => void;
+}
+
+export class WarmPool {
+  readonly #options: WarmPoolOptions;
+  readonly #ready = new Map<string, DedicatedRunner[]>();
+  readonly #target = new Map<string, number>();
+  readonly #failed = new Set<string>();
+  #refilling: Promise<void> | undefined;
+  #closed = false;
+  #hits = 0;
+  #misses = 0;
+
+  constructor(options: WarmPoolOptions) {
+    this.#options = options;
+  }
+
+  /** Keeps `size` prepared workers for `agent` (replacing any prepared for an older blueprint). */
+  setTarget(agent: string, size: number): void {
+    for (const runner of this.#ready.get(agent) ?? []) void runner.terminate();
+    this.#ready.set(agent, []);
+    this.#target.set(agent, size);
+    this.#failed.delete(agent);
+    this.kick();
+  }
+
+  /** A prepared worker for `agent`, if one is ready (a hit); undefined means cold start. */
+  take(agent: string): DedicatedRunner | undefined {
+    const runner = this.#ready.get(agent)?.pop();
+    if (runner) this.#hits++;
+    else this.#misses++;
+    this.#failed.delete(agent);
+    this.kick();
+    return runner;
+  }
+
+  /** Prepared workers waiting, over all agents. */
+  get size(): number {
+    let size = 0;
+    for (const runners of this.#ready.values()) size += runners.length;
+    return size;
+  }
+
+  get hits(): number {
+    return this.#hits;
+  }
+
+  get misses(): number {
+    return this.#misses;
+  }
+
+  /** Starts refilling if anything is missing (idempotent; one refill loop at a time). */
+  kick(): void {
+    if (this.#refilling || this.#closed) return;
+    this.#refilling = this.#refill().finally(() => {
+      this.#refilling = undefined;
+    });
+  }
+
+  async #refill(): Promise<void> {
+    for (;;) {
+      const agent = this.#nextMissing();
+      if (agent === undefined || this.#closed) return;
+      if (this.#options.isUnderPressure() || !this.#options.canGrow()) return;
+      try {
+        const runner = await this.#options.prepare(agent);
+        if (this.#closed || !this.#target.has(agent)) {
+          await runner.terminate();
+          return;
+        }
+        const ready = this.#ready.get(agent) ?? [];
+        ready.push(runner);
+        this.#ready.set(agent, ready);
+        // A warm worker that dies while waiting is simply dropped from the pool.
+        void runner.exited.then(() => {
+          const list = this.#ready.get(agent);
+          const index = list?.indexOf(runner) ?? -1;
+          if (list && index >= 0) list.splice(index, 1);
+        });
+      } catch (error) {
+        this.#failed.add(agent);
+        this.#options.onError(agent, error);
+      }
+    }
+  }
+
+  #nextMissing(): string | undefined {
+    for (const [agent, size] of this.#target) {
+      if (this.#failed.has(agent)) continue;
+      if ((this.#ready.get(agent)?.length ?? 0) < size) return agent;
+    }
+    return undefined;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    // A worker being prepared right now is terminated by the refill loop itself.
+    await this.#refilling;
+    const runners = [...this.#ready.values()].flat();
+    this.#ready.clear();
+    await Promise.all(runners.map((runner) => runner.terminate()));
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * The worker side of pooled placement: one turn of one session as a piscina task, callable
+ * without a thread in tests and exported by `workers/turn-task.ts`.
+ *
+ * A pool thread serves turns of any session, one after another, so the task carries what the
+ * turn needs (blueprint, tool entries, the session's journal) and rebuilds the Agent every
+ * time: a clone of the template (fresh locks, fresh interrupt controller, fresh factory-tool
+ * instances) with the journal restored. Nothing per-session outlives the task. What a thread
+ * does keep is not per-session: imported tool modules (the import cache is per thread anyway,
+ * so their module-level state is shared by every session the thread serves, the documented
+ * limit of pooled isolation) and decoded agent templates, keyed by what they were built from.
+ *
+ * The protocol, over two ports the host transfers with each task:
+ * - `port`: the host posts {@link TurnTaskControl}s (interrupt, steer); the task posts one
+ *   `task-start` message, then the turn's events and its `turn-end` (the same
+ *   {@link WorkerMessage}s as dedicated placement), then closes the port. The `turn-end` is
+ *   the authoritative outcome; the task's return value only says it finished.
+ * - `hostPort`: the host exposes {@link HostApi} on it with comlink (host tools, hooks,
+ *   validators, approvals). Kept apart from `port` so comlink never sees our messages.
+ */
+import { createHash } from 'node:crypto';
+import { type MessagePort, threadId } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import { Agent } from '../agent/agent.js';
+import { decodeBlueprint } from '../agent/blueprint.js';
+import type { Hook, Validator } from '../agent/extensions.js';
+import { decodeJournal, replayJournal } from '../agent/journal.js';
+import { endpointOf } from '../codec.js';
+import { InternalError, toWire } from '../errors.js';
+import { ToolRegistry } from '../tools/registry.js';
+import type { AgentInit, HostApi, TurnEnd, WorkerMessage } from './api.js';
+import { type Hydrated, runSessionTurn } from './hydrate.js';
+
+/** One pooled turn: structured-cloneable, with both ports in the task's transfer list. */
+export interface TurnTaskInput {
+  readonly agent: AgentInit;
+  readonly sessionKey: string;
+  /** The session's journal as it stands before this turn, encoded with the shared codec. */
+  readonly journal: string;
+  readonly turnId: string;
+  readonly message: string;
+  /** Control in, events and `turn-end` out. */
+  readonly port: MessagePort;
+  /** {@link HostApi}, exposed by the host with comlink. */
+  readonly hostPort: MessagePort;
+}
+
+/** What the host may post on a task's `port` while its turn runs. */
+export type TurnTaskControl =
+  | { readonly type: 'interrupt'; readonly reason: string }
+  | { readonly type: 'steer'; readonly id: string; readonly message: string };
+
+/**
+ * Posted first, as soon as a pool thread picks the task up: until then the task is queued in
+ * the pool, and the host can drop it without terminating any thread.
+ */
+export interface TurnTaskStart {
+  readonly type: 'task-start';
+  readonly turnId: string;
+  readonly threadId: number;
+}
+
+/** Everything the task posts on its `port`. */
+export type TurnTaskMessage = TurnTaskStart | WorkerMessage;
+
+/** What the task returns to piscina: a receipt; the outcome travels as the `turn-end`. */
+export interface TurnTaskResult {
+  readonly turnId: string;
+  readonly ok: boolean;
+  readonly threadId: number;
+}
+
+/** Decoded templates kept per thread; a pool serves few agents, so a handful is plenty. */
+const TEMPLATE_CACHE_SIZE = 16;
+
+interface Template {
+  readonly agent: Agent;
+  readonly handoffs: ReadonlyMap<string, Agent>;
+}
+
+/** Least recently used last; promises, so concurrent tasks of one agent build it once. */
+const templates = new Map<string, Promise<Template>>();
+
+/**
+ * The host of each turn this thread is running, by session key. Cached templates outlive the
+ * turn whose host built them, so their host-tool proxies look the host up per call (a tool
+ * call's context names its session; a session runs one turn at a time).
+ */
+const hosts = new Map<string, Comlink.Remote<HostApi>>();
+
+/** Runs one turn and posts its events, then its `turn-end`, on `input.port`. Never rejects. */
+export async function runTurnTask(input: TurnTaskInput): Promise<TurnTaskResult> {
+  const { port, hostPort, turnId, sessionKey } = input;
+  let open = true;
+  let agent: Agent | undefined;
+  let interruptReason: string | undefined;
+  const steers: { id: string; message: string }[] = [];
+  const post = (message: TurnTaskMessage) => {
+    if (message.type === 'turn-end') open = false;
+    port.postMessage(message);
+  };
+  // Control messages posted while the task waited in the pool queue are buffered in the port
+  // and arrive here; an interrupt that comes before the turn has begun is latched.
+  port.on('message', (control: TurnTaskControl) => {
+    if (control.type === 'interrupt') {
+      interruptReason ??= control.reason;
+      agent?.interrupts.interrupt(control.reason, turnId);
+    } else if (control.type === 'steer' && open) {
+      steers.push({ id: control.id, message: control.message });
+    }
+  });
+  post({ type: 'task-start', turnId, threadId });
+  const host = Comlink.wrap<HostApi>(endpointOf(hostPort));
+  hosts.set(sessionKey, host);
+  let end: TurnEnd;
+  try {
+    const template = await templateFor(input.agent);
+    const clone = template.agent.clone();
+    const { history, usage } = replayJournal(decodeJournal(input.journal));
+    clone.restore(history, usage);
+    const running = runSessionTurn(
+      hostBindings(input.agent, template, host),
+      clone,
+      { sessionKey, turnId, message: input.message, steering: () => steers.splice(0) },
+      post,
+    );
+    // runSessionTurn began the turn synchronously, so a latched interrupt reaches it now.
+    agent = clone;
+    if (interruptReason !== undefined) clone.interrupts.interrupt(interruptReason, turnId);
+    end = await running;
+  } catch (error) {
+    // Only building the agent or decoding the journal gets here: a turn's own failure is
+    // already in its turn-end.
+    end = { ok: false, error: toWire(error), type: 'turn-end', turnId, steered: [], cpuMs: 0 };
+    post(end);
+  } finally {
+    if (hosts.get(sessionKey) === host) hosts.delete(sessionKey);
+    port.close();
+    hostPort.close();
+  }
+  return { turnId, ok: end.ok, threadId };
+}
+
+/** The agent template (and handoff targets) for `init`, from this thread's cache. */
+function templateFor(init: AgentInit): Promise<Template> {
+  const key = templateKey(init);
+  const cached = templates.get(key);
+  if (cached) {
+    templates.delete(key);
+    templates.set(key, cached);
+    return cached;
+  }
+  const building = buildTemplate(init);
+  templates.set(key, building);
+  building.catch(() => {
+    if (templates.get(key) === building) templates.delete(key);
+  });
+  while (templates.size > TEMPLATE_CACHE_SIZE) {
+    const oldest = templates.keys().next();
+    if (oldest.done) break;
+    templates.delete(oldest.value);
+  }
+  return building;
+}
+
+/**
+ * The same blueprint resolves differently with other tool entries or handoffs, so the key
+ * covers all three; hashed, so the cache does not hold a second copy of each blueprint.
+ */
+function templateKey(init: AgentInit): string {
+  return createHash('sha256')
+    .update(init.blueprint)
+    .update('\0')
+    .update(JSON.stringify(init.tools))
+    .update('\0')
+    .update(JSON.stringify(Object.entries(init.handoffs).sort(([a], [b]) => (a < b ? -1 : 1))))
+    .digest('base64');
+}
+
+async function buildTemplate(init: AgentInit): Promise<Template> {
+  const registry = await ToolRegistry.fromEntries(init.tools, (name, args, context) => {
+    const host = hosts.get(context.sessionKey);
+    if (!host) {
+      throw new InternalError(
+        `host tool ${JSON.stringify(name)} was called outside a turn of session ${JSON.stringify(context.sessionKey)}`,
+      );
+    }
+    return host.callTool(name, args, context);
+  });
+  const build = (text: string) =>
+    Agent.fromBlueprint(decodeBlueprint(text, { registry }), { registry });
+  return {
+    agent: build(init.blueprint),
+    handoffs: new Map(Object.entries(init.handoffs).map(([name, text]) => [name, build(text)])),
+  };
+}
+
+/** What `runSessionTurn` needs, bound to this turn's host (hooks, validators, approvals). */
+function hostBindings(
+  init: AgentInit,
+  template: Template,
+  host: Comlink.Remote<HostApi>,
+): Hydrated {
+  const hooks: Record<string, Hook> = Object.fromEntries(
+    init.hooks.map((name) => [name, (context) => host.runHook(name, context)] as const),
+  );
+  const validators: Record<string, Validator> = Object.fromEntries(
+    init.validators.map(
+      (name) =>
+        [
+          name,
+          (reply, { config: _config, ...context }) => host.validate(name, reply, context),
+        ] as const,
+    ),
+  );
+  return { template: template.agent, handoffs: template.handoffs, hooks, validators, host };
+}
+
+/** How many templates this thread holds (for tests and diagnostics). */
+export function cachedTemplateCount(): number {
+  return templates.size;
+}
