@@ -96,7 +96,9 @@ export function namespacedKey(tenant: Tenant, key: string): string {
 /** The tenant's own session keys (as it named them) among the supervisor's keys. */
 export function ownKeys(tenant: Tenant, supervisorKeys: readonly string[]): string[] {
   const prefix = prefixOf(tenant);
-  return supervisorKeys.filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length));
+  return supervisorKeys
+    .filter((key) => key.startsWith(prefix))
+    .map((key) => key.slice(prefix.length));
 }
 
 /**

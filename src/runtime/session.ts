@@ -139,6 +139,8 @@ export class Session {
   /** When the session last accepted a message or ended a turn (for idle time and resets). */
   #lastActivity: number | undefined;
   #resetPending = false;
+  /** Ends a restart backoff early (set while one is being waited out). */
+  #backoff: (() => void) | undefined;
 
   constructor(
     key: string,
@@ -250,6 +252,7 @@ export class Session {
     this.#mailbox.clear(error);
     for (const caller of this.#coalesced?.callers ?? []) caller.reply.reject(error);
     this.#coalesced = undefined;
+    this.#backoff?.();
     await this.#stopRunner();
     await this.#mailbox.onIdle();
   }
@@ -389,13 +392,23 @@ export class Session {
   /** Queues a turn for `callers`; a rejection is delivered to each of them. */
   #enqueue(message: string, callers: Caller[], first = false): void {
     this.#mailbox
-      .add(
-        (waitedMs) => this.#host.admission.add(() => this.#runTurn(message, callers, waitedMs)),
-        { first },
-      )
+      .add((waitedMs) => this.#admitted(() => this.#runTurn(message, callers, waitedMs)), { first })
       .catch((error: unknown) => {
         for (const caller of callers) caller.reply.reject(error);
       });
+  }
+
+  /**
+   * Runs a turn that left the mailbox through global admission. The session counts as busy
+   * from here, while it waits for admission too, so the 'reject' policy sees it.
+   */
+  async #admitted(run: () => Promise<void>): Promise<void> {
+    this.#turnActive = true;
+    try {
+      await this.#host.admission.add(run);
+    } finally {
+      this.#turnActive = false;
+    }
   }
 
   /** Messages that arrive during a turn become one next turn, answered to each of them. */
@@ -418,7 +431,7 @@ export class Session {
     this.#mailbox
       .add((waitedMs) => {
         if (this.#coalesced === batch) this.#coalesced = undefined;
-        return this.#host.admission.add(() =>
+        return this.#admitted(() =>
           this.#runTurn(batch.parts.join('\n\n'), batch.callers, waitedMs),
         );
       })
@@ -646,7 +659,17 @@ export class Session {
 
   async #startRunner(): Promise<TurnRunner> {
     const wait = this.#restartAt - this.#host.clock.now();
-    if (wait > 0) await new Promise<void>((resolve) => this.#host.clock.setTimeout(resolve, wait));
+    if (wait > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = this.#host.clock.setTimeout(resolve, wait);
+        // destroy() ends the backoff at once instead of waiting it out.
+        this.#backoff = () => {
+          this.#host.clock.clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#backoff = undefined;
+    }
     if (this.#destroyedWith) throw this.#destroyedWith;
     const journal = await this.#host.store.read(this.key);
     const started = this.#host.clock.now();

@@ -1,0 +1,77 @@
+/**
+ * The route table, shared by the `node:http` handler and the Fastify plugin so both serve
+ * exactly the same routes. Paths here are relative to the gateway's base path.
+ */
+import { NotFoundError, SessionKeyInvalidError } from '../errors.js';
+
+export type Route =
+  | { readonly name: 'healthz' }
+  | { readonly name: 'metrics' }
+  | { readonly name: 'listSessions' }
+  | { readonly name: 'getSession'; readonly rawKey: string }
+  | { readonly name: 'deleteSession'; readonly rawKey: string }
+  | { readonly name: 'postMessage'; readonly rawKey: string }
+  | { readonly name: 'interrupt'; readonly rawKey: string };
+
+export type RouteName = Route['name'];
+
+/** A bounded label per route, for metrics and logs. */
+export const ROUTE_LABELS: Readonly<Record<RouteName, string>> = {
+  healthz: 'GET /healthz',
+  metrics: 'GET /metrics',
+  listSessions: 'GET /v1/sessions',
+  getSession: 'GET /v1/sessions/:key',
+  deleteSession: 'DELETE /v1/sessions/:key',
+  postMessage: 'POST /v1/sessions/:key/messages',
+  interrupt: 'POST /v1/sessions/:key/interrupt',
+};
+
+/** Relative paths the Fastify plugin registers (the handler does its own matching). */
+export const ROUTE_PATTERNS = ['/healthz', '/metrics', '/v1/sessions', '/v1/sessions/*'] as const;
+
+/** Methods the routes use. */
+export const ROUTE_METHODS = ['GET', 'POST', 'DELETE'] as const;
+
+const SESSIONS = '/v1/sessions';
+
+/**
+ * The route of `method` + `path` (without query string), or undefined when no route has that
+ * path. A known path with another method is `AGENTCELL_NOT_FOUND` too (with the methods it
+ * allows). The session key stays as sent: see {@link decodeKey}.
+ */
+export function matchRoute(method: string, path: string): Route | undefined {
+  const routes = routesOf(path);
+  if (!routes) return undefined;
+  const route = routes[method];
+  if (!route) {
+    throw new NotFoundError(
+      `${method} is not served on this path; it takes ${Object.keys(routes).join(', ')}`,
+    );
+  }
+  return route;
+}
+
+function routesOf(path: string): Readonly<Record<string, Route>> | undefined {
+  if (path === '/healthz') return { GET: { name: 'healthz' } };
+  if (path === '/metrics') return { GET: { name: 'metrics' } };
+  if (path === SESSIONS) return { GET: { name: 'listSessions' } };
+  if (!path.startsWith(`${SESSIONS}/`)) return undefined;
+  const rest = path.slice(SESSIONS.length + 1).split('/');
+  const [rawKey, action, ...extra] = rest;
+  if (rawKey === undefined || rawKey === '' || extra.length > 0) return undefined;
+  if (action === undefined) {
+    return { GET: { name: 'getSession', rawKey }, DELETE: { name: 'deleteSession', rawKey } };
+  }
+  if (action === 'messages') return { POST: { name: 'postMessage', rawKey } };
+  if (action === 'interrupt') return { POST: { name: 'interrupt', rawKey } };
+  return undefined;
+}
+
+/** The session key of a path segment (URL-decoded); decoded only once the caller is known. */
+export function decodeKey(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new SessionKeyInvalidError('the session key in the path is not valid percent-encoding');
+  }
+}

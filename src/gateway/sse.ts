@@ -1,0 +1,135 @@
+/**
+ * One turn as a server-sent event stream: `event: <type>` per turn event, then `event: done`
+ * (the reply) or `event: error` (`{ code, message }`). A client that goes away does not stop
+ * the turn unless asked to: the turn completes and is journaled, and its reply is in the
+ * session's history.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Usage } from '../agent/messages.js';
+import type { TurnEvent } from '../agent/turn-events.js';
+import type { Session } from '../runtime/session.js';
+import type { PublicError } from './http.js';
+
+export interface StreamTurnOptions {
+  readonly session: Session;
+  readonly message: string;
+  /** The session key as the caller named it (events carry it instead of the namespaced one). */
+  readonly key: string;
+  readonly interruptOnDisconnect: boolean;
+  readonly heartbeatMs: number;
+  readonly toPublic: (error: unknown) => PublicError;
+  /** The turn answered; called whether or not the client is still connected. */
+  readonly onReply: (turnId: string, usage: Usage) => void;
+  /** The turn failed; called whether or not the client is still connected. */
+  readonly onFailure: (error: unknown) => void;
+}
+
+type Step = { ok: true; result: IteratorResult<TurnEvent> } | { ok: false; error: unknown };
+
+function settle(next: Promise<IteratorResult<TurnEvent>>): Promise<Step> {
+  return next.then(
+    (result) => ({ ok: true, result }),
+    (error: unknown) => ({ ok: false, error }),
+  );
+}
+
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+  'x-content-type-options': 'nosniff',
+} as const;
+
+/** One SSE frame; JSON never contains a raw newline, so `data` is always one line. */
+export function sseFrame(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * Streams the turn answering `message`. A refusal that comes at once (mailbox full, session
+ * busy, closed) is thrown before anything is written, so the caller answers it with its
+ * proper status; later failures become an `error` event. Resolves when the turn has ended.
+ */
+export async function streamTurn(res: ServerResponse, options: StreamTurnOptions): Promise<void> {
+  const { session, key } = options;
+  const iterator = session.stream(options.message)[Symbol.asyncIterator]();
+  const first = settle(iterator.next());
+  // Admission refusals reject within the same macrotask; a turn's first event comes from its
+  // worker, later. Waiting one turn of the event loop tells the two apart.
+  const early = await Promise.race([
+    first,
+    new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined))),
+  ]);
+  if (early && !early.ok) throw early.error;
+
+  res.writeHead(200, SSE_HEADERS);
+  res.flushHeaders();
+  let disconnected = false;
+  let turnId: string | undefined;
+  let finished = false;
+  let interrupted = false;
+  const interruptIfAsked = () => {
+    if (!options.interruptOnDisconnect || interrupted || finished || turnId === undefined) return;
+    interrupted = true;
+    // Only once this caller's turn is known to be running: never someone else's turn.
+    void session.interrupt('the client disconnected');
+  };
+  const onClose = () => {
+    if (res.writableEnded) return;
+    disconnected = true;
+    interruptIfAsked();
+  };
+  res.on('close', onClose);
+  const write = async (text: string): Promise<void> => {
+    if (disconnected || res.destroyed) return;
+    if (res.write(text)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  };
+  const heartbeat =
+    options.heartbeatMs > 0
+      ? setInterval(() => void write(': keep-alive\n\n'), options.heartbeatMs)
+      : undefined;
+  heartbeat?.unref();
+
+  try {
+    let final: Extract<TurnEvent, { type: 'final' }> | undefined;
+    for (let step = await first; ; step = await settle(iterator.next())) {
+      if (!step.ok) throw step.error;
+      if (step.result.done) break;
+      const event = step.result.value;
+      turnId ??= event.turnId;
+      if (event.type === 'final') {
+        final = event;
+        finished = true;
+      }
+      if (disconnected) interruptIfAsked();
+      await write(sseFrame(event.type, { ...event, sessionKey: key }));
+    }
+    finished = true;
+    const done = {
+      reply: final?.reply ?? '',
+      turnId: final?.turnId ?? turnId ?? '',
+      usage: final?.usage,
+      ...(final?.output !== undefined && { output: final.output }),
+    };
+    if (final) options.onReply(final.turnId, final.usage);
+    await write(sseFrame('done', done));
+  } catch (error) {
+    finished = true;
+    options.onFailure(error);
+    const { code, message } = options.toPublic(error);
+    await write(sseFrame('error', { code, message }));
+  } finally {
+    clearInterval(heartbeat);
+    res.off('close', onClose);
+    if (!res.writableEnded) res.end();
+  }
+}
