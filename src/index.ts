@@ -6,6 +6,8 @@
  * const agent = new Agent({ name: 'support', instructions: 'Be brief.', llm: 'gpt-4o-mini' });
  * const perChannel = agent.cloneForChannel();
  */
+
+export type { ChatOptions } from './agent/agent.js';
 export {
   Agent,
   type AgentConfig,
@@ -48,8 +50,20 @@ export type {
   WebConfig,
 } from './agent/config.js';
 export { FEATURE_CONFIG_KEYS } from './agent/config.js';
+export type {
+  ApprovalRequest,
+  Approver,
+  Hook,
+  HookContext,
+  HookPoint,
+  Validator,
+  ValidatorContext,
+} from './agent/extensions.js';
 export { InterruptController } from './agent/interrupt.js';
+export type { JournalRecord } from './agent/journal.js';
 export type { ChatMessage, ToolCall, Usage } from './agent/messages.js';
+export type { TurnDelta, TurnEvent, TurnEventBody, TurnResult } from './agent/turn-events.js';
+export type { Clock, ClockTimer } from './clock.js';
 export {
   AgentcellError,
   type AgentcellErrorCode,
@@ -101,6 +115,22 @@ export {
   toWire,
   UnauthorizedError,
 } from './errors.js';
+export type { SupervisorEvents } from './runtime/events.js';
+export type {
+  BusyPolicy,
+  Placement,
+  RegisterOptions,
+  ResetPolicy,
+  SessionBudget,
+  SessionOptions,
+  SupervisorOptions,
+} from './runtime/options.js';
+export type { Reply, SessionStats, SessionStatus } from './runtime/session.js';
+export { Session } from './runtime/session.js';
+export { FileStore, type FileStoreOptions } from './runtime/stores/file.js';
+export { MemoryStore } from './runtime/stores/memory.js';
+export type { JournalStore } from './runtime/stores/store.js';
+export { Supervisor, type SupervisorStats, type SupervisorStatus } from './runtime/supervisor.js';
 export { type HostCall, ToolRegistry, type ToolRegistryEntry } from './tools/registry.js';
 export {
   defineTool,

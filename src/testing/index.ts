@@ -26,3 +26,4 @@ export type {
   MockStep,
   MockToolCall,
 } from './mock-llm-script.js';
+export { SimulatedClock } from './simulated-clock.js';
