@@ -14,7 +14,7 @@ import { runTurn } from '../agent/turn.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import { endpointOf } from '../codec.js';
 import { toWire } from '../errors.js';
-import { ToolRegistry } from '../tools/registry.js';
+import { type HostCall, ToolRegistry } from '../tools/registry.js';
 import type { AgentInit, HostApi, TurnEnd, TurnOutcome } from './api.js';
 
 export interface Hydrated {
@@ -26,16 +26,29 @@ export interface Hydrated {
   readonly host: Comlink.Remote<HostApi>;
 }
 
-export async function hydrate(init: AgentInit, hostPort: MessagePort): Promise<Hydrated> {
-  const host = Comlink.wrap<HostApi>(endpointOf(hostPort));
-  const registry = await ToolRegistry.fromEntries(init.tools, (name, args, context) =>
-    host.callTool(name, args, context),
-  );
+/** The agent template and its handoff targets, built once per blueprint in a thread. */
+export interface BuiltAgents {
+  readonly template: Agent;
+  readonly handoffs: ReadonlyMap<string, Agent>;
+}
+
+/** Loads the tools (host tools call back through `hostCall`) and decodes the blueprints. */
+export async function buildAgents(init: AgentInit, hostCall: HostCall): Promise<BuiltAgents> {
+  const registry = await ToolRegistry.fromEntries(init.tools, hostCall);
   const build = (text: string) =>
     Agent.fromBlueprint(decodeBlueprint(text, { registry }), { registry });
-  const handoffs = new Map(
-    Object.entries(init.handoffs).map(([name, text]) => [name, build(text)]),
-  );
+  return {
+    template: build(init.blueprint),
+    handoffs: new Map(Object.entries(init.handoffs).map(([name, text]) => [name, build(text)])),
+  };
+}
+
+/** Binds built agents to a host: proxies for the hooks and validators that live there. */
+export function bindHost(
+  init: AgentInit,
+  agents: BuiltAgents,
+  host: Comlink.Remote<HostApi>,
+): Hydrated {
   const hooks: Record<string, Hook> = Object.fromEntries(
     init.hooks.map((name) => [name, (context) => host.runHook(name, context)] as const),
   );
@@ -48,7 +61,17 @@ export async function hydrate(init: AgentInit, hostPort: MessagePort): Promise<H
         ] as const,
     ),
   );
-  return { template: build(init.blueprint), handoffs, hooks, validators, host };
+  return { ...agents, hooks, validators, host };
+}
+
+/** Both steps for a thread that serves one host for good (a session worker). */
+export async function hydrate(init: AgentInit, hostPort: MessagePort): Promise<Hydrated> {
+  const host = Comlink.wrap<HostApi>(endpointOf(hostPort));
+  return bindHost(
+    init,
+    await buildAgents(init, (name, args, context) => host.callTool(name, args, context)),
+    host,
+  );
 }
 
 export interface SessionTurn {

@@ -21,15 +21,12 @@
 import { createHash } from 'node:crypto';
 import { type MessagePort, threadId } from 'node:worker_threads';
 import * as Comlink from 'comlink';
-import { Agent } from '../agent/agent.js';
-import { decodeBlueprint } from '../agent/blueprint.js';
-import type { Hook, Validator } from '../agent/extensions.js';
+import type { Agent } from '../agent/agent.js';
 import { decodeJournal, replayJournal } from '../agent/journal.js';
 import { endpointOf } from '../codec.js';
 import { InternalError, toWire } from '../errors.js';
-import { ToolRegistry } from '../tools/registry.js';
 import type { AgentInit, HostApi, TurnEnd, WorkerMessage } from './api.js';
-import { type Hydrated, runSessionTurn } from './hydrate.js';
+import { type BuiltAgents, bindHost, buildAgents, runSessionTurn } from './hydrate.js';
 
 /** One pooled turn: structured-cloneable, with both ports in the task's transfer list. */
 export interface TurnTaskInput {
@@ -73,10 +70,7 @@ export interface TurnTaskResult {
 /** Decoded templates kept per thread; a pool serves few agents, so a handful is plenty. */
 const TEMPLATE_CACHE_SIZE = 16;
 
-interface Template {
-  readonly agent: Agent;
-  readonly handoffs: ReadonlyMap<string, Agent>;
-}
+type Template = BuiltAgents;
 
 /** Least recently used last; promises, so concurrent tasks of one agent build it once. */
 const templates = new Map<string, Promise<Template>>();
@@ -115,11 +109,11 @@ export async function runTurnTask(input: TurnTaskInput): Promise<TurnTaskResult>
   let end: TurnEnd;
   try {
     const template = await templateFor(input.agent);
-    const clone = template.agent.clone();
+    const clone = template.template.clone();
     const { history, usage } = replayJournal(decodeJournal(input.journal));
     clone.restore(history, usage);
     const running = runSessionTurn(
-      hostBindings(input.agent, template, host),
+      bindHost(input.agent, template, host),
       clone,
       { sessionKey, turnId, message: input.message, steering: () => steers.splice(0) },
       post,
@@ -177,8 +171,8 @@ function templateKey(init: AgentInit): string {
     .digest('base64');
 }
 
-async function buildTemplate(init: AgentInit): Promise<Template> {
-  const registry = await ToolRegistry.fromEntries(init.tools, (name, args, context) => {
+function buildTemplate(init: AgentInit): Promise<Template> {
+  return buildAgents(init, (name, args, context) => {
     const host = hosts.get(context.sessionKey);
     if (!host) {
       throw new InternalError(
@@ -187,33 +181,6 @@ async function buildTemplate(init: AgentInit): Promise<Template> {
     }
     return host.callTool(name, args, context);
   });
-  const build = (text: string) =>
-    Agent.fromBlueprint(decodeBlueprint(text, { registry }), { registry });
-  return {
-    agent: build(init.blueprint),
-    handoffs: new Map(Object.entries(init.handoffs).map(([name, text]) => [name, build(text)])),
-  };
-}
-
-/** What `runSessionTurn` needs, bound to this turn's host (hooks, validators, approvals). */
-function hostBindings(
-  init: AgentInit,
-  template: Template,
-  host: Comlink.Remote<HostApi>,
-): Hydrated {
-  const hooks: Record<string, Hook> = Object.fromEntries(
-    init.hooks.map((name) => [name, (context) => host.runHook(name, context)] as const),
-  );
-  const validators: Record<string, Validator> = Object.fromEntries(
-    init.validators.map(
-      (name) =>
-        [
-          name,
-          (reply, { config: _config, ...context }) => host.validate(name, reply, context),
-        ] as const,
-    ),
-  );
-  return { template: template.agent, handoffs: template.handoffs, hooks, validators, host };
 }
 
 /** How many templates this thread holds (for tests and diagnostics). */
