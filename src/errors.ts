@@ -232,6 +232,24 @@ const CATALOGUE = {
     status: 500,
     public: false,
   },
+  AGENTCELL_TENANT_LIMIT: {
+    name: 'TenantLimitError',
+    hint: 'The tenant is at one of its limits (maxConcurrentTurns, maxSessions); retry after a reply, or close a session.',
+    status: 429,
+    public: true,
+  },
+  AGENTCELL_BODY_TOO_LARGE: {
+    name: 'BodyTooLargeError',
+    hint: 'Send a smaller request body, or raise the gateway maxBodyBytes.',
+    status: 413,
+    public: true,
+  },
+  AGENTCELL_GATEWAY_CLOSING: {
+    name: 'GatewayClosingError',
+    hint: 'The gateway is shutting down and takes no new messages; retry against another instance.',
+    status: 503,
+    public: true,
+  },
   AGENTCELL_UNAUTHORIZED: {
     name: 'UnauthorizedError',
     hint: 'Send a valid bearer token in the Authorization header.',
@@ -346,6 +364,9 @@ export class SupervisorDestroyedError extends errorClass('AGENTCELL_SUPERVISOR_D
 export class CapacityExceededError extends errorClass('AGENTCELL_CAPACITY_EXCEEDED') {}
 export class RpcTimeoutError extends errorClass('AGENTCELL_RPC_TIMEOUT') {}
 export class StoreCorruptError extends errorClass('AGENTCELL_STORE_CORRUPT') {}
+export class TenantLimitError extends errorClass('AGENTCELL_TENANT_LIMIT') {}
+export class BodyTooLargeError extends errorClass('AGENTCELL_BODY_TOO_LARGE') {}
+export class GatewayClosingError extends errorClass('AGENTCELL_GATEWAY_CLOSING') {}
 export class UnauthorizedError extends errorClass('AGENTCELL_UNAUTHORIZED') {}
 export class NotFoundError extends errorClass('AGENTCELL_NOT_FOUND') {}
 export class InternalError extends errorClass('AGENTCELL_INTERNAL') {}
@@ -387,6 +408,9 @@ export const errorClasses = {
   AGENTCELL_CAPACITY_EXCEEDED: CapacityExceededError,
   AGENTCELL_RPC_TIMEOUT: RpcTimeoutError,
   AGENTCELL_STORE_CORRUPT: StoreCorruptError,
+  AGENTCELL_TENANT_LIMIT: TenantLimitError,
+  AGENTCELL_BODY_TOO_LARGE: BodyTooLargeError,
+  AGENTCELL_GATEWAY_CLOSING: GatewayClosingError,
   AGENTCELL_UNAUTHORIZED: UnauthorizedError,
   AGENTCELL_NOT_FOUND: NotFoundError,
   AGENTCELL_INTERNAL: InternalError,

@@ -115,6 +115,14 @@ export {
   toWire,
   UnauthorizedError,
 } from './errors.js';
+export {
+  createGateway,
+  type Gateway,
+  type GatewayErrorListener,
+  type GatewayOptions,
+  type NextFunction,
+  type TenantOptions,
+} from './gateway/gateway.js';
 export type { SupervisorEvents } from './runtime/events.js';
 export type {
   BusyPolicy,

@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type AgentcellErrorCode,
+  BodyTooLargeError,
   errorCatalogue,
   isAgentcellError,
   MessageInvalidError,
@@ -38,8 +39,7 @@ export function publicError(error: unknown, rewrite: (text: string) => string): 
   if (!spec.public) return INTERNAL;
   const message = typeof error.message === 'string' ? error.message : spec.hint;
   return {
-    // A body over the limit is a bad message (its code) answered as 413 Content Too Large.
-    status: isBodyTooLarge(error) ? 413 : spec.status,
+    status: spec.status,
     code: error.code,
     message: rewrite(message).slice(0, MAX_MESSAGE_CHARS),
   };
@@ -87,18 +87,10 @@ export class ClientGoneError extends Error {
   }
 }
 
-function tooLarge(limit: number): MessageInvalidError {
-  return new MessageInvalidError(`the request body is over the limit of ${limit} bytes`, {
-    details: { status: 413 },
+function tooLarge(limit: number): BodyTooLargeError {
+  return new BodyTooLargeError(`the request body is over the limit of ${limit} bytes`, {
+    details: { limit },
   });
-}
-
-/** Whether `error` is the 413 of {@link readBody}. */
-export function isBodyTooLarge(error: unknown): boolean {
-  return (
-    isAgentcellError(error, 'AGENTCELL_MESSAGE_INVALID') &&
-    (error.details as { status?: unknown } | undefined)?.status === 413
-  );
 }
 
 /**

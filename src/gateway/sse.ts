@@ -52,6 +52,23 @@ export function sseFrame(event: string, data: unknown): string {
  */
 export async function streamTurn(res: ServerResponse, options: StreamTurnOptions): Promise<void> {
   const { session, key } = options;
+  let disconnected = false;
+  let turnId: string | undefined;
+  let finished = false;
+  let interrupted = false;
+  const interruptIfAsked = () => {
+    if (!options.interruptOnDisconnect || interrupted || finished || turnId === undefined) return;
+    interrupted = true;
+    // Only this caller's turn, by its id: never someone else's.
+    void session.interrupt('the client disconnected', turnId);
+  };
+  const onClose = () => {
+    if (res.writableEnded) return;
+    disconnected = true;
+    interruptIfAsked();
+  };
+  res.on('close', onClose);
+
   const iterator = session.stream(options.message)[Symbol.asyncIterator]();
   const first = settle(iterator.next());
   // Admission refusals reject within the same macrotask; a turn's first event comes from its
@@ -60,26 +77,13 @@ export async function streamTurn(res: ServerResponse, options: StreamTurnOptions
     first,
     new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined))),
   ]);
-  if (early && !early.ok) throw early.error;
+  if (early && !early.ok) {
+    res.off('close', onClose);
+    throw early.error;
+  }
 
   res.writeHead(200, SSE_HEADERS);
   res.flushHeaders();
-  let disconnected = false;
-  let turnId: string | undefined;
-  let finished = false;
-  let interrupted = false;
-  const interruptIfAsked = () => {
-    if (!options.interruptOnDisconnect || interrupted || finished || turnId === undefined) return;
-    interrupted = true;
-    // Only once this caller's turn is known to be running: never someone else's turn.
-    void session.interrupt('the client disconnected');
-  };
-  const onClose = () => {
-    if (res.writableEnded) return;
-    disconnected = true;
-    interruptIfAsked();
-  };
-  res.on('close', onClose);
   const write = async (text: string): Promise<void> => {
     if (disconnected || res.destroyed) return;
     if (res.write(text)) return;

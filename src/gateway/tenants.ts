@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import {
   AgentNotRegisteredError,
-  SessionBusyError,
   SessionKeyInvalidError,
+  TenantLimitError,
   UnauthorizedError,
 } from '../errors.js';
 import { assertSessionKey } from '../runtime/session-key.js';
@@ -120,11 +120,11 @@ export function tenantLimitError(
   tenant: Tenant,
   limit: 'maxConcurrentTurns' | 'maxSessions',
   value: number,
-): SessionBusyError {
-  const error = new SessionBusyError(undefined, { details: { tenant: tenant.id, limit, value } });
-  error.message =
+): TenantLimitError {
+  return new TenantLimitError(
     limit === 'maxConcurrentTurns'
-      ? `this tenant already has ${value} messages in progress (its maxConcurrentTurns); retry after one is answered`
-      : `this tenant already has ${value} open sessions (its maxSessions); delete one or reuse a session key`;
-  return error;
+      ? `this tenant already has ${value} messages in progress (maxConcurrentTurns)`
+      : `this tenant already has ${value} open sessions (maxSessions)`,
+    { details: { tenant: tenant.id, limit, value } },
+  );
 }

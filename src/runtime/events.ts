@@ -1,4 +1,5 @@
 /** The supervisor's lifecycle events, as a typed map for `EventEmitter<SupervisorEvents>`. */
+import type { Usage } from '../agent/messages.js';
 import type { AgentcellError } from '../errors.js';
 
 export interface SupervisorEvents {
@@ -32,6 +33,8 @@ export interface SupervisorEvents {
       readonly outcome: string;
       readonly durationMs: number;
       readonly cpuMs: number | undefined;
+      /** Tokens and cost of a completed turn (what was spent by failed ones is not reported). */
+      readonly usage: Usage | undefined;
     },
   ];
   /** A session's worker died; `inFlightTools` were running (their side effects may be unsettled). */

@@ -183,10 +183,14 @@ export class Session {
     return streamEvents((onEvent) => this.#submit(message, onEvent));
   }
 
-  /** Interrupts the running turn, if any; it ends with `AGENTCELL_INTERRUPTED` and is not journaled. */
-  async interrupt(reason = 'interrupted'): Promise<boolean> {
+  /**
+   * Interrupts the running turn (only if it is `turnId`, when given); it ends with
+   * `AGENTCELL_INTERRUPTED` and is not journaled. Returns whether a turn was interrupted.
+   */
+  async interrupt(reason = 'interrupted', turnId?: string): Promise<boolean> {
     const current = this.#current;
     if (!current || !this.#runner) return false;
+    if (turnId !== undefined && current.turnId !== turnId) return false;
     return this.#runner.interrupt(current.turnId, reason).catch(() => false);
   }
 
@@ -465,6 +469,7 @@ export class Session {
     const started = this.#host.clock.now();
     let outcome = 'ok';
     let cpuMs: number | undefined;
+    let usage: Usage | undefined;
     // Callers are settled last, once the session is idle again: whoever awaited a reply may
     // send the next message at once, even under the 'reject' policy.
     let settle: () => void = () => {};
@@ -479,6 +484,7 @@ export class Session {
       const reply = await this.#runOnWorker(runner, current, message, (ms) => {
         cpuMs = ms;
       });
+      usage = reply.usage;
       settle = () => {
         for (const caller of current.callers) caller.reply.resolve(reply);
       };
@@ -504,6 +510,7 @@ export class Session {
         outcome,
         durationMs: this.#host.clock.now() - started,
         cpuMs,
+        usage,
       });
       settle();
     }

@@ -1,0 +1,391 @@
+/**
+ * What the gateway does for one request, whichever server hands it over: routing, tenancy,
+ * the message turn (JSON or SSE), graceful close and the metrics it keeps. `createGateway`
+ * wraps it as a `node:http` handler and a Fastify plugin.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import {
+  AgentNotRegisteredError,
+  GatewayClosingError,
+  MessageInvalidError,
+  NotFoundError,
+  OptionsInvalidError,
+  SupervisorClosedError,
+  UnauthorizedError,
+} from '../errors.js';
+import type { SupervisorEvents } from '../runtime/events.js';
+import type { Session } from '../runtime/session.js';
+import type { Supervisor } from '../runtime/supervisor.js';
+import {
+  bearerToken,
+  ClientGoneError,
+  isHidden,
+  type PublicError,
+  publicError,
+  readJson,
+  sendJson,
+  wantsEventStream,
+} from './http.js';
+import { GatewayMetrics } from './metrics.js';
+import type { GatewayErrorListener, ResolvedGatewayOptions } from './options.js';
+import { decodeKey, matchRoute, ROUTE_LABELS, type Route } from './routes.js';
+import { streamTurn } from './sse.js';
+import {
+  assertAgentAllowed,
+  namespacedKey,
+  ownKeys,
+  sameToken,
+  type Tenant,
+  Tenants,
+  tenantLimitError,
+} from './tenants.js';
+
+/** Connect/Express `next`: called for paths outside the gateway's routes. */
+export type NextFunction = (error?: unknown) => void;
+
+const METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+const messageBodySchema = z.strictObject({
+  message: z.string().min(1, 'expected a non-empty string'),
+  agent: z.string().min(1).max(64).optional(),
+});
+
+const interruptBodySchema = z.strictObject({ reason: z.string().max(200).optional() });
+
+/** What one request has established so far: for error messages and the server log. */
+interface Scope {
+  tenant?: Tenant;
+  key?: string;
+  namespaced?: string;
+}
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map(
+    (issue) => `${['body', ...issue.path.map(String)].join('.')}: ${issue.message}`,
+  );
+  throw new MessageInvalidError(`${what}: ${problems.join('; ')}`);
+}
+
+/** Replaces the supervisor's name of a session with the caller's own key. */
+function rewriteFor(scope: Scope): (text: string) => string {
+  const { key, namespaced } = scope;
+  if (key === undefined || namespaced === undefined) return (text) => text;
+  return (text) =>
+    text.split(JSON.stringify(namespaced)).join(JSON.stringify(key)).split(namespaced).join(key);
+}
+
+const logToConsole: GatewayErrorListener = (error, context) => {
+  console.error(`agentcell gateway: ${context.method} ${context.path} failed`, error);
+};
+
+export class GatewayCore {
+  readonly #supervisor: Supervisor;
+  readonly #options: ResolvedGatewayOptions;
+  readonly #tenants: Tenants;
+  readonly #metrics = new GatewayMetrics();
+  readonly #inFlight = new Set<Promise<void>>();
+  #closing: Promise<void> | undefined;
+  readonly #onTurnEnd = ({ durationMs }: SupervisorEvents['turn:end'][0]) => {
+    this.#metrics.observeTurn(durationMs);
+  };
+
+  constructor(supervisor: Supervisor, options: ResolvedGatewayOptions) {
+    this.#supervisor = supervisor;
+    this.#options = options;
+    this.#tenants = new Tenants(options.tenants);
+    supervisor.on('turn:end', this.#onTurnEnd);
+  }
+
+  get basePath(): string {
+    return this.#options.basePath;
+  }
+
+  get #isClosing(): boolean {
+    return this.#closing !== undefined || this.#supervisor.status !== 'open';
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+      this.#supervisor.off('turn:end', this.#onTurnEnd);
+    })();
+    return this.#closing;
+  }
+
+  metrics(): string {
+    return this.#metrics.render(this.#supervisor.stats(), {
+      closing: this.#isClosing,
+      tenants: this.#tenants.all(),
+    });
+  }
+
+  /** Serves `path` (relative to the base path). Without a route: `next`, or a 404. */
+  async dispatch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    query: URLSearchParams,
+    next?: NextFunction,
+  ): Promise<void> {
+    const method = req.method ?? 'GET';
+    const scope: Scope = {};
+    let label = 'unmatched';
+    try {
+      const route = matchRoute(method, path);
+      if (!route && next) {
+        next();
+        return;
+      }
+      res.once('close', () =>
+        this.#metrics.countRequest(label, res.headersSent ? res.statusCode : 499),
+      );
+      if (!route) throw new NotFoundError(`no route for ${method} ${path.slice(0, 200)}`);
+      label = ROUTE_LABELS[route.name];
+      await this.#serve(route, req, res, query, scope);
+    } catch (error) {
+      try {
+        this.#fail(req, res, error, scope);
+      } catch {
+        res.destroy();
+      }
+    }
+  }
+
+  async #serve(
+    route: Route,
+    req: IncomingMessage,
+    res: ServerResponse,
+    query: URLSearchParams,
+    scope: Scope,
+  ): Promise<void> {
+    switch (route.name) {
+      case 'healthz': {
+        const closing = this.#isClosing;
+        return sendJson(res, closing ? 503 : 200, { status: closing ? 'closing' : 'ok' });
+      }
+      case 'metrics':
+        return this.#serveMetrics(req, res);
+      case 'listSessions': {
+        const tenant = this.#authenticate(req, scope);
+        return sendJson(res, 200, { sessions: ownKeys(tenant, this.#supervisor.sessionKeys()) });
+      }
+      case 'getSession':
+        return this.#getSession(this.#existing(req, route.rawKey, scope), res, query, scope);
+      case 'deleteSession': {
+        this.#existing(req, route.rawKey, scope);
+        await this.#supervisor.deleteSession(scope.namespaced ?? '');
+        return sendJson(res, 204, undefined);
+      }
+      case 'interrupt': {
+        const session = this.#existing(req, route.rawKey, scope);
+        const body = parseBody(
+          interruptBodySchema,
+          (await readJson(req, this.#options.maxBodyBytes)) ?? {},
+          'an interrupt takes { reason?: string }',
+        );
+        const interrupted = await session.interrupt(body.reason ?? 'interrupted by the client');
+        return sendJson(res, 200, { interrupted });
+      }
+      case 'postMessage':
+        return this.#postMessage(req, res, route.rawKey, scope);
+    }
+  }
+
+  #serveMetrics(req: IncomingMessage, res: ServerResponse): void {
+    if (!this.#options.serveMetrics) throw new NotFoundError('metrics are not served here');
+    const token = this.#options.metricsToken;
+    if (token !== undefined && !sameToken(bearerToken(req), token)) {
+      throw new UnauthorizedError('the metrics token is missing or not valid');
+    }
+    const text = this.metrics();
+    res.writeHead(200, {
+      'content-type': METRICS_TYPE,
+      'content-length': String(Buffer.byteLength(text)),
+      'cache-control': 'no-store',
+    });
+    res.end(text);
+  }
+
+  #authenticate(req: IncomingMessage, scope: Scope): Tenant {
+    scope.tenant = this.#tenants.authenticate(bearerToken(req));
+    return scope.tenant;
+  }
+
+  /** Authenticates, then resolves the caller's key to its namespaced supervisor key. */
+  #resolveKey(req: IncomingMessage, rawKey: string, scope: Scope): string {
+    const tenant = this.#authenticate(req, scope);
+    const key = decodeKey(rawKey);
+    scope.key = key;
+    scope.namespaced = namespacedKey(tenant, key);
+    return scope.namespaced;
+  }
+
+  /** The caller's open session; 404 when it has none by that key (never creates one). */
+  #existing(req: IncomingMessage, rawKey: string, scope: Scope): Session {
+    const session = this.#supervisor.peek(this.#resolveKey(req, rawKey, scope));
+    if (!session) throw new NotFoundError(`no session ${JSON.stringify(scope.key)}`);
+    return session;
+  }
+
+  async #getSession(
+    session: Session,
+    res: ServerResponse,
+    query: URLSearchParams,
+    scope: Scope,
+  ): Promise<void> {
+    const stats = await session.stats();
+    const withHistory = ['1', 'true'].includes(query.get('history') ?? '');
+    sendJson(res, 200, {
+      key: scope.key,
+      agent: stats.agent,
+      status: stats.status,
+      busy: stats.busy,
+      queued: stats.queued,
+      passivated: session.isPassivated,
+      turns: stats.turns,
+      failedTurns: stats.failedTurns,
+      restarts: stats.restarts,
+      usage: stats.usage,
+      ...(withHistory && { history: await session.history() }),
+    });
+  }
+
+  #assertAccepting(): void {
+    if (this.#closing) throw new GatewayClosingError('the gateway is closing');
+    // The supervisor's own state is checked by supervisor.session(): closed or destroyed.
+  }
+
+  async #postMessage(
+    req: IncomingMessage,
+    res: ServerResponse,
+    rawKey: string,
+    scope: Scope,
+  ): Promise<void> {
+    const namespaced = this.#resolveKey(req, rawKey, scope);
+    const tenant = scope.tenant as Tenant;
+    this.#assertAccepting();
+    const body = parseBody(
+      messageBodySchema,
+      await readJson(req, this.#options.maxBodyBytes),
+      'a message takes { message: string, agent?: string }',
+    );
+    // Checked again: the gateway may have started closing while the body was read. From
+    // here to the tracking below nothing awaits, so close() cannot miss this message.
+    this.#assertAccepting();
+    const limit = tenant.maxConcurrentTurns;
+    if (limit !== undefined && tenant.turnsInFlight >= limit) {
+      throw tenantLimitError(tenant, 'maxConcurrentTurns', limit);
+    }
+    const session = this.#openSession(tenant, scope.key ?? '', namespaced, body.agent);
+    tenant.turnsInFlight++;
+    const turn = this.#runTurn(req, res, session, body.message, scope);
+    const tracked = turn.catch(() => {});
+    this.#inFlight.add(tracked);
+    try {
+      await turn;
+    } finally {
+      tenant.turnsInFlight--;
+      this.#inFlight.delete(tracked);
+    }
+  }
+
+  async #runTurn(
+    req: IncomingMessage,
+    res: ServerResponse,
+    session: Session,
+    message: string,
+    scope: Scope,
+  ): Promise<void> {
+    const tenantId = scope.tenant?.id ?? '';
+    if (wantsEventStream(req)) {
+      await streamTurn(res, {
+        session,
+        message,
+        key: scope.key ?? '',
+        interruptOnDisconnect: this.#options.interruptOnDisconnect,
+        heartbeatMs: this.#options.heartbeatMs,
+        toPublic: (error) => publicError(error, rewriteFor(scope)),
+        onReply: (turnId, usage) => this.#metrics.countReply(tenantId, turnId, usage),
+        onFailure: (error) => this.#logIfHidden(error, req, scope),
+      });
+      return;
+    }
+    const reply = await session.send(message);
+    this.#metrics.countReply(tenantId, reply.turnId, reply.usage);
+    sendJson(res, 200, {
+      reply: reply.text,
+      turnId: reply.turnId,
+      usage: reply.usage,
+      ...(reply.output !== undefined && { output: reply.output }),
+    });
+  }
+
+  /** The caller's session by that key, opened on its first message (within the tenant's limits). */
+  #openSession(tenant: Tenant, key: string, namespaced: string, requested?: string): Session {
+    const existing = this.#supervisor.peek(namespaced);
+    if (existing) {
+      if (requested !== undefined && requested !== existing.agent) {
+        assertAgentAllowed(tenant, requested);
+        const error = new OptionsInvalidError();
+        error.message = `session ${JSON.stringify(key)} runs agent ${existing.agent}, not ${requested}; leave "agent" out or use another session key`;
+        throw error;
+      }
+      assertAgentAllowed(tenant, existing.agent);
+      return existing;
+    }
+    const agent = requested ?? this.#defaultAgent(tenant);
+    assertAgentAllowed(tenant, agent);
+    if (!this.#supervisor.agentNames().includes(agent)) {
+      throw new AgentNotRegisteredError(`no agent named ${JSON.stringify(agent)}`);
+    }
+    const max = tenant.maxSessions;
+    if (max !== undefined && ownKeys(tenant, this.#supervisor.sessionKeys()).length >= max) {
+      throw tenantLimitError(tenant, 'maxSessions', max);
+    }
+    return this.#supervisor.session(namespaced, { agent });
+  }
+
+  #defaultAgent(tenant: Tenant): string {
+    if (this.#options.defaultAgent !== undefined) return this.#options.defaultAgent;
+    const candidates = tenant.agents ? [...tenant.agents] : this.#supervisor.agentNames();
+    const [only, ...others] = candidates;
+    if (only !== undefined && others.length === 0) return only;
+    throw new MessageInvalidError(
+      'name the agent in the body ("agent"): this gateway has no defaultAgent and several agents',
+    );
+  }
+
+  #logIfHidden(error: unknown, req: IncomingMessage, scope: Scope): void {
+    if (!isHidden(error)) return;
+    const listener = this.#options.onError ?? logToConsole;
+    try {
+      listener(error, {
+        method: req.method ?? 'GET',
+        path: (req.url ?? '').split('?')[0] ?? '',
+        ...(scope.tenant && { tenant: scope.tenant.id }),
+      });
+    } catch {
+      // A failing log listener must not turn into a second failure of the request.
+    }
+  }
+
+  #fail(req: IncomingMessage, res: ServerResponse, error: unknown, scope: Scope): void {
+    if (error instanceof ClientGoneError) {
+      res.destroy();
+      return;
+    }
+    this.#logIfHidden(error, req, scope);
+    const shown: PublicError = publicError(error, rewriteFor(scope));
+    const headers: Record<string, string> = {};
+    if (shown.status === 429 || shown.status === 503) {
+      headers['retry-after'] = String(this.#options.retryAfterSeconds);
+    }
+    if (shown.status === 401) headers['www-authenticate'] = 'Bearer';
+    // A body left unread (too large, or refused before it was read) is not worth draining.
+    if (!req.complete) headers['connection'] = 'close';
+    sendJson(res, shown.status, { error: { code: shown.code, message: shown.message } }, headers);
+  }
+}

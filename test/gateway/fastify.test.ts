@@ -1,0 +1,140 @@
+/**
+ * The Fastify plugin serves the same routes as the node:http handler, on a real Fastify
+ * instance under a prefix, without changing how the rest of the app parses bodies.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
+import { Client, codeOf, parseExposition, parseSse, SENTINEL } from './helpers.js';
+import { createWorld, type World } from './setup.js';
+
+const ACME = 'acme-token-0123456789abcdef';
+const GLOBEX = 'globex-token-0123456789abcdef';
+
+let world: World;
+let gateway: Gateway;
+let app: FastifyInstance;
+let client: Client;
+let origin: string;
+const bodies: string[] = [];
+
+beforeAll(async () => {
+  world = await createWorld();
+  world.supervisor.register('echo', world.agent('echo'));
+  gateway = createGateway(world.supervisor, {
+    tenants: { [ACME]: { id: 'acme' }, [GLOBEX]: { id: 'globex' } },
+    defaultAgent: 'echo',
+    maxBodyBytes: 1_024,
+  });
+  app = Fastify();
+  app.post('/own', async (request) => ({ echoed: request.body }));
+  await app.register(gateway.fastifyPlugin, { prefix: '/api' });
+  origin = await app.listen({ port: 0, host: '127.0.0.1' });
+  client = new Client(`${origin}/api`, bodies);
+});
+
+afterAll(async () => {
+  await gateway.close();
+  await app.close();
+  await world.shutdown();
+});
+
+describe('the Fastify plugin', () => {
+  it('serves health and metrics without auth, and refuses the rest without a token', async () => {
+    expect((await client.request('GET', '/healthz')).json).toEqual({ status: 'ok' });
+    const metrics = await client.request('GET', '/metrics');
+    expect(() => parseExposition(metrics.text)).not.toThrow();
+    const refused = await client.request('GET', '/v1/sessions');
+    expect({ status: refused.status, code: codeOf(refused) }).toEqual({
+      status: 401,
+      code: 'AGENTCELL_UNAUTHORIZED',
+    });
+  });
+
+  it('runs a message, lists, reads, interrupts and deletes a session', async () => {
+    const answer = await client.send(ACME, 'f-1', { message: 'via fastify' });
+    expect(answer.status).toBe(200);
+    expect(answer.json).toMatchObject({ reply: 'echo: via fastify', turnId: expect.any(String) });
+    expect(world.supervisor.sessionKeys()).toContain('acme:f-1');
+    expect((await client.request('GET', '/v1/sessions', { token: ACME })).json).toEqual({
+      sessions: ['f-1'],
+    });
+    const read = await client.request('GET', '/v1/sessions/f-1?history=true', { token: ACME });
+    expect(read.json).toMatchObject({ key: 'f-1', turns: 1, history: expect.any(Array) });
+    const interrupt = await client.request('POST', '/v1/sessions/f-1/interrupt', { token: ACME });
+    expect(interrupt.json).toEqual({ interrupted: false });
+    const deleted = await client.request('DELETE', '/v1/sessions/f-1', { token: ACME });
+    expect(deleted.status).toBe(204);
+    expect(world.supervisor.peek('acme:f-1')).toBeUndefined();
+  });
+
+  it('streams SSE frames', async () => {
+    const answer = await client.send(ACME, 'f-sse', { message: 'streamed' }, true);
+    expect(answer.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    const frames = parseSse(answer.text);
+    expect(frames[0]?.event).toBe('turn-start');
+    expect(frames.at(-1)).toMatchObject({ event: 'done', data: { reply: 'echo: streamed' } });
+  });
+
+  it('keeps tenants apart', async () => {
+    await client.send(ACME, 'mine', { message: 'acme only' });
+    for (const [method, path] of [
+      ['GET', '/v1/sessions/mine'],
+      ['DELETE', '/v1/sessions/mine'],
+      ['POST', '/v1/sessions/mine/interrupt'],
+    ] as const) {
+      const answer = await client.request(method, path, { token: GLOBEX });
+      expect({ status: answer.status, code: codeOf(answer) }).toEqual({
+        status: 404,
+        code: 'AGENTCELL_NOT_FOUND',
+      });
+    }
+    expect((await client.request('GET', '/v1/sessions', { token: GLOBEX })).json).toEqual({
+      sessions: [],
+    });
+  });
+
+  it('reads bodies itself: 413 over the limit, 400 for malformed JSON or none', async () => {
+    const large = await client.send(ACME, 'f-2', { message: 'x'.repeat(2_000) });
+    expect({ status: large.status, code: codeOf(large) }).toEqual({
+      status: 413,
+      code: 'AGENTCELL_BODY_TOO_LARGE',
+    });
+    const malformed = await client.send(ACME, 'f-2', '{"message":');
+    expect({ status: malformed.status, code: codeOf(malformed) }).toEqual({
+      status: 400,
+      code: 'AGENTCELL_MESSAGE_INVALID',
+    });
+    const none = await client.request('POST', '/v1/sessions/f-2/messages', { token: ACME });
+    expect({ status: none.status, code: codeOf(none) }).toEqual({
+      status: 400,
+      code: 'AGENTCELL_MESSAGE_INVALID',
+    });
+  });
+
+  it('takes keys longer than Fastify’s maxParamLength, and rejects bad ones like the handler', async () => {
+    const long = 'k'.repeat(200);
+    expect((await client.send(ACME, long, { message: 'long key' })).status).toBe(200);
+    const bad = await client.request('GET', '/v1/sessions/a%2Fb', { token: ACME });
+    expect({ status: bad.status, code: codeOf(bad) }).toEqual({
+      status: 400,
+      code: 'AGENTCELL_SESSION_KEY_INVALID',
+    });
+    const unknown = await client.request('GET', '/v1/sessions/k/what', { token: ACME });
+    expect(unknown.status).toBe(404);
+  });
+
+  it('leaves the app’s own body parsing alone', async () => {
+    const response = await fetch(`${origin}/own`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ a: 1 }),
+    });
+    expect(await response.json()).toEqual({ echoed: { a: 1 } });
+  });
+
+  it('never puts the apiKey in a response body', () => {
+    expect(bodies.length).toBeGreaterThan(10);
+    for (const body of bodies) expect(body).not.toContain(SENTINEL);
+  });
+});

@@ -1,0 +1,266 @@
+/**
+ * Helpers for the gateway tests: a real `node:http` server on 127.0.0.1, a fetch client that
+ * keeps every body it received (for the secret check), SSE and Prometheus text parsers, and a
+ * gate host tool that holds a turn until the test opens it.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'vitest';
+import { defineTool, type Tool } from '../../src/tools/tool.js';
+
+export const SENTINEL = 'sk-SENTINEL-gw';
+
+export interface Listening {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Serves `handler` on 127.0.0.1 on a free port. */
+export async function listen(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<Listening> {
+  const server: Server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface Answer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+  /** The body parsed as JSON, or undefined when it is not JSON. */
+  readonly json: unknown;
+}
+
+/** What an error response of the gateway looks like. */
+export interface ErrorBody {
+  readonly error: { readonly code: string; readonly message: string };
+}
+
+export interface RequestOptions {
+  readonly token?: string | undefined;
+  /** JSON-encoded unless it is a string. */
+  readonly body?: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
+}
+
+/** A client of one server that records every body it read. */
+export class Client {
+  readonly baseUrl: string;
+  readonly bodies: string[];
+
+  constructor(baseUrl: string, bodies: string[]) {
+    this.baseUrl = baseUrl;
+    this.bodies = bodies;
+  }
+
+  async request(method: string, path: string, options: RequestOptions = {}): Promise<Answer> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.token !== undefined) headers['authorization'] = `Bearer ${options.token}`;
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers,
+      ...(body !== undefined && { body }),
+      ...(options.signal && { signal: options.signal }),
+    });
+    const text = await response.text();
+    this.bodies.push(text);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, headers: response.headers, text, json };
+  }
+
+  /** POST a message; `stream` asks for SSE. */
+  send(token: string | undefined, key: string, body: unknown, stream = false): Promise<Answer> {
+    return this.request('POST', `/v1/sessions/${encodeURIComponent(key)}/messages`, {
+      token,
+      body,
+      ...(stream && { headers: { accept: 'text/event-stream' } }),
+    });
+  }
+}
+
+/** The error code of an answer (undefined when it is not an error body). */
+export function codeOf(answer: Answer): string | undefined {
+  return (answer.json as Partial<ErrorBody> | undefined)?.error?.code;
+}
+
+/** Checks that `answer` is exactly `{ error: { code, message } }` with `status`; returns the error. */
+export function expectError(answer: Answer, status: number, code: string): ErrorBody['error'] {
+  expect({ status: answer.status, code: codeOf(answer) }).toEqual({ status, code });
+  const { error } = answer.json as ErrorBody;
+  expect(Object.keys(answer.json as object)).toEqual(['error']);
+  expect(Object.keys(error).sort()).toEqual(['code', 'message']);
+  return error;
+}
+
+/** No body holds the apiKey sentinel, a stack trace or a stack property. */
+export function expectNoSecrets(bodies: readonly string[], atLeast: number): void {
+  expect(bodies.length).toBeGreaterThanOrEqual(atLeast);
+  for (const body of bodies) expect(body).not.toContain(SENTINEL);
+  expect(bodies.join('\n')).not.toMatch(/"stack"|\n\s+at /);
+}
+
+export interface SseFrame {
+  readonly event: string;
+  readonly data: unknown;
+}
+
+/**
+ * Parses an event stream strictly as the gateway writes it: frames of `event: x` and one
+ * `data: <json>` line, separated by a blank line; comment lines (`: ...`) are skipped.
+ */
+export function parseSse(text: string): SseFrame[] {
+  if (!text.endsWith('\n\n')) throw new Error('the stream does not end with a blank line');
+  return text
+    .slice(0, -2)
+    .split('\n\n')
+    .filter((block) => !block.startsWith(':'))
+    .map((block) => {
+      const match = /^event: ([a-z-]+)\ndata: (.+)$/.exec(block);
+      if (!match) throw new Error(`not an SSE frame: ${JSON.stringify(block)}`);
+      return { event: match[1] ?? '', data: JSON.parse(match[2] ?? '') as unknown };
+    });
+}
+
+export interface Sample {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+export interface Exposition {
+  readonly types: ReadonlyMap<string, string>;
+  readonly samples: readonly Sample[];
+  /** The value of `name` with exactly these labels, if present. */
+  value(name: string, labels?: Readonly<Record<string, string>>): number | undefined;
+}
+
+const METRIC_NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
+const LABEL = '[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\[\\\\"n])*"';
+const SAMPLE_LINE = new RegExp(
+  `^(${METRIC_NAME})(?:\\{((?:${LABEL})(?:,(?:${LABEL}))*)?\\})? (-?(?:[0-9]+(?:\\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|\\+Inf|-Inf|NaN))$`,
+);
+
+/**
+ * Parses Prometheus text exposition (0.0.4) and throws on any line that does not conform:
+ * every sample belongs to a family declared by `# TYPE` before it, histograms have
+ * cumulative buckets ending in `+Inf` equal to `_count`.
+ */
+export function parseExposition(text: string): Exposition {
+  if (!text.endsWith('\n')) throw new Error('the exposition does not end with a newline');
+  const types = new Map<string, string>();
+  const samples: Sample[] = [];
+  for (const line of text.slice(0, -1).split('\n')) {
+    if (line.startsWith('# HELP ')) continue;
+    const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
+    if (type) {
+      if (types.has(type[1] ?? '')) throw new Error(`family ${type[1]} declared twice`);
+      types.set(type[1] ?? '', type[2] ?? '');
+      continue;
+    }
+    const match = SAMPLE_LINE.exec(line);
+    if (!match) throw new Error(`not an exposition line: ${JSON.stringify(line)}`);
+    const name = match[1] ?? '';
+    const labels: Record<string, string> = {};
+    for (const pair of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[pair[1] ?? ''] = (pair[2] ?? '').replace(/\\(.)/g, (_, c: string) =>
+        c === 'n' ? '\n' : c,
+      );
+    }
+    const family = types.has(name) ? name : name.replace(/_(bucket|sum|count)$/, '');
+    if (!types.has(family)) throw new Error(`sample ${name} has no # TYPE before it`);
+    if (family !== name && types.get(family) !== 'histogram') {
+      throw new Error(`sample ${name} uses a histogram suffix on a ${types.get(family)}`);
+    }
+    const raw = match[3] ?? '';
+    const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw);
+    samples.push({ name, labels, value });
+  }
+  for (const [family, type] of types) {
+    if (type !== 'histogram') continue;
+    const buckets = samples.filter((s) => s.name === `${family}_bucket`);
+    const count = samples.find((s) => s.name === `${family}_count`)?.value;
+    const values = buckets.map((b) => b.value);
+    if (values.some((v, i) => i > 0 && v < (values[i - 1] ?? 0))) {
+      throw new Error(`histogram ${family} buckets are not cumulative`);
+    }
+    if (buckets.at(-1)?.labels['le'] !== '+Inf' || buckets.at(-1)?.value !== count) {
+      throw new Error(`histogram ${family} does not end in +Inf = _count`);
+    }
+  }
+  const value = (name: string, labels: Readonly<Record<string, string>> = {}) =>
+    samples.find(
+      (s) =>
+        s.name === name &&
+        Object.keys(s.labels).length === Object.keys(labels).length &&
+        Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+    )?.value;
+  return { types, samples, value };
+}
+
+/** One held call of the gate tool. */
+export interface GateCall {
+  readonly sessionKey: string;
+  release(): void;
+}
+
+/** A host tool whose calls wait until the test releases them: holds a turn without sleeps. */
+export interface Gate {
+  readonly tool: Tool;
+  /** The next call that entered the tool (calls queue in order). */
+  next(): Promise<GateCall>;
+  releaseAll(): void;
+}
+
+export function createGate(name = 'gate'): Gate {
+  const arrived: GateCall[] = [];
+  const waiters: ((call: GateCall) => void)[] = [];
+  const held = new Set<() => void>();
+  const tool = defineTool({
+    name,
+    description: 'Waits until the test opens it',
+    host: true,
+    run: (_args, context) =>
+      new Promise<string>((resolve) => {
+        const release = () => {
+          held.delete(release);
+          resolve('opened');
+        };
+        held.add(release);
+        const call: GateCall = { sessionKey: context.sessionKey, release };
+        const waiter = waiters.shift();
+        if (waiter) waiter(call);
+        else arrived.push(call);
+      }),
+  });
+  return {
+    tool,
+    next: () => {
+      const call = arrived.shift();
+      if (call) return Promise.resolve(call);
+      return new Promise((resolve) => waiters.push(resolve));
+    },
+    releaseAll: () => {
+      for (const release of [...held]) release();
+    },
+  };
+}

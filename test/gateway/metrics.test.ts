@@ -1,0 +1,126 @@
+/**
+ * GET /metrics: Prometheus text exposition that parses, with the supervisor's gauges and
+ * counters, the turn latency histogram and the gateway's per-tenant usage; optional token.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGateway } from '../../src/gateway/gateway.js';
+import { Client, expectError, expectNoSecrets, listen, parseExposition } from './helpers.js';
+import { type GatewayWorld, startGatewayWorld, TOKENS } from './setup.js';
+
+const { acme: ACME, globex: GLOBEX, limited: LIMITED } = TOKENS;
+
+let world: GatewayWorld;
+let client: Client;
+
+beforeAll(async () => {
+  world = await startGatewayWorld();
+  client = world.client;
+});
+
+afterAll(() => world.stop());
+
+describe('GET /metrics', () => {
+  it('serves Prometheus text that parses, with the supervisor’s and the gateway’s numbers', async () => {
+    // Some traffic first: replies for two tenants, an interrupted turn, a 429 and a 401.
+    expect((await client.send(ACME, 'm-1', { message: 'count me' })).status).toBe(200);
+    expect((await client.send(GLOBEX, 'm-1', { message: 'count me too' })).status).toBe(200);
+    const held = client.send(ACME, 'm-2', { message: 'hold to interrupt' });
+    const call = await world.gate.next();
+    await client.request('POST', '/v1/sessions/m-2/interrupt', { token: ACME });
+    call.release();
+    expectError(await held, 409, 'AGENTCELL_INTERRUPTED');
+    await client.send(LIMITED, 'l-1', { message: 'one' });
+    await client.send(LIMITED, 'l-2', { message: 'two' });
+    expectError(
+      await client.send(LIMITED, 'l-3', { message: 'three' }),
+      429,
+      'AGENTCELL_TENANT_LIMIT',
+    );
+    expectError(await client.request('GET', '/v1/sessions'), 401, 'AGENTCELL_UNAUTHORIZED');
+
+    const answer = await client.request('GET', '/metrics');
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const parsed = parseExposition(answer.text);
+    expect(parsed.types.get('agentcell_turn_duration_seconds')).toBe('histogram');
+    for (const gauge of [
+      'agentcell_sessions_live',
+      'agentcell_workers_warm',
+      'agentcell_sessions_passivated',
+      'agentcell_messages_queued',
+      'agentcell_turns_in_flight',
+    ]) {
+      expect(parsed.types.get(gauge)).toBe('gauge');
+      expect(parsed.value(gauge)).toBeGreaterThanOrEqual(0);
+    }
+    const stats = world.supervisor.stats();
+    expect(parsed.value('agentcell_turns_total', { outcome: 'ok' })).toBe(stats.turns.ok);
+    expect(parsed.value('agentcell_turns_total', { outcome: 'AGENTCELL_INTERRUPTED' })).toBe(
+      stats.turns.byCode['AGENTCELL_INTERRUPTED'],
+    );
+    expect(parsed.value('agentcell_restarts_total')).toBe(stats.restarts);
+    expect(parsed.value('agentcell_crashes_total')).toBe(stats.crashes);
+    expect(parsed.value('agentcell_turn_duration_seconds_count')).toBe(
+      stats.turns.ok + stats.turns.failed,
+    );
+    expect(
+      parsed.value('agentcell_tokens_total', { tenant: 'acme', type: 'input' }),
+    ).toBeGreaterThan(0);
+    expect(
+      parsed.value('agentcell_tokens_total', { tenant: 'globex', type: 'output' }),
+    ).toBeGreaterThan(0);
+    expect(parsed.value('agentcell_cost_usd_total', { tenant: 'acme' })).toBeGreaterThanOrEqual(0);
+    expect(
+      parsed.value('agentcell_http_requests_total', {
+        route: 'POST /v1/sessions/:key/messages',
+        status: '429',
+      }),
+    ).toBe(1);
+    expect(
+      parsed.value('agentcell_http_requests_total', { route: 'GET /v1/sessions', status: '401' }),
+    ).toBe(1);
+    expect(parsed.value('agentcell_replies_total', { tenant: 'limited' })).toBe(2);
+    expect(parsed.value('agentcell_gateway_turns_in_flight', { tenant: 'acme' })).toBe(0);
+    expect(parsed.value('agentcell_gateway_closing')).toBe(0);
+    expect(world.gateway.metrics()).toMatch(/^# HELP /);
+  });
+
+  it('can require a token, or not be served at all', async () => {
+    const guarded = createGateway(world.supervisor, {
+      tenants: { [ACME]: { id: 'acme' } },
+      metricsToken: 'metrics-token-0123456789',
+    });
+    const hiddenMetrics = createGateway(world.supervisor, {
+      tenants: { [ACME]: { id: 'acme' } },
+      serveMetrics: false,
+    });
+    const a = await listen(guarded.handler);
+    const b = await listen(hiddenMetrics.handler);
+    try {
+      const guardedClient = new Client(a.url, world.bodies);
+      expectError(await guardedClient.request('GET', '/metrics'), 401, 'AGENTCELL_UNAUTHORIZED');
+      expectError(
+        await guardedClient.request('GET', '/metrics', { token: ACME }),
+        401,
+        'AGENTCELL_UNAUTHORIZED',
+      );
+      const ok = await guardedClient.request('GET', '/metrics', {
+        token: 'metrics-token-0123456789',
+      });
+      expect(() => parseExposition(ok.text)).not.toThrow();
+      expectError(
+        await new Client(b.url, world.bodies).request('GET', '/metrics'),
+        404,
+        'AGENTCELL_NOT_FOUND',
+      );
+    } finally {
+      await Promise.all([guarded.close(), hiddenMetrics.close(), a.close(), b.close()]);
+    }
+  });
+});
+
+describe('secrets', () => {
+  it('never puts the apiKey in a response body (every body of this file)', () => {
+    expectNoSecrets(world.bodies, 3);
+  });
+});
