@@ -6,6 +6,9 @@
  */
 import type { DedicatedRunner } from './placement/dedicated.js';
 
+/** How long after a take the refill starts. */
+const REFILL_DELAY_MS = 200;
+
 export interface WarmPoolOptions {
   /** Prepares one worker for an agent. */
   readonly prepare: (agent: string) => Promise<DedicatedRunner>;
@@ -46,7 +49,10 @@ export class WarmPool {
     if (runner) this.#hits++;
     else this.#misses++;
     this.#failed.delete(agent);
-    this.kick();
+    // Refilling right away would compete with the first turn of the session just activated
+    // (two cores): give that turn a head start.
+    const timer = setTimeout(() => this.kick(), REFILL_DELAY_MS);
+    timer.unref();
     return runner;
   }
 

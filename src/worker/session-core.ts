@@ -28,6 +28,10 @@ export class SessionCore implements SessionWorkerApi {
   async prepare(init: PrepareInit): Promise<{ readonly threadId: number }> {
     this.#events = init.events;
     this.#hydrated = await hydrate(init, init.host);
+    // A thread's first fetch pays for setting up Node's HTTP client (~40–80 ms here); paying it
+    // while the worker waits in the warm pool keeps it off the session's first turn.
+    this.#hydrated.template.llm();
+    await fetch('data:,').then((response) => response.arrayBuffer());
     return { threadId };
   }
 
