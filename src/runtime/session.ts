@@ -712,7 +712,7 @@ export class Session {
       key: this.key,
       agent: this.agent,
       threadId: runner.threadId,
-      restoredTurns: journal.length,
+      restoredTurns: currentConversation(journal).length,
       warm,
       activationMs: this.#host.clock.now() - started,
       afterPassivation: this.#passivated,

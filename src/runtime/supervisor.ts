@@ -143,12 +143,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       guard: this.#capacity,
       clock: this.#options.clock,
       waitTimeoutMs: this.#options.activationTimeoutMs,
-      reserved: () => this.#warm.size,
+      reserved: (agent) =>
+        this.#warm.size +
+        this.#warm.preparing -
+        (agent !== undefined && this.#warm.readyFor(agent) > 0 ? 1 : 0),
+      evictReserved: (agent) => this.#warm.evict(agent),
     });
     this.#warm = new WarmPool({
       prepare: (agent) => this.#prepareWorker(agent),
       canGrow: () =>
-        this.#live.size + this.#warm.size + 1 < this.#live.maxLive && this.#capacity.headroom() > 0,
+        this.#live.size + this.#warm.size + this.#warm.preparing + 1 < this.#live.maxLive &&
+        this.#capacity.headroom() > 0,
       isUnderPressure: () => this.#admission.size > 0 || this.#live.waiting > 0,
       onError: () => {},
     });
@@ -395,6 +400,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       onIdle: (session) => {
         this.#live.touch(session.key);
         this.#live.kick();
+        // A refill that stopped while turns waited for admission resumes once load eases.
+        this.#warm.kick();
       },
       emit: (event, ...payload) =>
         (this.emit as (name: string, ...args: unknown[]) => boolean)(event, ...payload),
@@ -461,7 +468,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       });
       return { runner, warm: false };
     }
-    await this.#live.acquire(session);
+    const lease = await this.#live.acquire(session);
     const prepared = this.#warm.take(session.agent);
     let runner: DedicatedRunner | undefined = prepared;
     try {
@@ -469,10 +476,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       await runner.activate(init.sessionKey, init.journal);
     } catch (error) {
       await runner?.terminate();
-      this.#live.release(session.key);
+      this.#live.release(session.key, lease);
       throw error;
     }
-    void runner.exited.then(() => this.#live.release(session.key));
+    void runner.exited.then(() => this.#live.release(session.key, lease));
     return { runner, warm: prepared !== undefined };
   }
 }

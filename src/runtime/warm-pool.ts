@@ -27,6 +27,8 @@ export class WarmPool {
   readonly #failed = new Set<string>();
   #refilling: Promise<void> | undefined;
   #closed = false;
+  #kickedWhileRefilling = false;
+  #preparing = 0;
   #hits = 0;
   #misses = 0;
 
@@ -71,11 +73,43 @@ export class WarmPool {
     return this.#misses;
   }
 
+  /** Workers being prepared right now (they count against the live ceiling too). */
+  get preparing(): number {
+    return this.#preparing;
+  }
+
+  /** Ready workers of `agent`. */
+  readyFor(agent: string): number {
+    return this.#ready.get(agent)?.length ?? 0;
+  }
+
+  /** Gives back one prepared worker of an agent other than `forAgent`; false if none. */
+  async evict(forAgent: string | undefined): Promise<boolean> {
+    for (const [agent, list] of this.#ready) {
+      if (agent === forAgent) continue;
+      const runner = list.pop();
+      if (runner) {
+        await runner.terminate();
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** Starts refilling if anything is missing (idempotent; one refill loop at a time). */
   kick(): void {
-    if (this.#refilling || this.#closed) return;
+    if (this.#closed) return;
+    if (this.#refilling) {
+      // The running loop may already have decided there is nothing to do: look again after it.
+      this.#kickedWhileRefilling = true;
+      return;
+    }
     this.#refilling = this.#refill().finally(() => {
       this.#refilling = undefined;
+      if (this.#kickedWhileRefilling) {
+        this.#kickedWhileRefilling = false;
+        this.kick();
+      }
     });
   }
 
@@ -85,7 +119,10 @@ export class WarmPool {
       if (agent === undefined || this.#closed) return;
       if (this.#options.isUnderPressure() || !this.#options.canGrow()) return;
       try {
-        const runner = await this.#options.prepare(agent);
+        this.#preparing++;
+        const runner = await this.#options.prepare(agent).finally(() => {
+          this.#preparing--;
+        });
         if (this.#closed || !this.#target.has(agent)) {
           await runner.terminate();
           return;
