@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
 
 export interface CapacityOptions {
-  /** Memory maps one session worker adds (measured: ~80 on Node 20 with the bundled worker). */
+  /** Memory maps one session worker adds (measured: ~96 after its first turn on Node 20, bundled worker; 120 leaves room for growth). */
   readonly mapsPerWorker?: number | undefined;
   /** Maps kept free for everything else the process does. @default 4096 */
   readonly reserveMaps?: number | undefined;
@@ -39,7 +39,7 @@ export class CapacityGuard {
   readonly #readFreeBytes: () => number;
 
   constructor(options: CapacityOptions = {}) {
-    this.#mapsPerWorker = options.mapsPerWorker ?? 80;
+    this.#mapsPerWorker = options.mapsPerWorker ?? 120;
     this.#reserveMaps = options.reserveMaps ?? 4096;
     this.#bytesPerWorker = options.bytesPerWorker ?? 48 * MIB;
     this.#reserveBytes = options.reserveBytes ?? 512 * MIB;
