@@ -11,12 +11,12 @@ import {
   MessageInvalidError,
   NotFoundError,
   OptionsInvalidError,
-  SupervisorClosedError,
   UnauthorizedError,
 } from '../errors.js';
 import type { SupervisorEvents } from '../runtime/events.js';
 import type { Session } from '../runtime/session.js';
 import type { Supervisor } from '../runtime/supervisor.js';
+import { DashboardHub, sendDashboardPage } from './dashboard.js';
 import {
   bearerToken,
   ClientGoneError,
@@ -87,6 +87,7 @@ export class GatewayCore {
   readonly #tenants: Tenants;
   readonly #metrics = new GatewayMetrics();
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #dashboard: DashboardHub;
   #closing: Promise<void> | undefined;
   readonly #onTurnEnd = ({ durationMs }: SupervisorEvents['turn:end'][0]) => {
     this.#metrics.observeTurn(durationMs);
@@ -97,6 +98,7 @@ export class GatewayCore {
     this.#options = options;
     this.#tenants = new Tenants(options.tenants);
     supervisor.on('turn:end', this.#onTurnEnd);
+    this.#dashboard = new DashboardHub(supervisor, { isClosing: () => this.#isClosing });
   }
 
   get basePath(): string {
@@ -111,6 +113,8 @@ export class GatewayCore {
     this.#closing ??= (async () => {
       while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
       this.#supervisor.off('turn:end', this.#onTurnEnd);
+      // Dashboards watch the drain above; their streams end once it is done.
+      this.#dashboard.close();
     })();
     return this.#closing;
   }
@@ -168,6 +172,13 @@ export class GatewayCore {
       }
       case 'metrics':
         return this.#serveMetrics(req, res);
+      case 'dashboard':
+        return sendDashboardPage(res);
+      case 'dashboardEvents': {
+        const tenant = this.#authenticate(req, scope);
+        if (this.#dashboard.closed) throw new GatewayClosingError('the gateway is closing');
+        return this.#dashboard.stream(res, tenant);
+      }
       case 'listSessions': {
         const tenant = this.#authenticate(req, scope);
         return sendJson(res, 200, { sessions: ownKeys(tenant, this.#supervisor.sessionKeys()) });

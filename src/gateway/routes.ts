@@ -7,6 +7,8 @@ import { NotFoundError, SessionKeyInvalidError } from '../errors.js';
 export type Route =
   | { readonly name: 'healthz' }
   | { readonly name: 'metrics' }
+  | { readonly name: 'dashboard' }
+  | { readonly name: 'dashboardEvents' }
   | { readonly name: 'listSessions' }
   | { readonly name: 'getSession'; readonly rawKey: string }
   | { readonly name: 'deleteSession'; readonly rawKey: string }
@@ -19,6 +21,8 @@ export type RouteName = Route['name'];
 export const ROUTE_LABELS: Readonly<Record<RouteName, string>> = {
   healthz: 'GET /healthz',
   metrics: 'GET /metrics',
+  dashboard: 'GET /dashboard',
+  dashboardEvents: 'GET /v1/dashboard/events',
   listSessions: 'GET /v1/sessions',
   getSession: 'GET /v1/sessions/:key',
   deleteSession: 'DELETE /v1/sessions/:key',
@@ -27,7 +31,15 @@ export const ROUTE_LABELS: Readonly<Record<RouteName, string>> = {
 };
 
 /** Relative paths the Fastify plugin registers (the handler does its own matching). */
-export const ROUTE_PATTERNS = ['/healthz', '/metrics', '/v1/sessions', '/v1/sessions/*'] as const;
+export const ROUTE_PATTERNS = [
+  '/',
+  '/dashboard',
+  '/healthz',
+  '/metrics',
+  '/v1/dashboard/events',
+  '/v1/sessions',
+  '/v1/sessions/*',
+] as const;
 
 /** Methods the routes use. */
 export const ROUTE_METHODS = ['GET', 'POST', 'DELETE'] as const;
@@ -54,6 +66,9 @@ export function matchRoute(method: string, path: string): Route | undefined {
 function routesOf(path: string): Readonly<Record<string, Route>> | undefined {
   if (path === '/healthz') return { GET: { name: 'healthz' } };
   if (path === '/metrics') return { GET: { name: 'metrics' } };
+  // The dashboard page; '' is the base path itself (`/agents` when mounted under it).
+  if (path === '' || path === '/' || path === '/dashboard') return { GET: { name: 'dashboard' } };
+  if (path === '/v1/dashboard/events') return { GET: { name: 'dashboardEvents' } };
   if (path === SESSIONS) return { GET: { name: 'listSessions' } };
   if (!path.startsWith(`${SESSIONS}/`)) return undefined;
   const rest = path.slice(SESSIONS.length + 1).split('/');
