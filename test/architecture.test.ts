@@ -25,6 +25,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   'src/runtime': [...CORE, 'src/worker'],
   'src/testing': CORE,
   'src/gateway': [...CORE, 'src/worker', 'src/runtime'],
+  // Many nodes: a wrapper around the local runtime, on Redis.
+  'src/cluster': [...CORE, 'src/worker', 'src/runtime'],
+  'src/chat': [...CORE, 'src/worker', 'src/runtime'],
   'src/cli': [...CORE, 'src/worker', 'src/runtime', 'src/gateway', 'src/testing'],
   'src/index.ts': [...CORE, 'src/runtime', 'src/gateway'],
   workers: [...CORE, 'src/worker'],

@@ -1,0 +1,316 @@
+/**
+ * The bridge behind the real Slack adapter: Events API payloads signed locally with the
+ * signing secret go to `chat.webhooks.slack`, and the Slack Web API is a local server on
+ * 127.0.0.1 that the adapter reaches through its `apiUrl` option.
+ */
+import { createSlackAdapter } from '@chat-adapter/slack';
+import { createMemoryState } from '@chat-adapter/state-memory';
+import { Chat, type Message, type Thread } from 'chat';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { bridgeChat, type ChatBridge, type ChatBridgeOptions } from '../../src/chat/index.js';
+import { type FakePlatform, SLACK_BOT, slackRequest, startFakeSlack, until } from './platform.js';
+import { type ChatWorld, createChatWorld, slackPosts } from './world.js';
+
+const SECRET = 'slack-signing-secret';
+
+let world: ChatWorld;
+let api: FakePlatform;
+
+beforeAll(async () => {
+  world = await createChatWorld();
+  api = await startFakeSlack();
+});
+
+afterAll(async () => {
+  await api?.close();
+  await world?.shutdown();
+});
+
+type SlackChat = Chat<{ slack: ReturnType<typeof createSlackAdapter> }>;
+
+interface Bot {
+  readonly chat: SlackChat;
+  readonly bridge: ChatBridge;
+  readonly errors: unknown[];
+  /** Posts a signed webhook and waits for everything it started (handlers and replies). */
+  deliver(body: string, options?: Parameters<typeof slackRequest>[2]): Promise<Response>;
+  /** Posts a signed webhook and returns as soon as Slack would get its 200. */
+  post(body: string): Promise<Response>;
+  settle(): Promise<void>;
+}
+
+const bots: Bot[] = [];
+
+afterEach(async () => {
+  for (const bot of bots.splice(0)) await bot.chat.shutdown();
+  world.mock.reset();
+  api.calls.splice(0);
+});
+
+function createBot(options: Partial<ChatBridgeOptions> = {}): Bot {
+  const slack = createSlackAdapter({
+    botToken: 'xoxb-test',
+    signingSecret: SECRET,
+    apiUrl: api.url,
+    webClientOptions: { retryConfig: { retries: 0 } },
+    logger: silent,
+  });
+  const chat = new Chat({
+    userName: SLACK_BOT.name,
+    adapters: { slack },
+    state: createMemoryState(),
+    concurrency: 'concurrent',
+    logger: 'silent',
+  });
+  const errors: unknown[] = [];
+  const bridge = bridgeChat(chat, world.supervisor, {
+    agent: 'echo',
+    tenant: 'acme',
+    keyBy: 'thread',
+    onError: (error) => errors.push(error),
+    ...options,
+  });
+  const tasks: Promise<unknown>[] = [];
+  const waitUntil = (task: Promise<unknown>) => {
+    tasks.push(task);
+  };
+  const settle = async () => {
+    while (tasks.length > 0) await Promise.allSettled(tasks.splice(0));
+    await bridge.idle();
+  };
+  const bot: Bot = {
+    chat,
+    bridge,
+    errors,
+    post: (body) => chat.webhooks.slack(slackRequest(body, SECRET), { waitUntil }),
+    deliver: async (body, requestOptions) => {
+      const response = await chat.webhooks.slack(slackRequest(body, SECRET, requestOptions), {
+        waitUntil,
+      });
+      await settle();
+      return response;
+    },
+    settle,
+  };
+  bots.push(bot);
+  return bot;
+}
+
+const silent = {
+  child: () => silent,
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+};
+
+let eventCounter = 0;
+let tsCounter = 1_700_000_000;
+
+/** A fresh message ts (Slack message ids are timestamps). */
+function nextTs(): string {
+  tsCounter += 1;
+  return `${tsCounter}.000200`;
+}
+
+interface EventOptions {
+  readonly type?: 'app_mention' | 'message';
+  readonly user?: string;
+  readonly channel?: string;
+  readonly ts?: string;
+  readonly threadTs?: string;
+  readonly eventId?: string;
+}
+
+/** An Events API `event_callback` body. */
+function slackEvent(text: string, options: EventOptions = {}): string {
+  eventCounter += 1;
+  const type = options.type ?? 'app_mention';
+  return JSON.stringify({
+    token: 'legacy-token',
+    team_id: SLACK_BOT.team,
+    api_app_id: 'A1',
+    type: 'event_callback',
+    event_id: options.eventId ?? `Ev${eventCounter}`,
+    event_time: Math.floor(Date.now() / 1000),
+    event: {
+      type,
+      user: options.user ?? 'U1',
+      text: type === 'app_mention' ? `<@${SLACK_BOT.userId}> ${text}` : text,
+      ts: options.ts ?? nextTs(),
+      ...(options.threadTs ? { thread_ts: options.threadTs } : {}),
+      channel: options.channel ?? 'C1',
+      channel_type: 'channel',
+      team: SLACK_BOT.team,
+    },
+  });
+}
+
+describe('chat bridge on Slack', () => {
+  it('gives two threads two sessions and answers each in its own thread', async () => {
+    const bot = createBot({ stream: false });
+    const first = nextTs();
+    const second = nextTs();
+    expect((await bot.deliver(slackEvent('hello', { ts: first }))).status).toBe(200);
+    expect((await bot.deliver(slackEvent('bonjour', { ts: second }))).status).toBe(200);
+
+    const keys = world.supervisor.sessionKeys();
+    expect(keys).toContain(`acme:slack:thread:C1:${first}`);
+    expect(keys).toContain(`acme:slack:thread:C1:${second}`);
+    expect(world.seen()).toEqual(['hello', 'bonjour']);
+    const posts = slackPosts(api);
+    expect(posts.map(({ channel, thread, text }) => ({ channel, thread, text }))).toEqual([
+      { channel: 'C1', thread: first, text: 'echo: hello' },
+      { channel: 'C1', thread: second, text: 'echo: bonjour' },
+    ]);
+    expect(bot.errors).toEqual([]);
+  });
+
+  it('streams a reply through Slack native streaming', async () => {
+    const bot = createBot();
+    const ts = nextTs();
+    await bot.deliver(slackEvent('stream me', { ts, channel: 'C2' }));
+    expect(api.callsOf('chat.startStream')).toHaveLength(1);
+    expect(api.callsOf('chat.startStream')[0]?.body).toMatchObject({
+      channel: 'C2',
+      thread_ts: ts,
+      recipient_user_id: 'U1',
+      recipient_team_id: SLACK_BOT.team,
+    });
+    expect(api.callsOf('chat.postMessage')).toHaveLength(0);
+    expect(slackPosts(api).map((post) => post.text)).toEqual(['echo: stream me']);
+  });
+
+  it('answers the messages of one thread in order, one turn at a time', async () => {
+    const bot = createBot();
+    world.mock.setLatency({ firstTokenMs: 150 });
+    try {
+      const root = nextTs();
+      await bot.post(slackEvent('one', { ts: root, channel: 'C3' }));
+      // Follow-ups arrive while the first turn is still running.
+      await world.mock.waitForRequests(1);
+      const followUp = (text: string) =>
+        slackEvent(text, { type: 'message', channel: 'C3', threadTs: root });
+      expect((await bot.post(followUp('two'))).status).toBe(200);
+      expect((await bot.post(followUp('three'))).status).toBe(200);
+      await until(() => slackPosts(api).length === 3 && bot.errors.length === 0);
+      await bot.settle();
+
+      expect(world.seen()).toEqual(['one', 'two', 'three']);
+      expect(world.supervisor.sessionKeys()).toContain(`acme:slack:thread:C3:${root}`);
+      const posts = slackPosts(api);
+      expect(posts.map((post) => post.text)).toEqual(['echo: one', 'echo: two', 'echo: three']);
+      expect(new Set(posts.map((post) => post.thread))).toEqual(new Set([root]));
+      const stats = await world.supervisor.peek(`acme:slack:thread:C3:${root}`)?.stats();
+      expect(stats?.turns).toBe(3);
+    } finally {
+      world.mock.setLatency({});
+    }
+  });
+
+  it('keys by chat, by user and by tenant', async () => {
+    const byChat = createBot({ keyBy: 'chat', stream: false });
+    await byChat.deliver(slackEvent('a', { channel: 'C10' }));
+    await byChat.deliver(slackEvent('b', { channel: 'C10', user: 'U2' }));
+    const byUser = createBot({ keyBy: 'user', tenant: 'globex', agent: 'other', stream: false });
+    await byUser.deliver(slackEvent('c', { channel: 'C11', user: 'U3' }));
+    await byUser.deliver(slackEvent('d', { channel: 'C12', user: 'U3' }));
+    await byUser.deliver(slackEvent('e', { channel: 'C12', user: 'U4' }));
+
+    const keys = world.supervisor.sessionKeys();
+    expect(keys).toContain('acme:slack:chat:C10');
+    expect(keys).toContain('globex:slack:user:U3');
+    expect(keys).toContain('globex:slack:user:U4');
+    expect((await world.supervisor.peek('acme:slack:chat:C10')?.stats())?.turns).toBe(2);
+    expect((await world.supervisor.peek('globex:slack:user:U3')?.stats())?.turns).toBe(2);
+    expect(world.supervisor.peek('globex:slack:user:U3')?.agent).toBe('other');
+    expect(slackPosts(api)).toHaveLength(5);
+  });
+
+  it('rejects a bad signature, and nothing reaches the agent', async () => {
+    const bot = createBot();
+    const forged = await bot.deliver(slackEvent('forged'), { signature: `v0=${'0'.repeat(64)}` });
+    expect(forged.status).toBe(401);
+    const otherSecret = slackRequest(slackEvent('wrong secret'), 'not-the-secret');
+    expect((await bot.chat.webhooks.slack(otherSecret)).status).toBe(401);
+    const unsigned = new Request('http://127.0.0.1/webhooks/slack', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: slackEvent('unsigned'),
+    });
+    expect((await bot.chat.webhooks.slack(unsigned)).status).toBe(401);
+    await bot.settle();
+    expect(world.mock.requests).toHaveLength(0);
+    expect(api.callsOf('chat.postMessage')).toHaveLength(0);
+  });
+
+  it('rejects a replay with an old timestamp and answers a redelivered event once', async () => {
+    const bot = createBot({ stream: false });
+    const stale = Math.floor(Date.now() / 1000) - 10 * 60;
+    expect((await bot.deliver(slackEvent('replayed'), { timestamp: stale })).status).toBe(401);
+    expect(world.mock.requests).toHaveLength(0);
+
+    const once = slackEvent('only once', { eventId: 'EvSame', ts: nextTs() });
+    expect((await bot.deliver(once)).status).toBe(200);
+    // Slack's own redelivery, freshly signed: same event id and message ts.
+    const retry = await bot.deliver(once, { headers: { 'x-slack-retry-num': '1' } });
+    expect(retry.status).toBe(200);
+    // A resend without the retry header is still the same message ts: deduplicated.
+    expect((await bot.deliver(once)).status).toBe(200);
+    expect(world.seen()).toEqual(['only once']);
+    expect(slackPosts(api).map((post) => post.text)).toEqual(['echo: only once']);
+  });
+
+  it('rejects a malformed body and ignores a malformed event', async () => {
+    const bot = createBot();
+    expect((await bot.deliver('{"type": "event_callback", "event": ')).status).toBe(400);
+    const noChannel = JSON.stringify({
+      type: 'event_callback',
+      team_id: SLACK_BOT.team,
+      event_id: 'EvBroken',
+      event: { type: 'app_mention', user: 'U1', text: `<@${SLACK_BOT.userId}> hi` },
+    });
+    expect((await bot.deliver(noChannel)).status).toBe(200);
+    expect((await bot.deliver(JSON.stringify({ type: 'event_callback' }))).status).toBe(200);
+    expect(world.mock.requests).toHaveLength(0);
+    expect(api.callsOf('chat.postMessage')).toHaveLength(0);
+  });
+
+  it('posts a failed turn as a short, safe message and keeps answering', async () => {
+    const bot = createBot({
+      agent: (_thread: Thread, message: Message) => {
+        if (message.text.includes('secret')) throw new Error('db password is hunter2');
+        return 'echo';
+      },
+    });
+    const failing = nextTs();
+    await bot.deliver(slackEvent('fail please', { ts: failing, channel: 'C20' }));
+    await bot.deliver(slackEvent('what is the secret', { channel: 'C20' }));
+    await bot.deliver(slackEvent('fine now', { channel: 'C20' }));
+
+    const texts = slackPosts(api).map((post) => post.text);
+    expect(texts).toHaveLength(3);
+    expect(texts[0]).toMatch(/^⚠️ AGENTCELL_LLM_REQUEST_FAILED: /);
+    expect(texts[0]).not.toContain('acme:slack');
+    expect(texts[1]).toBe(
+      '⚠️ Something went wrong while answering; please try again later. (AGENTCELL_INTERNAL)',
+    );
+    expect(texts.join('\n')).not.toContain('hunter2');
+    expect(texts[2]).toBe('echo: fine now');
+    expect(bot.errors).toHaveLength(2);
+  });
+
+  it('refuses a Chat SDK that locks threads instead of letting the mailbox order', () => {
+    const chat = new Chat({
+      userName: 'bot',
+      adapters: {
+        slack: createSlackAdapter({ botToken: 'x', signingSecret: 's', logger: silent }),
+      },
+      state: createMemoryState(),
+      logger: 'silent',
+    });
+    expect(() =>
+      bridgeChat(chat, world.supervisor, { agent: 'echo', tenant: 'acme', keyBy: 'thread' }),
+    ).toThrow(expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }));
+  });
+});
