@@ -265,7 +265,10 @@ export function addLoadtestOptions(command: Command, defaults: LoadtestDefaults)
     .option('--sessions <n>', 'sessions (conversations) to drive', integer(1), defaults.sessions)
     .option('--turns <n>', 'turns per session', integer(1), defaults.turns)
     .addOption(
-      new Option('--concurrency <n>', 'turns in flight at once (default: as many as sessions)')
+      new Option(
+        '--concurrency <n>',
+        "turns in flight at once; embedded: also the supervisor's maxConcurrentTurns (default: as many as sessions)",
+      )
         .argParser(integer(1))
         .default(defaults.concurrency),
     )

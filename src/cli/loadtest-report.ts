@@ -4,7 +4,12 @@
  * report built from it (also the JSON report), the `--fail-on` verdict, and the terminal table.
  */
 import { build, type Histogram } from 'hdr-histogram-js';
-import { crosses, type FailMetric, type FailRule, type LoadtestOptions } from './loadtest-options.js';
+import {
+  crosses,
+  type FailMetric,
+  type FailRule,
+  type LoadtestOptions,
+} from './loadtest-options.js';
 import type { WorkerFigures } from './loadtest-target.js';
 
 /** One reading of the process while the run goes. */
@@ -30,6 +35,7 @@ export interface LatencyBucket {
   readonly replies: number;
   readonly errors: number;
   readonly p50: number;
+  readonly p90: number;
   readonly p99: number;
   readonly max: number;
 }
@@ -231,7 +237,9 @@ function round(value: number, digits = 1): number {
 
 function percentiles(histogram: Histogram, count: number, sum: number, min: number): Percentiles {
   if (count === 0) return { count: 0, min: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 };
-  const at = (p: number) => round(histogram.getValueAtPercentile(p) / 1000);
+  const max = round(histogram.maxValue / 1000);
+  // A percentile is the top of its HDR bucket, which may lie just above the largest value.
+  const at = (p: number) => Math.min(max, round(histogram.getValueAtPercentile(p) / 1000));
   return {
     count,
     min: round(min),
@@ -239,7 +247,7 @@ function percentiles(histogram: Histogram, count: number, sum: number, min: numb
     p50: at(50),
     p90: at(90),
     p99: at(99),
-    max: round(histogram.maxValue / 1000),
+    max,
   };
 }
 
@@ -249,10 +257,19 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted[index] as number;
 }
 
-/** Reply latency over the run, in `count` equal slices of time. */
-export function latencyBuckets(recorder: Recorder, durationMs: number, count = 60): LatencyBucket[] {
-  const slices = Math.max(1, Math.min(count, Math.ceil(durationMs / 100)));
-  const width = Math.max(1, durationMs) / slices;
+/**
+ * Reply latency and settled turns over the run, in equal slices of time: at most `count`, each
+ * at least `minSliceMs` wide (narrower slices would show the rhythm of think times, not a trend).
+ */
+export function latencyBuckets(
+  recorder: Recorder,
+  durationMs: number,
+  count = 60,
+  minSliceMs = 500,
+): LatencyBucket[] {
+  const span = Math.max(1, durationMs);
+  const slices = Math.max(1, Math.min(count, Math.ceil(span / minSliceMs)));
+  const width = span / slices;
   const values: number[][] = Array.from({ length: slices }, () => []);
   const errors = new Array<number>(slices).fill(0);
   const slice = (t: number) => Math.min(slices - 1, Math.max(0, Math.floor(t / width)));
@@ -268,6 +285,7 @@ export function latencyBuckets(recorder: Recorder, durationMs: number, count = 6
       replies: list.length,
       errors: errors[i] ?? 0,
       p50: round(quantile(list, 0.5)),
+      p90: round(quantile(list, 0.9)),
       p99: round(quantile(list, 0.99)),
       max: round(list[list.length - 1] ?? 0),
     };
@@ -369,8 +387,11 @@ export function buildReport(input: ReportInput): LoadtestReport {
       seed: options.seed,
       turnTimeoutMs: options.turnTimeoutMs,
       placement: embedded ? options.placement : null,
-      maxLive: embedded ? (input.workers?.maxLiveSessions ?? null) : null,
-      warmPool: embedded ? options.warmPool : null,
+      maxLive:
+        embedded && options.placement === 'dedicated'
+          ? (input.workers?.maxLiveSessions ?? null)
+          : null,
+      warmPool: embedded && options.placement === 'dedicated' ? options.warmPool : null,
       firstTokenMs: embedded ? options.firstTokenMs : null,
       tokensPerSecond: embedded ? options.tokensPerSecond : null,
       toolCalls: embedded ? options.toolCalls : null,
@@ -453,7 +474,7 @@ export function formatNumber(value: number, digits = 0): string {
 
 /** Milliseconds as `850 ms` or `1.25 s`. */
 export function formatMs(ms: number): string {
-  if (ms < 10) return `${formatNumber(ms, 1)} ms`;
+  if (ms < 10) return `${formatNumber(ms, Number.isInteger(ms) ? 0 : 1)} ms`;
   if (ms < 1_000) return `${formatNumber(ms)} ms`;
   return `${formatNumber(ms / 1000, 2)} s`;
 }
@@ -464,8 +485,8 @@ export function formatBytes(bytes: number): string {
   return mib >= 1024 ? `${formatNumber(mib / 1024, 2)} GiB` : `${formatNumber(mib)} MiB`;
 }
 
-function plural(count: number, word: string): string {
-  return `${formatNumber(count)} ${word}${count === 1 ? '' : 's'}`;
+function plural(count: number, word: string, many = `${word}s`): string {
+  return `${formatNumber(count)} ${count === 1 ? word : many}`;
 }
 
 function byCode(counts: Readonly<Record<string, number>>): string {
@@ -509,7 +530,9 @@ export function formatTable(report: LoadtestReport): string {
     ],
     [
       'first token',
-      f.count === 0 ? 'no text events' : `p50 ${formatMs(f.p50)}  p99 ${formatMs(f.p99)}`,
+      f.count === 0
+        ? 'no text events'
+        : `p50 ${formatMs(f.p50)}  p99 ${formatMs(f.p99)}  (send → first text delta)`,
     ],
     ['errors', byCode(report.errorsByCode)],
   ];
@@ -518,11 +541,11 @@ export function formatTable(report: LoadtestReport): string {
     rows.push([
       'workers',
       w.placement === 'pooled'
-        ? `pooled placement (shared thread pool, no worker per session); ${plural(w.restarts, 'restart')}, ${plural(w.crashes, 'crash')}`
+        ? `pooled placement (shared thread pool, no worker per session); ${plural(w.restarts, 'restart')}, ${plural(w.crashes, 'crash', 'crashes')}`
         : `${formatNumber(w.starts)} started (${formatNumber(w.warmStarts)} from the warm pool), ` +
-            `${plural(w.restarts, 'restart')}, ${formatNumber(w.crashes)} crashes, ` +
-            `peak ${formatNumber(w.peakLive)} live (limit ${formatNumber(w.maxLiveSessions)}), ` +
-            `${formatNumber(w.passivations)} passivated`,
+          `${plural(w.restarts, 'restart')}, ${formatNumber(w.crashes)} crashes, ` +
+          `peak ${formatNumber(w.peakLive)} live (limit ${formatNumber(w.maxLiveSessions)}), ` +
+          `${formatNumber(w.passivations)} passivated`,
     ]);
     rows.push(['tool calls', `${formatNumber(w.toolCallsRun)} host tool calls run`]);
   }
@@ -534,12 +557,12 @@ export function formatTable(report: LoadtestReport): string {
   ]);
   rows.push(['', r.note]);
   for (const outcome of report.failOn) {
-    rows.push(['fail-on', `${outcome.expr}: ${outcome.actual} → ${outcome.failed ? 'FAIL' : 'ok'}`]);
+    rows.push([
+      'fail-on',
+      `${outcome.expr}: ${outcome.actual} → ${outcome.failed ? 'FAIL' : 'ok'}`,
+    ]);
   }
-  rows.push([
-    'result',
-    report.verdict === 'pass' ? 'PASS' : `FAIL: ${report.reasons.join('; ')}`,
-  ]);
+  rows.push(['result', report.verdict === 'pass' ? 'PASS' : `FAIL: ${report.reasons.join('; ')}`]);
   const width = Math.max(...rows.map(([label]) => label.length));
   const lines = rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`);
   return `${report.title}\n${lines.join('\n')}\n`;

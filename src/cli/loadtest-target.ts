@@ -103,6 +103,7 @@ export class EmbeddedTarget implements LoadTarget {
   readonly description: string;
   readonly #supervisor: Supervisor;
   readonly #mock: MockLlm;
+  readonly #store: JournalStore;
   readonly #storeDir: string | undefined;
   readonly #placement: string;
   readonly #sessions = new Map<string, Session>();
@@ -115,12 +116,14 @@ export class EmbeddedTarget implements LoadTarget {
   private constructor(
     supervisor: Supervisor,
     mock: MockLlm,
+    store: JournalStore,
     storeDir: string | undefined,
     description: string,
     placement: string,
   ) {
     this.#supervisor = supervisor;
     this.#mock = mock;
+    this.#store = store;
     this.#storeDir = storeDir;
     this.description = description;
     this.#placement = placement;
@@ -144,37 +147,47 @@ export class EmbeddedTarget implements LoadTarget {
       latency: { firstTokenMs: options.firstTokenMs, tokensPerSecond: options.tokensPerSecond },
     });
     let storeDir: string | undefined;
-    let store: JournalStore;
-    if (options.store === 'file') {
-      storeDir = await mkdtemp(join(tmpdir(), 'agentcell-loadtest-'));
-      store = new FileStore({ dir: storeDir });
-    } else {
-      store = new MemoryStore();
-    }
+    let store: JournalStore | undefined;
+    let supervisor: Supervisor | undefined;
     let target: EmbeddedTarget | undefined;
-    const lookup = lookupTool(() => {
-      if (target) target.#toolCalls++;
-    });
-    const supervisor = new Supervisor({
-      store,
-      placement: options.placement,
-      warmPoolSize: options.warmPool,
-      busyPolicy: options.busyPolicy,
-      maxConcurrentTurns: options.concurrency,
-      ...(options.maxLive !== undefined && { maxLiveSessions: options.maxLive }),
-    });
-    supervisor.register(
-      AGENT,
-      new Agent({
-        name: AGENT,
-        instructions: 'Answer briefly. Use lookup when asked about anything.',
-        llm: 'mock-model',
-        baseUrl: mock.url,
-        apiKey: 'sk-loadtest',
-        tools: [lookup],
-        parallelToolCalls: true,
-      }),
-    );
+    try {
+      if (options.store === 'file') {
+        storeDir = await mkdtemp(join(tmpdir(), 'agentcell-loadtest-'));
+        store = new FileStore({ dir: storeDir });
+      } else {
+        store = new MemoryStore();
+      }
+      const lookup = lookupTool(() => {
+        if (target) target.#toolCalls++;
+      });
+      supervisor = new Supervisor({
+        store,
+        placement: options.placement,
+        warmPoolSize: options.warmPool,
+        busyPolicy: options.busyPolicy,
+        // The load test's concurrency is the system's: every turn it sends may run at once.
+        maxConcurrentTurns: options.concurrency,
+        ...(options.maxLive !== undefined && { maxLiveSessions: options.maxLive }),
+      });
+      supervisor.register(
+        AGENT,
+        new Agent({
+          name: AGENT,
+          instructions: 'Answer briefly. Use lookup when asked about anything.',
+          llm: 'mock-model',
+          baseUrl: mock.url,
+          apiKey: 'sk-loadtest',
+          tools: [lookup],
+          parallelToolCalls: true,
+        }),
+      );
+    } catch (error) {
+      await supervisor?.destroy('the load test could not start');
+      await store?.close();
+      await mock.close();
+      if (storeDir !== undefined) await rm(storeDir, { recursive: true, force: true });
+      throw error;
+    }
     const live = supervisor.stats().maxLiveSessions;
     const description =
       `embedded supervisor: ${options.placement} placement` +
@@ -185,7 +198,7 @@ export class EmbeddedTarget implements LoadTarget {
       `mock LLM on loopback, ${options.firstTokenMs} ms to first token, ` +
       `${options.tokensPerSecond === 0 ? 'instant tokens' : `${options.tokensPerSecond} tokens/s`}, ` +
       `${options.toolCalls} host tool call${options.toolCalls === 1 ? '' : 's'} per turn`;
-    target = new EmbeddedTarget(supervisor, mock, storeDir, description, options.placement);
+    target = new EmbeddedTarget(supervisor, mock, store, storeDir, description, options.placement);
     return target;
   }
 
@@ -210,8 +223,9 @@ export class EmbeddedTarget implements LoadTarget {
     }
   }
 
-  liveWorkers(): number {
-    return this.#supervisor.stats().liveWorkers;
+  /** Live session workers; undefined under pooled placement, where sessions have none. */
+  liveWorkers(): number | undefined {
+    return this.#placement === 'pooled' ? undefined : this.#supervisor.stats().liveWorkers;
   }
 
   /** The supervisor's own figures (for tests and the report). */
@@ -241,6 +255,7 @@ export class EmbeddedTarget implements LoadTarget {
       if (abandon) await this.#supervisor.destroy('the load test ended');
       else await withTimeout(this.#supervisor.close(), 30_000, () => this.#supervisor.destroy());
     } finally {
+      await this.#store.close();
       await this.#mock.close();
       if (this.#storeDir !== undefined) {
         await rm(this.#storeDir, { recursive: true, force: true });

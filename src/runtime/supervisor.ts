@@ -6,6 +6,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
 import PQueue from 'p-queue';
 import { Agent } from '../agent/agent.js';
 import {
@@ -104,6 +105,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #agents = new Map<string, Registered>();
   readonly #sessions = new Map<string, Session>();
   readonly #admission: PQueue;
+  readonly #starts = new PQueue({ concurrency: Math.max(2, availableParallelism()) });
   readonly #insideTurn = new AsyncLocalStorage<string>();
   readonly #hostApi: HostApi;
   readonly #sessionHost: SessionHost;
@@ -444,7 +446,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #prepareWorker(agent: string): Promise<DedicatedRunner> {
-    return DedicatedRunner.prepare(this.#agentInit(agent), this.#dedicatedOptions());
+    return this.#startWorker(this.#agentInit(agent));
+  }
+
+  /**
+   * Worker starts go through a queue as wide as the machine: a thread's start is ~100 ms of
+   * CPU, and hundreds started at once would all crawl, time out their RPCs, and starve the
+   * turns already running. Queued starts each finish fast instead.
+   */
+  #startWorker(init: AgentRunnerInit): Promise<DedicatedRunner> {
+    return this.#starts.add(() => DedicatedRunner.prepare(init, this.#dedicatedOptions()));
   }
 
   /**
@@ -472,7 +483,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const prepared = this.#warm.take(session.agent);
     let runner: DedicatedRunner | undefined = prepared;
     try {
-      runner ??= await DedicatedRunner.prepare(init, this.#dedicatedOptions());
+      runner ??= await this.#startWorker(init);
       await runner.activate(init.sessionKey, init.journal);
     } catch (error) {
       await runner?.terminate();
