@@ -250,6 +250,18 @@ const CATALOGUE = {
     status: 503,
     public: true,
   },
+  AGENTCELL_FENCED: {
+    name: 'FencedError',
+    hint: 'Another node took this shard over; the write was refused so a stale owner cannot corrupt the journal. The new owner answers the message.',
+    status: 503,
+    public: false,
+  },
+  AGENTCELL_REPLY_TIMEOUT: {
+    name: 'ReplyTimeoutError',
+    hint: 'No node answered in time; the message is stored and may still run. Check the cluster, or raise replyTimeoutMs.',
+    status: 504,
+    public: true,
+  },
   AGENTCELL_UNAUTHORIZED: {
     name: 'UnauthorizedError',
     hint: 'Send a valid bearer token in the Authorization header.',
@@ -367,6 +379,8 @@ export class StoreCorruptError extends errorClass('AGENTCELL_STORE_CORRUPT') {}
 export class TenantLimitError extends errorClass('AGENTCELL_TENANT_LIMIT') {}
 export class BodyTooLargeError extends errorClass('AGENTCELL_BODY_TOO_LARGE') {}
 export class GatewayClosingError extends errorClass('AGENTCELL_GATEWAY_CLOSING') {}
+export class FencedError extends errorClass('AGENTCELL_FENCED') {}
+export class ReplyTimeoutError extends errorClass('AGENTCELL_REPLY_TIMEOUT') {}
 export class UnauthorizedError extends errorClass('AGENTCELL_UNAUTHORIZED') {}
 export class NotFoundError extends errorClass('AGENTCELL_NOT_FOUND') {}
 export class InternalError extends errorClass('AGENTCELL_INTERNAL') {}
@@ -411,6 +425,8 @@ export const errorClasses = {
   AGENTCELL_TENANT_LIMIT: TenantLimitError,
   AGENTCELL_BODY_TOO_LARGE: BodyTooLargeError,
   AGENTCELL_GATEWAY_CLOSING: GatewayClosingError,
+  AGENTCELL_FENCED: FencedError,
+  AGENTCELL_REPLY_TIMEOUT: ReplyTimeoutError,
   AGENTCELL_UNAUTHORIZED: UnauthorizedError,
   AGENTCELL_NOT_FOUND: NotFoundError,
   AGENTCELL_INTERNAL: InternalError,

@@ -28,7 +28,13 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { JournalRecord } from '../../agent/journal.js';
 import { decodeUntrusted, encode } from '../../codec.js';
-import { InternalError, OptionsInvalidError, StoreCorruptError } from '../../errors.js';
+import {
+  FencedError,
+  InternalError,
+  isAgentcellError,
+  OptionsInvalidError,
+  StoreCorruptError,
+} from '../../errors.js';
 import type { JournalStore } from './store.js';
 
 /** The shard a write belongs to and the epoch its owner holds. */
@@ -65,24 +71,9 @@ export type AppendOutcome =
   /** The request was already journaled, as `turnId`: nothing changed. */
   | { readonly status: 'request-known'; readonly turnId: string };
 
-/** The `details.reason` of the error a fenced write is refused with. */
-export const FENCED_REASON = 'fenced';
-/**
- * The code a fenced write would have if it had one of its own; until then it is an
- * `AGENTCELL_INTERNAL` error carrying this in `details.code`.
- */
-export const FENCED_CODE = 'AGENTCELL_FENCED';
-
 /** Whether `error` is the refusal of a write by a stale shard owner. */
-export function isFencedError(error: unknown): error is InternalError {
-  if (typeof error !== 'object' || error === null) return false;
-  const { code, details } = error as { code?: unknown; details?: unknown };
-  return (
-    code === 'AGENTCELL_INTERNAL' &&
-    typeof details === 'object' &&
-    details !== null &&
-    (details as Record<string, unknown>)['reason'] === FENCED_REASON
-  );
+export function isFencedError(error: unknown): error is FencedError {
+  return isAgentcellError(error, 'AGENTCELL_FENCED');
 }
 
 /** The error a write refused by the fence is reported with. */
@@ -90,13 +81,11 @@ export function fencedError(
   what: string,
   fence: Fence,
   currentEpoch: number | undefined,
-): InternalError {
-  return new InternalError(
+): FencedError {
+  return new FencedError(
     `${what} was refused: shard ${fence.shard} is now at epoch ${currentEpoch ?? 'none'}, the writer holds epoch ${fence.epoch} (another node took the shard over)`,
     {
       details: {
-        reason: FENCED_REASON,
-        code: FENCED_CODE,
         shard: fence.shard,
         epoch: fence.epoch,
         currentEpoch,

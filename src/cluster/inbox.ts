@@ -1,0 +1,287 @@
+/**
+ * Durable per-shard inboxes: one Redis stream per shard, read by its owner through one consumer
+ * group. A message is in the stream before its sender is told it was accepted, stays pending
+ * (in the group's PEL) while its turn runs, and is acked only after the turn is journaled, in
+ * the same script that hands the reply to the accepting node. A new owner claims whatever the
+ * old one left pending.
+ *
+ * Reads, claims and acks are Lua scripts checked against the shard's epoch: a paused old owner
+ * can neither ack (which would drop a message its successor must run) nor read (which would pull
+ * new messages into its own PEL, out of its successor's order).
+ */
+import type { Redis } from 'ioredis';
+import { RedisScript } from '../runtime/stores/redis.js';
+import { type ClusterKeys, INBOX_GROUP } from './keys.js';
+
+/** A message as it waits in a shard's inbox. */
+export interface InboxMessage {
+  /** The stream entry id: its place in the shard's order. */
+  readonly entryId: string;
+  /** Chosen by the accepting node; journaled with the turn, so a redelivery is recognised. */
+  readonly requestId: string;
+  readonly sessionKey: string;
+  readonly agent: string;
+  readonly message: string;
+  /** The node whose caller waits for the reply. */
+  readonly origin: string;
+  readonly acceptedAt: number;
+}
+
+export type InboxRead =
+  | { readonly fenced: true }
+  | {
+      readonly fenced: false;
+      readonly messages: readonly InboxMessage[];
+      /** Entries that are not messages (written by something else); ack them away. */
+      readonly malformed: readonly string[];
+      /** The id after which new entries land: where a blocking XREAD waits from. */
+      readonly cursor: string;
+    };
+
+export type InboxClaim =
+  | { readonly fenced: true }
+  | {
+      readonly fenced: false;
+      readonly messages: readonly InboxMessage[];
+      readonly malformed: readonly string[];
+      /** Where the next claim starts; '0-0' when the whole PEL was scanned. */
+      readonly next: string;
+    };
+
+export type AckResult = 'acked' | 'fenced' | 'gone';
+
+/** KEYS: inbox. ARGV: max length (0 = none), then field/value pairs. */
+const ACCEPT = new RedisScript(`
+local max = tonumber(ARGV[1])
+if max > 0 and redis.call('XLEN', KEYS[1]) >= max then return false end
+return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+`);
+
+/** KEYS: inbox, epoch. ARGV: epoch, group, consumer, count. */
+const READ = new RedisScript(`
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'fenced'} end
+local read = redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[4], 'STREAMS', KEYS[1], '>')
+local entries = {}
+if read then entries = read[1][2] end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local cursor = '0-0'
+if last[1] then cursor = last[1][1] end
+return {'ok', cursor, entries}
+`);
+
+/** KEYS: inbox, epoch. ARGV: epoch, group, consumer, start, count. */
+const CLAIM = new RedisScript(`
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'fenced'} end
+local claimed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[2], ARGV[3], 0, ARGV[4], 'COUNT', ARGV[5])
+return {'ok', claimed[1], claimed[2]}
+`);
+
+/**
+ * KEYS: inbox, epoch, replies of the origin (the inbox again when there is no reply).
+ * ARGV: epoch, group, entry id, request id, reply payload ('' for none), reply TTL ms,
+ * replies max length.
+ * The ack and the reply are one step: a message is either pending with no reply sent, or done
+ * with exactly one. The entry is deleted too: once acked nobody reads it again.
+ */
+const ACK = new RedisScript(`
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'fenced' end
+if redis.call('XACK', KEYS[1], ARGV[2], ARGV[3]) == 0 then return 'gone' end
+redis.call('XDEL', KEYS[1], ARGV[3])
+if ARGV[5] ~= '' then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'r', ARGV[4], 'p', ARGV[5])
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
+end
+return 'acked'
+`);
+
+/** How long replies nobody reads are kept (the accepting node died): an hour. */
+const REPLY_TTL_MS = 60 * 60 * 1000;
+/** Replies kept per node at most (its reader deletes what it read; this bounds a dead one's). */
+const REPLIES_MAX_LENGTH = 100_000;
+
+export interface NewMessage {
+  readonly requestId: string;
+  readonly sessionKey: string;
+  readonly agent: string;
+  readonly message: string;
+  readonly origin: string;
+}
+
+export class ShardInbox {
+  readonly #client: Redis;
+  readonly #keys: ClusterKeys;
+
+  constructor(client: Redis, keys: ClusterKeys) {
+    this.#client = client;
+    this.#keys = keys;
+  }
+
+  /**
+   * Appends a message to its shard's inbox; resolves with its entry id once Redis has it, or
+   * undefined when the inbox already holds `maxLength` messages (0: no limit).
+   */
+  async accept(shard: number, message: NewMessage, maxLength: number): Promise<string | undefined> {
+    const id = await ACCEPT.run(
+      this.#client,
+      [this.#keys.inbox(shard)],
+      [
+        maxLength,
+        'r',
+        message.requestId,
+        'k',
+        message.sessionKey,
+        'a',
+        message.agent,
+        'm',
+        message.message,
+        'o',
+        message.origin,
+        't',
+        Date.now(),
+      ],
+    );
+    return typeof id === 'string' ? id : undefined;
+  }
+
+  /** Creates the shard's stream and consumer group if missing (from the start of the stream). */
+  async ensureGroup(shard: number): Promise<void> {
+    try {
+      await this.#client.xgroup('CREATE', this.#keys.inbox(shard), INBOX_GROUP, '0', 'MKSTREAM');
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('BUSYGROUP')) throw error;
+    }
+  }
+
+  /** New messages for the owner at `epoch` (moved into its pending list), oldest first. */
+  async read(shard: number, epoch: number, consumer: string, count: number): Promise<InboxRead> {
+    const result = await this.#withGroup(shard, () =>
+      READ.run(
+        this.#client,
+        [this.#keys.inbox(shard), this.#keys.epoch(shard)],
+        [epoch, INBOX_GROUP, consumer, count],
+      ),
+    );
+    const [status, cursor, entries] = Array.isArray(result) ? (result as unknown[]) : [];
+    if (status !== 'ok') return { fenced: true };
+    return {
+      fenced: false,
+      cursor: typeof cursor === 'string' ? cursor : '0-0',
+      ...parseEntries(entries),
+    };
+  }
+
+  /**
+   * Takes over every pending message of the shard, whoever read it, oldest first, from
+   * `start`. A new owner calls it until `next` is '0-0', before reading new messages.
+   */
+  async claim(
+    shard: number,
+    epoch: number,
+    consumer: string,
+    start: string,
+    count: number,
+  ): Promise<InboxClaim> {
+    const result = await this.#withGroup(shard, () =>
+      CLAIM.run(
+        this.#client,
+        [this.#keys.inbox(shard), this.#keys.epoch(shard)],
+        [epoch, INBOX_GROUP, consumer, start, count],
+      ),
+    );
+    const [status, next, entries] = Array.isArray(result) ? (result as unknown[]) : [];
+    if (status !== 'ok') return { fenced: true };
+    return {
+      fenced: false,
+      next: typeof next === 'string' ? next : '0-0',
+      ...parseEntries(entries),
+    };
+  }
+
+  /**
+   * Acks a message and hands its reply to the accepting node, if the caller still owns the
+   * shard at `epoch`. 'gone' means it was acked before (its reply already sent).
+   */
+  async ack(
+    shard: number,
+    epoch: number,
+    entryId: string,
+    reply:
+      | { readonly origin: string; readonly requestId: string; readonly payload: string }
+      | undefined,
+  ): Promise<AckResult> {
+    const inbox = this.#keys.inbox(shard);
+    const result = await ACK.run(
+      this.#client,
+      [inbox, this.#keys.epoch(shard), reply ? this.#keys.replies(reply.origin) : inbox],
+      [
+        epoch,
+        INBOX_GROUP,
+        entryId,
+        reply?.requestId ?? '',
+        reply?.payload ?? '',
+        REPLY_TTL_MS,
+        REPLIES_MAX_LENGTH,
+      ],
+    );
+    return result === 'acked' || result === 'fenced' ? result : 'gone';
+  }
+
+  /** Messages waiting in a shard's inbox (unread or pending), for operators and tests. */
+  length(shard: number): Promise<number> {
+    return this.#client.xlen(this.#keys.inbox(shard));
+  }
+
+  /** Runs a script on the shard's group, creating the group first if Redis lost it. */
+  async #withGroup(shard: number, run: () => Promise<unknown>): Promise<unknown> {
+    try {
+      return await run();
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.includes('NOGROUP')) throw error;
+      await this.ensureGroup(shard);
+      return run();
+    }
+  }
+}
+
+/** Stream entries `[id, [field, value, ...]]` as messages; the ids of the others apart. */
+function parseEntries(entries: unknown): { messages: InboxMessage[]; malformed: string[] } {
+  const messages: InboxMessage[] = [];
+  const malformed: string[] = [];
+  for (const entry of Array.isArray(entries) ? entries : []) {
+    if (!Array.isArray(entry) || typeof entry[0] !== 'string') continue;
+    const entryId = entry[0];
+    const fields = new Map<string, string>();
+    const flat: unknown = entry[1];
+    if (Array.isArray(flat)) {
+      for (let index = 0; index + 1 < flat.length; index += 2) {
+        const [name, value] = [flat[index], flat[index + 1]];
+        if (typeof name === 'string' && typeof value === 'string') fields.set(name, value);
+      }
+    }
+    const requestId = fields.get('r');
+    const sessionKey = fields.get('k');
+    const agent = fields.get('a');
+    const message = fields.get('m');
+    const origin = fields.get('o');
+    if (
+      requestId === undefined ||
+      sessionKey === undefined ||
+      agent === undefined ||
+      message === undefined ||
+      origin === undefined
+    ) {
+      malformed.push(entryId);
+      continue;
+    }
+    messages.push({
+      entryId,
+      requestId,
+      sessionKey,
+      agent,
+      message,
+      origin,
+      acceptedAt: Number(fields.get('t') ?? 0),
+    });
+  }
+  return { messages, malformed };
+}

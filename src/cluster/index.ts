@@ -1,0 +1,24 @@
+/**
+ * Many nodes: the same sessions served by several processes or machines over one Redis. See
+ * {@link ClusterNode}; the rest is exported for operators' tooling and tests.
+ */
+export {
+  type Fence,
+  isFencedError,
+  RedisStore,
+  type RedisStoreOptions,
+} from '../runtime/stores/redis.js';
+export { FencedJournal } from './fenced-journal.js';
+export { type InboxMessage, ShardInbox } from './inbox.js';
+export { ClusterKeys } from './keys.js';
+export { type AcquireResult, type LeaseOwner, parseLease, ShardLeases } from './leases.js';
+export { type Member, type MemberState, Membership } from './membership.js';
+export {
+  ClusterNode,
+  type ClusterNodeEvents,
+  type ClusterNodeOptions,
+  type ClusterNodeStats,
+  type ClusterNodeStatus,
+  type SubmitResult,
+} from './node.js';
+export { DEFAULT_SHARDS, ownerOf, shardOf } from './shards.js';

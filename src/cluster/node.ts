@@ -1,0 +1,957 @@
+/**
+ * One node of a cluster: a local Supervisor plus what makes several of them, in several
+ * processes or machines, act as one over Redis.
+ *
+ * - Any node accepts `send(key, message)` for any session: the message is appended to the
+ *   durable inbox of the session's shard (a Redis stream) before the caller is told it was
+ *   accepted, and the caller's promise settles with exactly one reply or typed error, routed
+ *   back to this node through its reply stream.
+ * - Each shard is owned by one node at a time, under a lease with a fencing epoch. The owner
+ *   reads the shard's inbox through a consumer group, runs each message as a turn of its local
+ *   Supervisor (one message per session at a time, in inbox order), journals the turn to the
+ *   RedisStore tagged with the message's request id, and only then acks the message and hands
+ *   the reply over, in one script. Every read, append and ack is checked against the epoch, so
+ *   an owner that was paused or cut off can do nothing once another node took the shard.
+ * - Shards are placed by rendezvous hashing over the live members. A shard that should move
+ *   (a node joined or is leaving) is drained first: no new turn starts, the running ones end
+ *   and are acked, its sessions are passivated, and only then is the lease released. A node
+ *   that dies just stops heartbeating: its shards are taken over with a new epoch, and the new
+ *   owner claims every message left pending, skipping (but still answering) those whose turn
+ *   was already journaled. Exactly one outcome per accepted message therefore holds across a
+ *   crash: a turn is retried only if it had not been journaled.
+ *
+ * @example
+ * const node = new ClusterNode({ redis: 'redis://127.0.0.1:6379' });
+ * node.register('support', new Agent({ name: 'support', llm: 'gpt-4o-mini' }));
+ * await node.start();
+ * const { text } = await node.send('tenant-7:user-3', 'hi', { agent: 'support' });
+ * await node.close();
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import type { Agent } from '../agent/agent.js';
+import type { Blueprint } from '../agent/blueprint.js';
+import type { JournalRecord } from '../agent/journal.js';
+import { decodeUntrusted, encode } from '../codec.js';
+import {
+  AgentNotRegisteredError,
+  type ErrorWire,
+  fromWire,
+  InternalError,
+  isAgentcellError,
+  isErrorWire,
+  MailboxFullError,
+  MessageInvalidError,
+  OptionsInvalidError,
+  ReplyTimeoutError,
+  SupervisorClosedError,
+  toWire,
+} from '../errors.js';
+import type { RegisterOptions, SupervisorOptions } from '../runtime/options.js';
+import type { Reply } from '../runtime/session.js';
+import { assertSessionKey } from '../runtime/session-key.js';
+import { isFencedError, RedisStore } from '../runtime/stores/redis.js';
+import { Supervisor } from '../runtime/supervisor.js';
+import { FencedJournal, REQUEST_KNOWN_REASON } from './fenced-journal.js';
+import { type InboxMessage, ShardInbox } from './inbox.js';
+import { ClusterKeys } from './keys.js';
+import { ShardLeases } from './leases.js';
+import { Membership } from './membership.js';
+import { assertShardCount, DEFAULT_SHARDS, ownerOf, shardOf } from './shards.js';
+
+export interface ClusterNodeOptions {
+  /** The Redis every node of the cluster shares, as a `redis://` URL. */
+  readonly redis: string;
+  /** Unique per live node. @default `<hostname>-<pid>-<random>` */
+  readonly nodeId?: string;
+  /** Shards sessions hash into; the same on every node, for the life of the data. @default 64 */
+  readonly shards?: number;
+  /** Put before every Redis key (one prefix per cluster). @default 'agentcell:' */
+  readonly prefix?: string;
+  /** How often the node heartbeats, renews its leases and rebalances. @default 1000 */
+  readonly heartbeatMs?: number;
+  /**
+   * How long a node may go without heartbeating before it counts as dead and its shards are
+   * taken over (also the lease TTL). At least 3 heartbeats, so one slow tick is not fatal.
+   * @default 10000
+   */
+  readonly leaseMs?: number;
+  /** Messages a shard's inbox may hold before `send` fails with MAILBOX_FULL. @default 10000 */
+  readonly maxInboxPerShard?: number;
+  /** Messages this node reads ahead from its shards before it waits for some to finish. @default 1024 */
+  readonly maxInFlight?: number;
+  /** How long `send` waits for the reply of an accepted message. @default 300000 */
+  readonly replyTimeoutMs?: number;
+  /**
+   * How long a shard being handed over waits for its running turns before it lets go anyway
+   * (the next owner then retries those turns, which were not journaled). @default 30000
+   */
+  readonly drainTimeoutMs?: number;
+  /** Largest message accepted, in UTF-8 bytes. @default 262144 */
+  readonly maxMessageBytes?: number;
+  /** Options of the local Supervisor; its store is the cluster's (fenced RedisStore). */
+  readonly supervisor?: Omit<SupervisorOptions, 'store'>;
+}
+
+export interface ClusterNodeEvents {
+  /** This node took a shard, and claimed `claimed` messages its previous owner left pending. */
+  'shard:acquire': [{ readonly shard: number; readonly epoch: number; readonly claimed: number }];
+  /** This node drained a shard and handed it back. */
+  'shard:release': [{ readonly shard: number; readonly epoch: number }];
+  /** This node found it no longer owns a shard (lease gone, or a write refused by the fence). */
+  'shard:lose': [{ readonly shard: number; readonly epoch: number; readonly reason: string }];
+  /** A message of an owned shard starts (or is answered from the journal). */
+  'message:start': [MessageEvent];
+  /** A message was acked and its outcome handed to the accepting node. */
+  'message:settle': [MessageEvent & { readonly outcome: string; readonly fromJournal: boolean }];
+  /** A write of this node was refused: another node owns the shard now. */
+  'message:fenced': [MessageEvent];
+  /** Redis failed an operation; the node retries it or leaves the work to the next owner. */
+  'redis:error': [{ readonly error: unknown; readonly during: string }];
+}
+
+interface MessageEvent {
+  readonly requestId: string;
+  readonly key: string;
+  readonly shard: number;
+  readonly epoch: number;
+}
+
+export interface SubmitResult {
+  /** Names the message in the inbox and in the journal (the record of its turn). */
+  readonly requestId: string;
+  readonly shard: number;
+  /** Settles with the reply of the turn that answered the message, or its typed error. */
+  readonly reply: Promise<Reply>;
+}
+
+export interface ClusterNodeStats {
+  readonly nodeId: string;
+  readonly status: ClusterNodeStatus;
+  /** Shards owned now, with their epochs. */
+  readonly shards: readonly {
+    readonly shard: number;
+    readonly epoch: number;
+    readonly state: string;
+  }[];
+  /** Messages read from owned shards and not yet settled. */
+  readonly inFlight: number;
+  /** Accepted messages of this node's callers still waiting for a reply. */
+  readonly awaitingReplies: number;
+}
+
+export type ClusterNodeStatus = 'new' | 'starting' | 'running' | 'closing' | 'closed';
+
+type ShardState = 'active' | 'draining' | 'released' | 'lost';
+
+/** One holding of a shard by this node, at one epoch. */
+interface HeldShard {
+  readonly shard: number;
+  readonly epoch: number;
+  state: ShardState;
+  /** Pending messages claimed and dispatched: new ones may be read now. */
+  ready: boolean;
+  /** Whether the inbox may have unread messages (new holding, a wake-up, a full batch). */
+  due: boolean;
+  /** Where a blocking XREAD waits from for this shard's inbox. */
+  cursor: string;
+  /** Messages dispatched and not yet done. */
+  readonly running: Set<Promise<void>>;
+  /** Sessions this holding ran turns for (passivated when the shard goes). */
+  readonly sessions: Set<string>;
+}
+
+interface AwaitingReply {
+  resolve(reply: Reply): void;
+  reject(error: unknown): void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** What a reply stream entry carries, encoded with the shared codec. */
+type Outcome =
+  | { readonly ok: true; readonly reply: Reply }
+  | { readonly ok: false; readonly error: ErrorWire };
+
+/** Messages read (or claimed) from one shard at a time. */
+const READ_COUNT = 64;
+/** Replies read at a time. */
+const REPLY_COUNT = 256;
+/** Largest reply accepted from the reply stream. */
+const MAX_REPLY_BYTES = 64 * 1024 * 1024;
+const NODE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * A local Supervisor joined to a cluster on Redis; see the module comment for how it works.
+ * Register the same agents on every node, then `start()`.
+ */
+export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
+  readonly nodeId: string;
+  readonly shards: number;
+  /**
+   * The local Supervisor, for events and stats. Send through the node, never through it: a
+   * session reached directly would run outside its shard's owner.
+   */
+  readonly supervisor: Supervisor;
+  readonly #options: Required<Omit<ClusterNodeOptions, 'nodeId' | 'shards' | 'supervisor'>>;
+  readonly #keys: ClusterKeys;
+  /** Commands and scripts. */
+  readonly #client: Redis;
+  /** Blocking reads of the owned inboxes (a blocked connection can do nothing else). */
+  readonly #inboxConnection: Redis;
+  /** Blocking reads of this node's replies. */
+  readonly #replyConnection: Redis;
+  readonly #store: RedisStore;
+  readonly #membership: Membership;
+  readonly #leases: ShardLeases;
+  readonly #inbox: ShardInbox;
+  readonly #held = new Map<number, HeldShard>();
+  readonly #acquiring = new Set<number>();
+  /** The tail of each session's chain of messages: one at a time per session, in order. */
+  readonly #chains = new Map<string, Promise<void>>();
+  /** The request whose turn runs in each session now (what its journal record is tagged with). */
+  readonly #requests = new Map<string, string>();
+  readonly #awaiting = new Map<string, AwaitingReply>();
+  #inFlight = 0;
+  #status: ClusterNodeStatus = 'new';
+  #leaving = false;
+  #stopped = false;
+  #tickTimer: NodeJS.Timeout | undefined;
+  #ticking: Promise<void> | undefined;
+  #loops: Promise<void>[] = [];
+  #closing: Promise<void> | undefined;
+
+  /** Throws `AGENTCELL_OPTIONS_INVALID` for bad options; connects lazily, on `start()`. */
+  constructor(options: ClusterNodeOptions) {
+    super();
+    if (typeof options?.redis !== 'string' || !/^rediss?:\/\//.test(options.redis)) {
+      throw new OptionsInvalidError('redis: expected a redis:// or rediss:// URL');
+    }
+    const nodeId = options.nodeId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    if (!NODE_ID.test(nodeId)) {
+      throw new OptionsInvalidError(
+        `nodeId ${JSON.stringify(nodeId)}: use 1 to 128 letters, digits, ".", "_", ":" or "-"`,
+      );
+    }
+    const shards = options.shards ?? DEFAULT_SHARDS;
+    assertShardCount(shards);
+    const resolved = {
+      redis: options.redis,
+      prefix: options.prefix ?? 'agentcell:',
+      heartbeatMs: options.heartbeatMs ?? 1_000,
+      leaseMs: options.leaseMs ?? 10_000,
+      maxInboxPerShard: options.maxInboxPerShard ?? 10_000,
+      maxInFlight: options.maxInFlight ?? 1_024,
+      replyTimeoutMs: options.replyTimeoutMs ?? 300_000,
+      drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
+      maxMessageBytes: options.maxMessageBytes ?? 256 * 1024,
+    };
+    const problems: string[] = [];
+    for (const name of [
+      'heartbeatMs',
+      'leaseMs',
+      'maxInFlight',
+      'replyTimeoutMs',
+      'drainTimeoutMs',
+      'maxMessageBytes',
+    ] as const) {
+      if (!Number.isSafeInteger(resolved[name]) || resolved[name] < 1) {
+        problems.push(`${name}: expected a whole number of at least 1, got ${resolved[name]}`);
+      }
+    }
+    if (!Number.isSafeInteger(resolved.maxInboxPerShard) || resolved.maxInboxPerShard < 0) {
+      problems.push(`maxInboxPerShard: expected a whole number (0 for no limit)`);
+    }
+    if (resolved.leaseMs < 3 * resolved.heartbeatMs) {
+      problems.push(
+        `leaseMs (${resolved.leaseMs}) must be at least 3 × heartbeatMs (${resolved.heartbeatMs}), so that a late heartbeat does not cost the node its shards`,
+      );
+    }
+    if (typeof resolved.prefix !== 'string') problems.push('prefix: expected a string');
+    if (problems.length > 0) throw new OptionsInvalidError(problems.join('; '));
+
+    this.nodeId = nodeId;
+    this.shards = shards;
+    this.#options = resolved;
+    this.#keys = new ClusterKeys(resolved.prefix);
+    this.#client = new Redis(resolved.redis, { lazyConnect: true });
+    this.#inboxConnection = new Redis(resolved.redis, { lazyConnect: true });
+    this.#replyConnection = new Redis(resolved.redis, { lazyConnect: true });
+    for (const connection of [this.#client, this.#inboxConnection, this.#replyConnection]) {
+      // ioredis reconnects by itself; the failures still reach the operations, reported there.
+      connection.on('error', () => {});
+    }
+    this.#store = new RedisStore({ redis: this.#client, prefix: resolved.prefix });
+    const lease = { nodeId, ttlMs: resolved.leaseMs };
+    this.#membership = new Membership(this.#client, this.#keys, lease);
+    this.#leases = new ShardLeases(this.#client, this.#keys, lease);
+    this.#inbox = new ShardInbox(this.#client, this.#keys);
+    const journal = new FencedJournal(this.#store, {
+      shardOf: (key) => this.shardOf(key),
+      fenceOf: (key) => {
+        const held = this.#held.get(this.shardOf(key));
+        return held && (held.state === 'active' || held.state === 'draining')
+          ? { shard: held.shard, epoch: held.epoch }
+          : undefined;
+      },
+      requestOf: (key) => this.#requests.get(key),
+    });
+    this.supervisor = new Supervisor({ ...options.supervisor, store: journal });
+  }
+
+  get status(): ClusterNodeStatus {
+    return this.#status;
+  }
+
+  /** The shard of a session key in this cluster. */
+  shardOf(sessionKey: string): number {
+    return shardOf(sessionKey, this.shards);
+  }
+
+  /** Registers an agent on the local Supervisor; every node must register the same ones. */
+  register(name: string, agent: Agent | Blueprint, options: RegisterOptions = {}): this {
+    this.supervisor.register(name, agent, options);
+    return this;
+  }
+
+  /**
+   * Joins the cluster: connects, heartbeats, takes the shards that fall to this node (as their
+   * current owners hand them over) and starts reading their inboxes and this node's replies.
+   */
+  async start(): Promise<void> {
+    if (this.#status !== 'new') throw new OptionsInvalidError(`the node is ${this.#status}`);
+    this.#status = 'starting';
+    await Promise.all([
+      this.#client.connect(),
+      this.#inboxConnection.connect(),
+      this.#replyConnection.connect(),
+    ]);
+    await this.#membership.heartbeat('active');
+    this.#loops = [this.#replyLoop(), this.#inboxLoop()];
+    await this.#tick();
+    this.#scheduleTick();
+    this.#status = 'running';
+  }
+
+  /**
+   * Sends a message to a session wherever it runs, and resolves with the reply of its turn.
+   *
+   * @example
+   * const { text } = await node.send('slack:T01:C42', 'hi', { agent: 'support' });
+   */
+  async send(key: string, message: string, options: { readonly agent: string }): Promise<Reply> {
+    return (await this.submit(key, message, options)).reply;
+  }
+
+  /**
+   * Accepts a message: resolves once it is durably in its shard's inbox (from then on it ends
+   * in exactly one reply or typed error, whatever node fails), with the promise of its reply.
+   * Rejects, with nothing accepted, on a bad key or message, an unknown agent, a full inbox or
+   * a closing node.
+   */
+  async submit(
+    key: string,
+    message: string,
+    options: { readonly agent: string },
+  ): Promise<SubmitResult> {
+    if (this.#status !== 'running') {
+      throw new SupervisorClosedError(`the cluster node is ${this.#status}`);
+    }
+    assertSessionKey(key);
+    if (typeof message !== 'string' || message.trim().length === 0) {
+      throw new MessageInvalidError('expected a non-empty string message');
+    }
+    const bytes = Buffer.byteLength(message, 'utf8');
+    if (bytes > this.#options.maxMessageBytes) {
+      throw new MessageInvalidError(
+        `the message is ${bytes} bytes, over the limit of ${this.#options.maxMessageBytes} (maxMessageBytes)`,
+      );
+    }
+    const agent = options?.agent;
+    if (typeof agent !== 'string' || !this.supervisor.agentNames().includes(agent)) {
+      throw new AgentNotRegisteredError(`no agent named ${JSON.stringify(agent)} on this node`);
+    }
+    const requestId = randomUUID();
+    const shard = this.shardOf(key);
+    // Waiting before the message exists: its reply may come back before XADD's answer does.
+    const reply = new Promise<Reply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#awaiting.delete(requestId);
+        reject(
+          new ReplyTimeoutError(
+            `no reply to request ${requestId} for session ${JSON.stringify(key)} within ${this.#options.replyTimeoutMs} ms`,
+            { details: { requestId, shard } },
+          ),
+        );
+      }, this.#options.replyTimeoutMs);
+      this.#awaiting.set(requestId, { resolve, reject, timer });
+    });
+    // A caller may submit and never look at the reply (fire and forget): its rejection at a
+    // timeout or a close must not become an unhandled rejection. Awaiting it still throws.
+    reply.catch(() => {});
+    let entryId: string | undefined;
+    try {
+      entryId = await this.#inbox.accept(
+        shard,
+        { requestId, sessionKey: key, agent, message, origin: this.nodeId },
+        this.#options.maxInboxPerShard,
+      );
+    } catch (error) {
+      this.#forget(requestId);
+      throw new InternalError(`Redis did not take the message: ${String(error)}`, {
+        cause: error,
+      });
+    }
+    if (entryId === undefined) {
+      this.#forget(requestId);
+      throw new MailboxFullError(
+        `the inbox of shard ${shard} holds ${this.#options.maxInboxPerShard} messages (maxInboxPerShard)`,
+      );
+    }
+    return { requestId, shard, reply };
+  }
+
+  stats(): ClusterNodeStats {
+    return {
+      nodeId: this.nodeId,
+      status: this.#status,
+      shards: [...this.#held.values()]
+        .map(({ shard, epoch, state }) => ({ shard, epoch, state }))
+        .sort((a, b) => a.shard - b.shard),
+      inFlight: this.#inFlight,
+      awaitingReplies: this.#awaiting.size,
+    };
+  }
+
+  /**
+   * Leaves the cluster gracefully: accepts nothing more, hands every shard over (drained), waits
+   * (up to drainTimeoutMs) for the replies its callers are still owed, then closes the local
+   * Supervisor and the connections. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const wasRunning = this.#status === 'running' || this.#status === 'starting';
+      this.#status = 'closing';
+      if (wasRunning) {
+        this.#leaving = true;
+        await this.#membership.heartbeat('leaving').catch((error: unknown) => {
+          this.#report(error, 'announcing the leave');
+        });
+        await this.#ticking; // a tick under way may still be taking shards: drain those too
+        await Promise.all([...this.#held.values()].map((held) => this.#drain(held)));
+        await this.#waitForReplies(this.#options.drainTimeoutMs);
+      }
+      await this.#shutDown(
+        new SupervisorClosedError(`cluster node ${this.nodeId} closed before the reply came`),
+      );
+    })();
+    return this.#closing;
+  }
+
+  /**
+   * Leaves at once: stops every turn (their messages stay pending and are retried by the next
+   * owners), fails the callers still waiting, releases the leases. Idempotent.
+   */
+  destroy(reason = 'destroyed'): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#status = 'closing';
+      this.#leaving = true;
+      const held = [...this.#held.values()];
+      for (const each of held) this.#lose(each, reason);
+      await Promise.all(
+        held.map((each) => this.#leases.release(each.shard, each.epoch).catch(() => false)),
+      );
+      await this.#shutDown(new SupervisorClosedError(`cluster node ${this.nodeId} was destroyed`));
+    })();
+    return this.#closing;
+  }
+
+  async #shutDown(error: Error): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#tickTimer);
+    await this.#ticking;
+    for (const [requestId, awaiting] of this.#awaiting) {
+      clearTimeout(awaiting.timer);
+      awaiting.reject(error);
+      this.#awaiting.delete(requestId);
+    }
+    // Blocked reads end when their connection does.
+    this.#inboxConnection.disconnect();
+    this.#replyConnection.disconnect();
+    await Promise.allSettled(this.#loops);
+    await this.#membership.leave().catch((cause: unknown) => this.#report(cause, 'leaving'));
+    await this.supervisor.close();
+    await this.#store.close();
+    await this.#client.quit().catch(() => this.#client.disconnect());
+    this.#status = 'closed';
+  }
+
+  async #waitForReplies(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#awaiting.size > 0 && Date.now() < deadline) await sleep(20);
+  }
+
+  #forget(requestId: string): void {
+    const awaiting = this.#awaiting.get(requestId);
+    if (awaiting) clearTimeout(awaiting.timer);
+    this.#awaiting.delete(requestId);
+  }
+
+  #report(error: unknown, during: string): void {
+    this.emit('redis:error', { error, during });
+  }
+
+  #scheduleTick(): void {
+    if (this.#stopped) return;
+    this.#tickTimer = setTimeout(() => {
+      this.#ticking = this.#tick().finally(() => {
+        this.#ticking = undefined;
+        this.#scheduleTick();
+      });
+    }, this.#options.heartbeatMs);
+  }
+
+  /** Heartbeat, lease renewal, then placement: drain what should move, take what should come. */
+  async #tick(): Promise<void> {
+    try {
+      await this.#membership.heartbeat(this.#leaving ? 'leaving' : 'active');
+      const held = [...this.#held.values()];
+      const renewed = await Promise.all(
+        held.map((each) =>
+          this.#leases.renew(each.shard, each.epoch).catch((error: unknown) => {
+            this.#report(error, `renewing shard ${each.shard}`);
+            return undefined; // unknown: keep going; the fence protects the data meanwhile
+          }),
+        ),
+      );
+      for (const [index, each] of held.entries()) {
+        if (renewed[index] === false) this.#lose(each, 'its lease was taken or expired');
+      }
+      if (this.#leaving || this.#stopped) return;
+      const members = (await this.#membership.members())
+        .filter((member) => member.state === 'active')
+        .map((member) => member.id);
+      const wanted: number[] = [];
+      for (let shard = 0; shard < this.shards; shard++) {
+        const owner = ownerOf(shard, members);
+        const holding = this.#held.get(shard);
+        if (holding) {
+          if (owner !== this.nodeId && holding.state === 'active') void this.#drain(holding);
+        } else if (owner === this.nodeId && !this.#acquiring.has(shard)) {
+          wanted.push(shard);
+        }
+      }
+      await Promise.all(wanted.map((shard) => this.#acquire(shard)));
+    } catch (error) {
+      this.#report(error, 'the cluster tick');
+    }
+  }
+
+  /** Takes a shard, then runs what its previous owner left pending before anything new. */
+  async #acquire(shard: number): Promise<void> {
+    this.#acquiring.add(shard);
+    let holding: HeldShard | undefined;
+    try {
+      const result = await this.#leases.acquire(shard);
+      if (!result.acquired || this.#leaving) {
+        if (result.acquired) await this.#leases.release(shard, result.epoch);
+        return;
+      }
+      holding = {
+        shard,
+        epoch: result.epoch,
+        state: 'active',
+        ready: false,
+        due: true,
+        cursor: '0-0',
+        running: new Set(),
+        sessions: new Set(),
+      };
+      this.#held.set(shard, holding);
+      await this.#inbox.ensureGroup(shard);
+      let claimed = 0;
+      let start = '0-0';
+      do {
+        const batch = await this.#inbox.claim(shard, holding.epoch, this.nodeId, start, READ_COUNT);
+        if (batch.fenced) {
+          this.#lose(holding, 'fenced while claiming');
+          return;
+        }
+        for (const message of batch.messages) this.#dispatch(holding, message);
+        for (const entryId of batch.malformed) void this.#discard(holding, entryId);
+        claimed += batch.messages.length;
+        start = batch.next;
+      } while (start !== '0-0' && holding.state === 'active');
+      if (holding.state !== 'active') return;
+      holding.ready = true;
+      this.emit('shard:acquire', { shard, epoch: holding.epoch, claimed });
+    } catch (error) {
+      this.#report(error, `taking shard ${shard}`);
+      if (holding) {
+        // Half taken: let go, and take it again (with a new epoch) on a later tick.
+        this.#lose(holding, 'failed while taking it');
+        await this.#leases.release(shard, holding.epoch).catch(() => false);
+      }
+    } finally {
+      this.#acquiring.delete(shard);
+    }
+  }
+
+  /**
+   * Hands a shard over: no new turn starts, the running ones end (and are acked), its sessions
+   * are passivated (the next owner rebuilds them from the journal), then the lease goes.
+   */
+  async #drain(holding: HeldShard): Promise<void> {
+    if (holding.state !== 'active') return;
+    holding.state = 'draining';
+    const ended = await Promise.race([
+      Promise.allSettled([...holding.running]).then(() => true),
+      sleep(this.#options.drainTimeoutMs).then(() => false),
+    ]);
+    if (holding.state !== 'draining') return; // lost meanwhile
+    // Released before the sessions stop: a turn still running past the timeout then ends
+    // unacked and unjournaled (its message stays pending for the next owner), never with an
+    // error its caller would take for the outcome.
+    holding.state = 'released';
+    if (this.#held.get(holding.shard) === holding) this.#held.delete(holding.shard);
+    const stuck = new InternalError(`shard ${holding.shard} was handed over`, {
+      details: { reason: 'shard-moved', shard: holding.shard, epoch: holding.epoch },
+    });
+    await Promise.all(
+      [...holding.sessions].map((key) => {
+        const session = this.supervisor.peek(key);
+        return ended ? session?.close() : session?.destroy(stuck);
+      }),
+    );
+    await this.#leases.release(holding.shard, holding.epoch).catch((error: unknown) => {
+      this.#report(error, `releasing shard ${holding.shard}`); // it runs out by itself
+    });
+    this.emit('shard:release', { shard: holding.shard, epoch: holding.epoch });
+  }
+
+  /** The shard is someone else's now: stop everything of it here, at once. */
+  #lose(holding: HeldShard, reason: string): void {
+    if (holding.state === 'lost' || holding.state === 'released') return;
+    holding.state = 'lost';
+    if (this.#held.get(holding.shard) === holding) this.#held.delete(holding.shard);
+    this.emit('shard:lose', { shard: holding.shard, epoch: holding.epoch, reason });
+    // Their workers hold conversation state the new owner may already have moved past.
+    const error = new InternalError(`shard ${holding.shard} moved to another node`, {
+      details: { reason: 'shard-lost', shard: holding.shard, epoch: holding.epoch },
+    });
+    for (const key of holding.sessions) void this.supervisor.peek(key)?.destroy(error);
+  }
+
+  /**
+   * Reads new messages of the owned shards. Between reads it waits on one blocking XREAD over
+   * all of them (from each one's cursor), which returns as soon as any gets a new entry and
+   * says which: only those are read next, so a wake-up costs one script per busy shard, not
+   * one per owned shard.
+   */
+  async #inboxLoop(): Promise<void> {
+    const blockMs = Math.max(10, Math.min(this.#options.heartbeatMs, 250));
+    while (!this.#stopped) {
+      const active = [...this.#held.values()].filter(
+        (holding) => holding.state === 'active' && holding.ready,
+      );
+      if (active.length === 0 || this.#inFlight >= this.#options.maxInFlight) {
+        await sleep(active.length === 0 ? blockMs : 10);
+        continue;
+      }
+      const due = active.filter((holding) => holding.due);
+      try {
+        const reads = await Promise.all(
+          due.map((holding) => {
+            holding.due = false;
+            return this.#inbox.read(holding.shard, holding.epoch, this.nodeId, READ_COUNT);
+          }),
+        );
+        for (const [index, holding] of due.entries()) {
+          const read = reads[index];
+          if (!read) continue;
+          if (read.fenced) {
+            this.#lose(holding, 'fenced while reading');
+            continue;
+          }
+          holding.cursor = read.cursor;
+          for (const message of read.messages) this.#dispatch(holding, message);
+          for (const entryId of read.malformed) void this.#discard(holding, entryId);
+          // A full batch: there may be more behind it, read again without waiting.
+          if (read.messages.length + read.malformed.length >= READ_COUNT) holding.due = true;
+        }
+        if (this.#stopped) return;
+        if (active.some((holding) => holding.due)) {
+          // Busy: read every shard next time, so one flooded shard does not starve the others
+          // (they are only seen by the XREAD this skips).
+          for (const holding of active) holding.due = true;
+          continue;
+        }
+        const waiting = active.filter((holding) => holding.state === 'active');
+        if (waiting.length === 0) continue;
+        const woken = await this.#inboxConnection.call(
+          'XREAD',
+          'BLOCK',
+          blockMs,
+          'STREAMS',
+          ...waiting.map((holding) => this.#keys.inbox(holding.shard)),
+          ...waiting.map((holding) => holding.cursor),
+        );
+        const streams = new Set(streamNames(woken));
+        for (const holding of waiting) {
+          if (streams.has(this.#keys.inbox(holding.shard))) holding.due = true;
+        }
+      } catch (error) {
+        for (const holding of due) holding.due = true; // read them again
+        if (this.#stopped) return;
+        this.#report(error, 'reading the inboxes');
+        await sleep(blockMs);
+      }
+    }
+  }
+
+  /** Settles this node's callers from its reply stream. */
+  async #replyLoop(): Promise<void> {
+    const key = this.#keys.replies(this.nodeId);
+    let cursor = '0-0';
+    while (!this.#stopped) {
+      let result: unknown;
+      try {
+        result = await this.#replyConnection.call(
+          'XREAD',
+          'COUNT',
+          REPLY_COUNT,
+          'BLOCK',
+          5_000,
+          'STREAMS',
+          key,
+          cursor,
+        );
+      } catch (error) {
+        if (this.#stopped) return;
+        this.#report(error, 'reading replies');
+        await sleep(100);
+        continue;
+      }
+      const ids: string[] = [];
+      for (const [id, fields] of streamEntries(result)) {
+        ids.push(id);
+        cursor = id;
+        this.#deliver(fields.get('r'), fields.get('p'));
+      }
+      if (ids.length > 0) {
+        this.#client.xdel(key, ...ids).catch((error: unknown) => {
+          this.#report(error, 'trimming replies'); // the stream's TTL and MAXLEN bound it anyway
+        });
+      }
+    }
+  }
+
+  #deliver(requestId: string | undefined, payload: string | undefined): void {
+    if (requestId === undefined) return;
+    const awaiting = this.#awaiting.get(requestId);
+    if (!awaiting) return; // timed out meanwhile, or a reply for a previous life of this node id
+    this.#forget(requestId);
+    const outcome = parseOutcome(payload);
+    if (!outcome) {
+      awaiting.reject(new InternalError(`the reply to request ${requestId} does not decode`));
+    } else if (outcome.ok) {
+      awaiting.resolve(outcome.reply);
+    } else {
+      awaiting.reject(fromWire(outcome.error));
+    }
+  }
+
+  /** Queues a message behind the earlier ones of its session. */
+  #dispatch(holding: HeldShard, message: InboxMessage): void {
+    this.#inFlight++;
+    holding.sessions.add(message.sessionKey);
+    const key = message.sessionKey;
+    const run = (this.#chains.get(key) ?? Promise.resolve()).then(() =>
+      this.#handle(holding, message),
+    );
+    this.#chains.set(key, run);
+    holding.running.add(run);
+    void run.finally(() => {
+      this.#inFlight--;
+      holding.running.delete(run);
+      if (this.#chains.get(key) === run) this.#chains.delete(key);
+    });
+  }
+
+  /**
+   * One message: answered from the journal if its turn was journaled already (by a previous
+   * owner that died before acking), else run as a turn; then acked with its outcome. Never
+   * rejects: what is not settled stays pending for whoever owns the shard next.
+   */
+  async #handle(holding: HeldShard, message: InboxMessage): Promise<void> {
+    if (holding.state !== 'active') return;
+    const event: MessageEvent = {
+      requestId: message.requestId,
+      key: message.sessionKey,
+      shard: holding.shard,
+      epoch: holding.epoch,
+    };
+    this.emit('message:start', event);
+    const known = await this.#retry(holding, 'checking the journal', () =>
+      this.#store.recordOfRequest(message.sessionKey, message.requestId),
+    );
+    if (known === null) return;
+    let settled: { outcome: Outcome; fromJournal: boolean } | undefined;
+    if (known !== undefined) {
+      settled = { outcome: { ok: true, reply: replyOf(known) }, fromJournal: true };
+    } else {
+      if (holding.state !== 'active') return;
+      settled = await this.#runTurn(holding, message, event);
+    }
+    if (!settled) return;
+    const payload = encode(settled.outcome);
+    const acked = await this.#retry(holding, 'acking', () =>
+      this.#inbox.ack(holding.shard, holding.epoch, message.entryId, {
+        origin: message.origin,
+        requestId: message.requestId,
+        payload,
+      }),
+    );
+    if (acked === 'fenced') {
+      this.emit('message:fenced', event);
+      this.#lose(holding, 'fenced while acking');
+    } else if (acked !== null) {
+      this.emit('message:settle', {
+        ...event,
+        outcome: settled.outcome.ok ? 'ok' : settled.outcome.error.code,
+        fromJournal: settled.fromJournal,
+      });
+    }
+  }
+
+  /** Runs the message as a turn of the local session; undefined when it is not ours to settle. */
+  async #runTurn(
+    holding: HeldShard,
+    message: InboxMessage,
+    event: MessageEvent,
+  ): Promise<{ outcome: Outcome; fromJournal: boolean } | undefined> {
+    const key = message.sessionKey;
+    this.#requests.set(key, message.requestId);
+    try {
+      const reply = await this.supervisor
+        .session(key, { agent: message.agent })
+        .send(message.message);
+      return { outcome: { ok: true, reply }, fromJournal: false };
+    } catch (error) {
+      if (isFencedError(error)) {
+        this.emit('message:fenced', event);
+        this.#lose(holding, 'fenced while journaling');
+        return undefined;
+      }
+      // Its session was stopped because the shard went, or the node is closing: the message
+      // stays pending, and the next owner runs it.
+      if (holding.state === 'lost' || holding.state === 'released') return undefined;
+      if (
+        this.#stopped &&
+        (isAgentcellError(error, 'AGENTCELL_SUPERVISOR_CLOSED') ||
+          isAgentcellError(error, 'AGENTCELL_SUPERVISOR_DESTROYED'))
+      ) {
+        return undefined;
+      }
+      if (isAgentcellError(error) && error.details?.['reason'] === REQUEST_KNOWN_REASON) {
+        const record = await this.#store
+          .recordOfRequest(key, message.requestId)
+          .catch(() => undefined);
+        if (record) return { outcome: { ok: true, reply: replyOf(record) }, fromJournal: true };
+      }
+      return { outcome: { ok: false, error: toWire(error) }, fromJournal: false };
+    } finally {
+      if (this.#requests.get(key) === message.requestId) this.#requests.delete(key);
+    }
+  }
+
+  /** Acks away an inbox entry that is not a message (nobody to answer). */
+  async #discard(holding: HeldShard, entryId: string): Promise<void> {
+    try {
+      const result = await this.#inbox.ack(holding.shard, holding.epoch, entryId, undefined);
+      if (result === 'fenced') this.#lose(holding, 'fenced while discarding');
+    } catch (error) {
+      this.#report(error, 'discarding a malformed inbox entry');
+    }
+  }
+
+  /**
+   * Retries a Redis operation with backoff while the shard is still this node's: giving up
+   * would let the session's next message overtake this one. Null when it gave up.
+   */
+  async #retry<T>(
+    holding: HeldShard,
+    during: string,
+    operation: () => Promise<T>,
+  ): Promise<T | null> {
+    for (let attempt = 0; ; attempt++) {
+      if (holding.state === 'lost' || holding.state === 'released' || this.#stopped) return null;
+      try {
+        return await operation();
+      } catch (error) {
+        this.#report(error, during);
+        await sleep(Math.min(1_000, 50 * 2 ** attempt));
+      }
+    }
+  }
+}
+
+/** The reply a journaled turn gave: its last assistant message. */
+function replyOf(record: JournalRecord): Reply {
+  const last = record.messages.findLast((message) => message.role === 'assistant');
+  return { text: last?.content ?? '', turnId: record.turnId, usage: record.usage };
+}
+
+function parseOutcome(payload: string | undefined): Outcome | undefined {
+  const decoded = decodeUntrusted(payload, { maxBytes: MAX_REPLY_BYTES, root: 'reply' });
+  if ('problems' in decoded || typeof decoded.value !== 'object' || decoded.value === null) {
+    return undefined;
+  }
+  const value = decoded.value as Record<string, unknown>;
+  if (value['ok'] === false && isErrorWire(value['error'])) {
+    return { ok: false, error: value['error'] };
+  }
+  const reply = value['reply'] as Record<string, unknown> | undefined;
+  if (
+    value['ok'] === true &&
+    typeof reply === 'object' &&
+    reply !== null &&
+    typeof reply['text'] === 'string' &&
+    typeof reply['turnId'] === 'string'
+  ) {
+    return { ok: true, reply: reply as unknown as Reply };
+  }
+  return undefined;
+}
+
+/** The streams an XREAD reply has entries of. */
+function streamNames(result: unknown): string[] {
+  if (!Array.isArray(result)) return [];
+  return result.flatMap((stream: unknown) =>
+    Array.isArray(stream) && typeof stream[0] === 'string' ? [stream[0]] : [],
+  );
+}
+
+/** The entries of an XREAD reply, `[[stream, [[id, [field, value, ...]], ...]], ...]`. */
+function streamEntries(result: unknown): [string, Map<string, string>][] {
+  const entries: [string, Map<string, string>][] = [];
+  if (!Array.isArray(result)) return entries;
+  for (const stream of result) {
+    if (!Array.isArray(stream) || !Array.isArray(stream[1])) continue;
+    for (const entry of stream[1]) {
+      if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !Array.isArray(entry[1])) {
+        continue;
+      }
+      const fields = new Map<string, string>();
+      const flat: unknown[] = entry[1];
+      for (let index = 0; index + 1 < flat.length; index += 2) {
+        const [name, value] = [flat[index], flat[index + 1]];
+        if (typeof name === 'string' && typeof value === 'string') fields.set(name, value);
+      }
+      entries.push([entry[0], fields]);
+    }
+  }
+  return entries;
+}
