@@ -24,11 +24,11 @@ const ALLOWED: Record<string, readonly string[]> = {
   'src/worker': CORE,
   'src/runtime': [...CORE, 'src/worker'],
   'src/testing': CORE,
-  'src/gateway': [...CORE, 'src/worker', 'src/runtime'],
+  'src/gateway': [...CORE, 'src/worker', 'src/runtime', 'src/cluster'],
   // Many nodes: a wrapper around the local runtime, on Redis.
   'src/cluster': [...CORE, 'src/worker', 'src/runtime'],
   'src/chat': [...CORE, 'src/worker', 'src/runtime'],
-  'src/cli': [...CORE, 'src/worker', 'src/runtime', 'src/gateway', 'src/testing'],
+  'src/cli': [...CORE, 'src/worker', 'src/runtime', 'src/cluster', 'src/gateway', 'src/testing'],
   'src/index.ts': [...CORE, 'src/runtime', 'src/gateway'],
   workers: [...CORE, 'src/worker'],
 };

@@ -8,7 +8,9 @@ import { isIP } from 'node:net';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Command, type CommanderError, InvalidArgumentError } from 'commander';
+import { ClusterNode } from '../cluster/node.js';
 import { isAgentcellError } from '../errors.js';
+import { startClusterServer } from '../gateway/cluster-server.js';
 import {
   parseServeConfig,
   type RunningServer,
@@ -40,6 +42,10 @@ export interface ServeCommandOptions {
   readonly port?: number;
   readonly host?: string;
   readonly store?: string;
+  /** A cluster's Redis (`redis://…`): serve as one node of it instead of on a FileStore. */
+  readonly cluster?: string;
+  /** The cluster's key prefix in Redis (one per cluster). */
+  readonly clusterPrefix?: string;
   readonly mockFirstTokenMs: number;
   readonly mockTokensPerSecond: number;
 }
@@ -92,6 +98,14 @@ export function serveCommand(program: Command): void {
     )
     .option('--host <host>', 'address to listen on (default: config, else 127.0.0.1)')
     .option('--store <dir>', 'journal directory (default: config, else ./.agentcell)')
+    .option(
+      '--cluster <redis-url>',
+      'serve as one node of a cluster on this Redis (redis://…) instead of on a file store',
+    )
+    .option(
+      '--cluster-prefix <prefix>',
+      "with --cluster: the cluster's Redis key prefix (default agentcell:)",
+    )
     .option(
       '--mock-first-token-ms <ms>',
       'mock LLM: latency before the first token',
@@ -200,6 +214,17 @@ export async function start(
       ...(options.host !== undefined && { host: options.host }),
       ...(options.store !== undefined && { store: options.store }),
     };
+    if (options.cluster !== undefined) {
+      const { store: _store, gateway: _gateway, ...rest } = serverOptions;
+      return {
+        running: await startClusterServer({
+          ...rest,
+          redis: options.cluster,
+          ...(options.clusterPrefix !== undefined && { node: { prefix: options.clusterPrefix } }),
+        }),
+        mock,
+      };
+    }
     return { running: await startServer(serverOptions), mock };
   } catch (error) {
     await mock?.close();
@@ -273,7 +298,9 @@ export function startupLines(
     `  config     ${resolve(configPath)}`,
     `  agents     ${agents.join(', ')}`,
     `  model      ${mock ? `bundled mock LLM at ${mock.url}` : "each agent's own baseUrl"}`,
-    `  store      ${running.storeDir ?? 'a store of the config module'}`,
+    'node' in running && running.node instanceof ClusterNode
+      ? `  cluster    node ${running.node.nodeId} of ${running.node.shards} shards on Redis (JSON and SSE message routes only)`
+      : `  store      ${running.storeDir ?? 'a store of the config module'}`,
     `  tenants    ${running.tenants}`,
   ];
   if (!isLoopback(running.host)) {

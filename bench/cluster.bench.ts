@@ -1,0 +1,279 @@
+/**
+ * The cluster on one machine: 1, 2 and 3 ClusterNode processes over one Redis, against the mock
+ * LLM in a process of its own, next to a single-node Supervisor on a FileStore (the baseline, in
+ * the same run). Load: CLUSTER_SESSIONS (2,000) sessions × 5 turns, 128 sessions in progress at
+ * once, spread round-robin over the nodes as a load balancer would (so with N nodes about
+ * (N-1)/N of the messages are accepted by a node that does not own their shard). Reported:
+ * throughput, p50/p99 per turn, node CPU per turn, and throughput per core in use (this machine
+ * has 2 cores: 3 node processes cannot scale past 2×). Then the cost of a cross-node hop:
+ * sequential sends to warm sessions, accepted by the shard's owner vs by another node.
+ *
+ * Each process runs the build (dist/) without a loader: `npm run bench:cluster`.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { ClusterKeys } from '../src/cluster/keys.js';
+import { ShardLeases } from '../src/cluster/leases.js';
+import { shardOf } from '../src/cluster/shards.js';
+import { formatMs, type LatencySummary, summarize } from './_util/latency.js';
+import { startMockProcess } from './_util/mock-process.js';
+
+const REDIS_URL = process.env['AGENTCELL_BENCH_REDIS'] ?? 'redis://127.0.0.1:6379';
+const SESSIONS = Number(process.env['CLUSTER_SESSIONS'] ?? 2_000);
+const TURNS = 5;
+const CONCURRENCY = 128;
+const SHARDS = 64;
+const PROBES = 200;
+/** Measuring waits (10 s polls, at most 10 min) until the 1-minute load average is below this. */
+const MAX_LOAD = Number(process.env['CLUSTER_MAX_LOAD'] ?? 3);
+const SUPERVISOR = { maxLiveSessions: 256, idleTimeoutMs: 0, maxConcurrentTurns: 128 };
+const CHILD = fileURLToPath(new URL('./_util/cluster-node.mjs', import.meta.url));
+
+interface Line {
+  readonly ev: string;
+  readonly samples?: number[];
+  readonly failed?: number;
+  readonly cpuMs?: number;
+  readonly error?: string;
+}
+
+class Child {
+  readonly #process: ChildProcess;
+  readonly #lines: Line[] = [];
+  readonly #waiters: (() => void)[] = [];
+  #stderr = '';
+
+  constructor(config: Record<string, unknown>) {
+    this.#process = spawn(process.execPath, [CHILD, JSON.stringify(config)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.#process.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.#stderr = (this.#stderr + chunk).slice(-4_000);
+    });
+    createInterface({ input: this.#process.stdout! }).on('line', (line) => {
+      this.#lines.push(JSON.parse(line) as Line);
+      for (const wake of this.#waiters.splice(0)) wake();
+    });
+    this.#process.once('exit', () => {
+      for (const wake of this.#waiters.splice(0)) wake();
+    });
+  }
+
+  command(value: Record<string, unknown>): void {
+    this.#process.stdin?.write(`${JSON.stringify(value)}\n`);
+  }
+
+  async next(ev: string): Promise<Line> {
+    for (;;) {
+      const index = this.#lines.findIndex((line) => line.ev === ev || line.ev === 'failed');
+      if (index >= 0) {
+        const [line] = this.#lines.splice(index, 1);
+        if (!line || line.ev === 'failed') throw new Error(`child failed: ${line?.error}`);
+        return line;
+      }
+      if (this.#process.exitCode !== null) throw new Error(`child exited: ${this.#stderr}`);
+      await new Promise<void>((wake) => this.#waiters.push(wake));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#process.exitCode !== null) return;
+    const exited = new Promise((done) => this.#process.once('exit', done));
+    this.command({ op: 'close' });
+    const timer = setTimeout(() => this.#process.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+interface Row {
+  readonly name: string;
+  readonly processes: number;
+  readonly turns: number;
+  readonly failed: number;
+  readonly elapsedMs: number;
+  readonly latency: LatencySummary;
+  readonly cpuMs: number;
+}
+
+function keysFor(run: string): string[] {
+  return Array.from({ length: SESSIONS }, (_, index) => `${run}:s${index}`);
+}
+
+async function runLoad(name: string, children: Child[], keys: string[]): Promise<Row> {
+  const shares = children.map((_, index) =>
+    keys.filter((_, key) => key % children.length === index),
+  );
+  const started = performance.now();
+  for (const [index, child] of children.entries()) {
+    child.command({
+      op: 'load',
+      keys: shares[index],
+      turns: TURNS,
+      concurrency: Math.ceil(CONCURRENCY / children.length),
+    });
+  }
+  const done = await Promise.all(children.map((child) => child.next('load-done')));
+  const elapsedMs = performance.now() - started;
+  const samples = done.flatMap((line) => line.samples ?? []);
+  return {
+    name,
+    processes: children.length,
+    turns: samples.length,
+    failed: done.reduce((sum, line) => sum + (line.failed ?? 0), 0),
+    elapsedMs,
+    latency: summarize(samples),
+    cpuMs: done.reduce((sum, line) => sum + (line.cpuMs ?? 0), 0),
+  };
+}
+
+async function waitForQuietMachine(): Promise<string> {
+  const deadline = Date.now() + 10 * 60_000;
+  while (loadavg()[0]! >= MAX_LOAD && Date.now() < deadline) {
+    console.error(`cluster bench: load average ${loadavg()[0]!.toFixed(2)} ≥ ${MAX_LOAD}, waiting`);
+    await sleep(10_000);
+  }
+  return loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' / ');
+}
+
+/** Waits until every shard is owned and each node owns some; returns shard → node id. */
+async function settle(
+  admin: Redis,
+  prefix: string,
+  nodeIds: string[],
+): Promise<Map<number, string>> {
+  const leases = new ShardLeases(admin, new ClusterKeys(prefix), { nodeId: 'bench', ttlMs: 1 });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const owners = await leases.owners(SHARDS);
+    const holders = new Set([...owners.values()].map((owner) => owner.node));
+    if (owners.size === SHARDS && holders.size === nodeIds.length) {
+      return new Map([...owners].map(([shard, owner]) => [shard, owner.node]));
+    }
+    if (Date.now() > deadline) throw new Error('the cluster did not settle within 60 s');
+    await sleep(100);
+  }
+}
+
+async function clean(admin: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length > 0) await admin.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+interface Hop {
+  readonly nodes: number;
+  readonly local: LatencySummary;
+  readonly remote: LatencySummary;
+}
+
+export default async function clusterBench(): Promise<string> {
+  const load = await waitForQuietMachine();
+  const mock = await startMockProcess({ firstTokenMs: 0 });
+  const admin = new Redis(REDIS_URL);
+  const rows: Row[] = [];
+  const hops: Hop[] = [];
+  const run = randomUUID().slice(0, 8);
+  try {
+    // Baseline: one Supervisor on a FileStore, one process.
+    const storeDir = await mkdtemp(join(tmpdir(), 'agentcell-cluster-bench-'));
+    const baseline = new Child({
+      mode: 'file',
+      storeDir,
+      mockUrl: mock.url,
+      supervisor: SUPERVISOR,
+    });
+    await baseline.next('ready');
+    rows.push(await runLoad('FileStore supervisor (baseline)', [baseline], keysFor(`${run}-file`)));
+    await baseline.close();
+    await rm(storeDir, { recursive: true, force: true });
+
+    for (const count of [1, 2, 3]) {
+      const prefix = `agentcell-bench:${run}:${count}:`;
+      const nodeIds = Array.from({ length: count }, (_, index) => `bench-${count}-${index}`);
+      const children = nodeIds.map(
+        (nodeId) =>
+          new Child({
+            mode: 'cluster',
+            redis: REDIS_URL,
+            prefix,
+            nodeId,
+            shards: SHARDS,
+            mockUrl: mock.url,
+            supervisor: SUPERVISOR,
+          }),
+      );
+      try {
+        await Promise.all(children.map((child) => child.next('ready')));
+        const owners = await settle(admin, prefix, nodeIds);
+        rows.push(
+          await runLoad(
+            `cluster, ${count} node${count === 1 ? '' : 's'}`,
+            children,
+            keysFor(`${run}-c${count}`),
+          ),
+        );
+        if (count >= 2) {
+          // Warm sessions (they ran the load): one send each through the owner, one through
+          // another node, alternating which goes first.
+          const keys = keysFor(`${run}-c${count}`).slice(0, PROBES);
+          const local: number[] = [];
+          const remote: number[] = [];
+          for (const [index, key] of keys.entries()) {
+            const owner = nodeIds.indexOf(owners.get(shardOf(key, SHARDS)) ?? '');
+            const other = (owner + 1) % count;
+            const order = index % 2 === 0 ? [owner, other] : [other, owner];
+            for (const via of order) {
+              children[via]?.command({ op: 'probe', keys: [key] });
+              const [sample] = (await children[via]!.next('probe-done')).samples ?? [];
+              (via === owner ? local : remote).push(sample ?? Number.NaN);
+            }
+          }
+          hops.push({ nodes: count, local: summarize(local), remote: summarize(remote) });
+        }
+      } finally {
+        await Promise.all(children.map((child) => child.close()));
+        await clean(admin, prefix);
+      }
+    }
+  } finally {
+    await admin.quit();
+    await mock.stop();
+  }
+
+  const cores = availableParallelism();
+  const base = rows[0]!;
+  const perCore = (row: Row) => row.turns / (row.elapsedMs / 1000) / Math.min(row.processes, cores);
+  const lines = [
+    `Load average before measuring (1/5/15 min): ${load}. ${cores} cores. ${SESSIONS.toLocaleString('en-US')} sessions × ${TURNS} turns, ${CONCURRENCY} sessions in progress at once, mock LLM (no delay) in its own process, Redis ${REDIS_URL.replace(/\/\/.*@/, '//')}, ${SHARDS} shards, dedicated workers (at most 256 live per process).`,
+    '',
+    '| setup | turns ok | failed | wall | turns/s | vs baseline | turns/s per core in use | p50 | p99 | node CPU per turn |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((row) => {
+      const rate = row.turns / (row.elapsedMs / 1000);
+      return `| ${row.name} | ${row.turns.toLocaleString('en-US')} | ${row.failed} | ${(row.elapsedMs / 1000).toFixed(1)} s | ${rate.toFixed(0)} | ${(rate / (base.turns / (base.elapsedMs / 1000))).toFixed(2)}× | ${perCore(row).toFixed(0)} | ${formatMs(row.latency.p50)} | ${formatMs(row.latency.p99)} | ${formatMs(row.cpuMs / Math.max(1, row.turns))} |`;
+    }),
+    '',
+    `Cross-node hop (${PROBES} warm sessions, sequential, nothing else running): the same session's message accepted by its shard's owner vs by another node.`,
+    '',
+    '| nodes | owner p50 | owner p99 | other node p50 | other node p99 | hop cost (p50) |',
+    '|---:|---:|---:|---:|---:|---:|',
+    ...hops.map(
+      (hop) =>
+        `| ${hop.nodes} | ${formatMs(hop.local.p50)} | ${formatMs(hop.local.p99)} | ${formatMs(hop.remote.p50)} | ${formatMs(hop.remote.p99)} | ${formatMs(hop.remote.p50 - hop.local.p50)} |`,
+    ),
+  ];
+  return lines.join('\n');
+}
