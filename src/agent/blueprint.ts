@@ -60,8 +60,19 @@ interface WireBlueprint extends Omit<Blueprint, 'spec' | 'tools'> {
 
 /** Encodes a blueprint as text with the shared codec (Date, Map, Set, BigInt, RegExp, URL survive). */
 export function encodeBlueprint(blueprint: Blueprint): string {
+  try {
+    return encode(toWire(blueprint));
+  } catch (error) {
+    // Whatever was passed (a hand-made object, null), the caller gets the typed error.
+    throw new BlueprintInvalidError(`cannot encode blueprint: ${(error as Error)?.message}`, {
+      cause: error,
+    });
+  }
+}
+
+function toWire(blueprint: Blueprint): WireBlueprint {
   const { output } = blueprint.spec;
-  const wire: WireBlueprint = {
+  return {
     ...blueprint,
     spec: {
       ...blueprint.spec,
@@ -74,13 +85,6 @@ export function encodeBlueprint(blueprint: Blueprint): string {
       parameters: JSON.stringify(tool.parameters),
     })),
   };
-  try {
-    return encode(wire);
-  } catch (error) {
-    throw new BlueprintInvalidError(`cannot encode blueprint: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
 }
 
 export interface DecodeBlueprintOptions {

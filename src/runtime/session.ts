@@ -108,6 +108,8 @@ interface CurrentTurn {
   readonly inFlightTools: Map<string, string>;
   timedOut: boolean;
   overCpuBudget: boolean;
+  /** Held back until the turn is journaled. */
+  final?: TurnEvent | undefined;
 }
 
 export class Session {
@@ -545,6 +547,8 @@ export class Session {
       };
       // Journaled before anyone hears the reply: an acknowledged turn is never lost.
       await this.#host.store.append(this.key, record);
+      const final = current.final;
+      if (final) for (const caller of current.callers) caller.onEvent?.(final);
       this.#usage = addUsage(this.#usage, result.delta.usage);
       this.#turns++;
       return {
@@ -561,6 +565,11 @@ export class Session {
   #deliver(current: CurrentTurn, event: TurnEvent): void {
     if (event.type === 'tool-start') current.inFlightTools.set(event.callId, event.name);
     if (event.type === 'tool-end') current.inFlightTools.delete(event.callId);
+    // The final event waits for the journal: a stream never shows a reply that is then lost.
+    if (event.type === 'final') {
+      current.final = event;
+      return;
+    }
     for (const caller of current.callers) caller.onEvent?.(event);
   }
 
