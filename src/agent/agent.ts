@@ -263,6 +263,8 @@ export function redact(spec: AgentSpec): Record<string, unknown> {
   if (spec.auth !== undefined) {
     view['auth'] = {
       ...spec.auth,
+      ...(spec.auth.organization !== undefined && { organization: REDACTED }),
+      ...(spec.auth.project !== undefined && { project: REDACTED }),
       ...(spec.auth.headers && {
         headers: Object.fromEntries(Object.keys(spec.auth.headers).map((k) => [k, REDACTED])),
       }),

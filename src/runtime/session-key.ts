@@ -16,7 +16,14 @@ export function assertSessionKey(key: unknown): asserts key is string {
         : `a session key of type ${typeof key}`,
     );
   }
-  if (CONTROL.test(key) || key.includes('/') || key.includes('\\') || key.includes('..')) {
+  // A lone surrogate has no UTF-8 form: two such keys would name the same file and the same log line.
+  if (
+    !key.isWellFormed() ||
+    CONTROL.test(key) ||
+    key.includes('/') ||
+    key.includes('\\') ||
+    key.includes('..')
+  ) {
     throw new SessionKeyInvalidError(
       `the session key ${JSON.stringify(key.slice(0, 64))} has a forbidden character`,
     );

@@ -89,6 +89,7 @@ const DEFAULT_TURNS_PER_THREAD = 32;
 export class TurnPool {
   readonly #piscina: Piscina<TurnTaskInput, TurnTaskResult>;
   #destroying: Promise<void> | undefined;
+  readonly #terminating = new Map<number, Promise<void>>();
 
   constructor(options: TurnPoolOptions = {}) {
     const maxThreads = options.maxThreads ?? availableParallelism();
@@ -132,8 +133,17 @@ export class TurnPool {
    * Terminates one pool thread: the escalation for a turn that ignored its interrupt. Every
    * task on that thread fails; piscina starts a replacement.
    */
-  async terminateThread(threadId: number): Promise<void> {
-    await this.#piscina.threads.find((thread) => thread.threadId === threadId)?.terminate();
+  terminateThread(threadId: number): Promise<void> {
+    // Every runner on that thread may escalate at once: one termination serves them all.
+    let ending = this.#terminating.get(threadId);
+    if (!ending) {
+      const thread = this.#piscina.threads.find((candidate) => candidate.threadId === threadId);
+      ending = (thread ? thread.terminate().then(() => {}) : Promise.resolve()).finally(() =>
+        this.#terminating.delete(threadId),
+      );
+      this.#terminating.set(threadId, ending);
+    }
+    return ending;
   }
 
   /** Ids of the pool's live threads. */

@@ -530,7 +530,9 @@ export class FileStore implements JournalStore {
 }
 
 function hashKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
+  // UTF-16 code units, not UTF-8: two keys that differ only in lone surrogates (which UTF-8
+  // turns into the same replacement character) must not share a file.
+  return createHash('sha256').update(key, 'utf16le').digest('hex');
 }
 
 function checksum(payload: Uint8Array): string {

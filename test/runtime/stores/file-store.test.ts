@@ -50,7 +50,7 @@ journalStoreSuite('FileStore without fsync', fileFixture({ fsync: false }));
 
 /** The on-disk format, written independently of the store to craft files by hand. */
 function hashOf(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return createHash('sha256').update(key, 'utf16le').digest('hex');
 }
 
 function journalPath(dir: string, key: string): string {
