@@ -335,14 +335,14 @@ describe('toJSON() and util.inspect() redact secrets', () => {
     expect(text).toContain('[redacted]');
   });
 
-  it('keeps everything else readable: names, header names, tool and handoff names', () => {
+  it('keeps everything else readable: names, header names, tool and handoff names (every auth value is redacted)', () => {
     const view = agent.toJSON();
     expect(view['name']).toBe('support');
     expect(view['apiKey']).toBe('[redacted]');
     expect(view['auth']).toEqual({
       headers: { 'X-Gateway-Key': '[redacted]' },
-      organization: 'org-1',
-      project: 'p-1',
+      organization: '[redacted]',
+      project: '[redacted]',
     });
     expect(view['cliBackend']).toMatchObject({ command: 'claude', env: { TOKEN: '[redacted]' } });
     expect(view['tools']).toEqual(['lookup']);
