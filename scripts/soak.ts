@@ -292,7 +292,9 @@ async function main(): Promise<number> {
   let nextPrint = started + INTERVAL_S * 1000;
   const sampler = setInterval(() => {
     const sample = take();
-    samples.push(sample);
+    // Only the steady load is fitted: after the deadline the users are finishing their last
+    // turns and the workers settle (a mature worker holds more than a young one).
+    if (Date.now() < deadline) samples.push(sample);
     if (Date.now() >= nextPrint - 250) {
       print(sample);
       nextPrint += INTERVAL_S * 1000;
