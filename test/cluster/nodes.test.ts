@@ -337,7 +337,7 @@ describe('a cluster of node processes', { timeout: 60_000 }, () => {
           event.ev === 'lose' &&
           event['shard'] === shard &&
           event['epoch'] === owners.get(shard)?.epoch,
-        10_000,
+        30_000,
         `the loss of shard ${shard}`,
       );
     }
