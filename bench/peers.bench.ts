@@ -31,7 +31,7 @@
  * PEERS_NODE (a Node ≥ 22 to use instead of resolving one with npx), PEERS_CASES
  * (dedicated,pooled,in-process,openai-agents).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   cpSync,
@@ -288,6 +288,9 @@ const peerScript = (name: CaseName): string =>
     ),
   );
 
+/** The case's child process running now, if any: killed if the benchmark is stopped. */
+let activeChild: ChildProcess | undefined;
+
 /** Runs one case in a child process under `runtime.node`; its result is its `PEER_RESULT` line. */
 function runCase(runtime: Runtime, name: CaseName, n: number, s: Settings): Promise<Outcome> {
   const args = [
@@ -305,6 +308,7 @@ function runCase(runtime: Runtime, name: CaseName, n: number, s: Settings): Prom
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, PEERS_AGENTCELL_DIST: runtime.agentcellDist },
     });
+    activeChild = child;
     let stdout = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
@@ -317,6 +321,7 @@ function runCase(runtime: Runtime, name: CaseName, n: number, s: Settings): Prom
     });
     child.on('exit', (code, signal) => {
       clearTimeout(killer);
+      if (activeChild === child) activeChild = undefined;
       const line = stdout.split('\n').find((l) => l.startsWith('PEER_RESULT '));
       if (line) {
         resolve({ ok: true, value: JSON.parse(line.slice('PEER_RESULT '.length)) as PeerResult });
@@ -631,6 +636,13 @@ export default async function peersBench(): Promise<string> {
   const runs: Run[] = [];
   const notes: string[] = [];
   const plan = s.sizes.map((n) => ({ n, names: cases }));
+  // Stopped from outside: leave no mock process and no snapshot behind.
+  const onSignal = (signal: NodeJS.Signals) => {
+    activeChild?.kill('SIGKILL');
+    rmSync(snapshot.dir, { recursive: true, force: true });
+    void mock.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
   try {
     for (let index = 0; index < plan.length; index++) {
       const { n, names } = plan[index] ?? { n: 0, names: [] };
@@ -654,6 +666,7 @@ export default async function peersBench(): Promise<string> {
       }
     }
   } finally {
+    process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
     await mock.stop();
     rmSync(snapshot.dir, { recursive: true, force: true });
   }
