@@ -122,7 +122,7 @@ interface Runtime {
   /** Why (d) cannot run, if it cannot. */
   readonly agentsUnavailable: string | undefined;
   readonly agentsVersion: string | undefined;
-  readonly mockUrl: string;
+  mockUrl: string;
   /** URL of the snapshot's `dist/src/index.js` that the agentcell cases import. */
   readonly agentcellDist: string;
 }
@@ -347,14 +347,42 @@ interface Run {
   readonly durationMs: number;
 }
 
+/** Whether the mock LLM answers `GET /v1/models` within 5 s. */
+async function mockAlive(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/models`, { signal: AbortSignal.timeout(5000) });
+    await response.arrayBuffer();
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** The mock LLM, started again if something outside stopped it (other runs share the machine). */
+interface MockHolder {
+  mock: MockProcess;
+  restarts: string[];
+}
+
+async function ensureMock(holder: MockHolder, runtime: Runtime, before: string): Promise<void> {
+  if (await mockAlive(runtime.mockUrl)) return;
+  log(`the mock LLM at ${runtime.mockUrl} does not answer: starting it again`);
+  await holder.mock.stop().catch(() => {});
+  holder.mock = await startMock();
+  runtime.mockUrl = holder.mock.url;
+  holder.restarts.push(before);
+}
+
 async function measureCase(
   runtime: Runtime,
   name: CaseName,
   n: number,
   s: Settings,
   into: Run[],
+  holder: MockHolder,
 ): Promise<Run> {
   await awaitQuiet(s.maxLoad, s.caseLoadWaitSeconds);
+  await ensureMock(holder, runtime, `${LABELS[name]}, N = ${n}`);
   const loadBefore = load1();
   log(`${LABELS[name]}, N = ${n} (load ${loadBefore.toFixed(2)})…`);
   const start = performance.now();
@@ -363,6 +391,7 @@ async function measureCase(
   for (let retry = 0; retry < 2 && !outcome.ok && performance.now() - start < 15_000; retry++) {
     log(`  ${outcome.error}; retrying in 5 s`);
     await sleep(5000);
+    await ensureMock(holder, runtime, `${LABELS[name]}, N = ${n} (retry)`);
     outcome = await runCase(runtime, name, n, s);
   }
   const durationMs = performance.now() - start;
@@ -579,6 +608,7 @@ async function dedicatedFallback(
   s: Settings,
   runs: Run[],
   notes: string[],
+  holder: MockHolder,
 ): Promise<number | undefined> {
   let last = from;
   const floor = Math.min(...s.sizes);
@@ -594,7 +624,11 @@ async function dedicatedFallback(
       return undefined;
     }
     notes.push(`${LABELS.dedicated} did not finish N = ${last.n} (${got}): trying N = ${next}.`);
-    last = await measureCase(runtime, 'dedicated', next, s, runs);
+    last = await measureCase(runtime, 'dedicated', next, s, runs, holder);
+    if (!last.outcome.ok) {
+      notes.push(`${LABELS.dedicated} at N = ${next} failed: ${last.outcome.error}.`);
+      return undefined;
+    }
     if (last.outcome.ok && finished(last.outcome.value)) {
       notes.push(
         `${LABELS.dedicated} finished N = ${next} in ${formatMs(last.durationMs)}; (c) and (d) are measured at N = ${next} too, for its ratios.`,
@@ -624,13 +658,13 @@ export default async function peersBench(): Promise<string> {
   const initialWait = await awaitQuiet(s.maxLoad, envNumber('PEERS_LOAD_WAIT_SECONDS', 600));
   const loadAtStart = load1();
   const loads: number[] = [];
-  const mock = await startMock();
+  const holder: MockHolder = { mock: await startMock(), restarts: [] };
   const runtime: Runtime = {
     node: nodePath,
     nodeVersion,
     agentsUnavailable,
     agentsVersion: 'version' in sdk ? sdk.version : undefined,
-    mockUrl: mock.url,
+    mockUrl: holder.mock.url,
     agentcellDist: snapshot.url,
   };
   const runs: Run[] = [];
@@ -640,7 +674,7 @@ export default async function peersBench(): Promise<string> {
   const onSignal = (signal: NodeJS.Signals) => {
     activeChild?.kill('SIGKILL');
     rmSync(snapshot.dir, { recursive: true, force: true });
-    void mock.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    void holder.mock.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
   try {
@@ -649,13 +683,14 @@ export default async function peersBench(): Promise<string> {
       for (let round = 0; round < s.rounds; round++) {
         for (const name of rotate(names, round)) {
           if (round > 0 && !repeatable(runs, name, n, s)) continue;
-          const run = await measureCase(runtime, name, n, s, runs);
+          const run = await measureCase(runtime, name, n, s, runs, holder);
           loads.push(run.loadBefore);
           if (name !== 'dedicated' || round > 0) continue;
-          if (run.outcome.ok && finished(run.outcome.value)) continue;
+          // Only a run that measured and ran out of time calls for a smaller N.
+          if (!run.outcome.ok || finished(run.outcome.value)) continue;
           // Dedicated did not finish at this N in the time box: find the largest N that does,
           // and measure the in-process alternatives there too.
-          const smaller = await dedicatedFallback(runtime, run, s, runs, notes);
+          const smaller = await dedicatedFallback(runtime, run, s, runs, notes, holder);
           if (smaller !== undefined && !plan.some((step) => step.n === smaller)) {
             plan.push({
               n: smaller,
@@ -667,7 +702,7 @@ export default async function peersBench(): Promise<string> {
     }
   } finally {
     process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
-    await mock.stop();
+    await holder.mock.stop();
     rmSync(snapshot.dir, { recursive: true, force: true });
   }
 
@@ -684,6 +719,12 @@ export default async function peersBench(): Promise<string> {
   ];
   if (agentsUnavailable) header.push('', `(d) not run: ${agentsUnavailable}.`);
   if (notes.length > 0) header.push('', ...notes);
+  if (holder.restarts.length > 0) {
+    header.push(
+      '',
+      `The mock LLM stopped answering (stopped from outside) and was started again before: ${holder.restarts.join('; ')}.`,
+    );
+  }
   const sections = [
     header.join('\n'),
     ...measuredSizes.map((n) => sizeTable(runs, n, cases, s)),

@@ -206,6 +206,9 @@ describe('load shapes', { timeout: 60_000 }, () => {
       {
         sessions: 3,
         turns: 3,
+        // Every send gets a slot at once: with fewer slots than messages, a session's next send
+        // could wait for its own previous turn to end and never meet the busy policy.
+        concurrency: 9,
         firstTokenMs: 100,
         tokensPerSecond: 0,
         toolCalls: 0,
