@@ -262,6 +262,12 @@ const CATALOGUE = {
     status: 504,
     public: true,
   },
+  AGENTCELL_DELIVERY_LIMIT: {
+    name: 'DeliveryLimitError',
+    hint: 'Nodes stopped while running this message as many times as maxDeliveries allows, so it is not run again; look for what kills a node in its turn (a tool, the model reply), then send it again.',
+    status: 500,
+    public: true,
+  },
   AGENTCELL_UNAUTHORIZED: {
     name: 'UnauthorizedError',
     hint: 'Send a valid bearer token in the Authorization header.',
@@ -381,6 +387,7 @@ export class BodyTooLargeError extends errorClass('AGENTCELL_BODY_TOO_LARGE') {}
 export class GatewayClosingError extends errorClass('AGENTCELL_GATEWAY_CLOSING') {}
 export class FencedError extends errorClass('AGENTCELL_FENCED') {}
 export class ReplyTimeoutError extends errorClass('AGENTCELL_REPLY_TIMEOUT') {}
+export class DeliveryLimitError extends errorClass('AGENTCELL_DELIVERY_LIMIT') {}
 export class UnauthorizedError extends errorClass('AGENTCELL_UNAUTHORIZED') {}
 export class NotFoundError extends errorClass('AGENTCELL_NOT_FOUND') {}
 export class InternalError extends errorClass('AGENTCELL_INTERNAL') {}
@@ -427,6 +434,7 @@ export const errorClasses = {
   AGENTCELL_GATEWAY_CLOSING: GatewayClosingError,
   AGENTCELL_FENCED: FencedError,
   AGENTCELL_REPLY_TIMEOUT: ReplyTimeoutError,
+  AGENTCELL_DELIVERY_LIMIT: DeliveryLimitError,
   AGENTCELL_UNAUTHORIZED: UnauthorizedError,
   AGENTCELL_NOT_FOUND: NotFoundError,
   AGENTCELL_INTERNAL: InternalError,

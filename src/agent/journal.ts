@@ -11,6 +11,9 @@ export interface JournalRecord {
   readonly turnId: string;
   readonly messages: readonly ChatMessage[];
   readonly usage: Usage;
+  /** The turn's structured output, when the agent has an output schema: a reply rebuilt from
+   * the journal (after a failover) carries it too. */
+  readonly output?: unknown;
   /** When the turn completed (clock milliseconds). */
   readonly at: number;
   /** A marker: the conversation starts afresh here (reset policy); it has no messages. */

@@ -25,6 +25,20 @@ export interface InboxMessage {
   /** The node whose caller waits for the reply. */
   readonly origin: string;
   readonly acceptedAt: number;
+  /** Whether the caller streams: the owner then forwards the turn's events to the origin. */
+  readonly stream: boolean;
+  /** What the owner does when the session is busy (the policies that hold across nodes). */
+  readonly busyPolicy: ClusterBusyPolicy;
+  /** Not a message for the agent but an operation on its session, in the session's order. */
+  readonly command?: 'delete' | undefined;
+}
+
+/** The busy policies a cluster applies at the owner; steer and coalesce are single-node. */
+export const CLUSTER_BUSY_POLICIES = ['enqueue', 'reject', 'interrupt'] as const;
+export type ClusterBusyPolicy = (typeof CLUSTER_BUSY_POLICIES)[number];
+
+function isClusterBusyPolicy(value: string | undefined): value is ClusterBusyPolicy {
+  return (CLUSTER_BUSY_POLICIES as readonly (string | undefined)[]).includes(value);
 }
 
 export type InboxRead =
@@ -77,7 +91,7 @@ return {'ok', claimed[1], claimed[2]}
 `);
 
 /**
- * KEYS: inbox, epoch, replies of the origin (the inbox again when there is no reply).
+ * KEYS: inbox, epoch, replies of the origin (the inbox again when there is no reply), attempts.
  * ARGV: epoch, group, entry id, request id, reply payload ('' for none), reply TTL ms,
  * replies max length.
  * The ack and the reply are one step: a message is either pending with no reply sent, or done
@@ -87,6 +101,7 @@ const ACK = new RedisScript(`
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'fenced' end
 if redis.call('XACK', KEYS[1], ARGV[2], ARGV[3]) == 0 then return 'gone' end
 redis.call('XDEL', KEYS[1], ARGV[3])
+if ARGV[4] ~= '' then redis.call('HDEL', KEYS[4], ARGV[4]) end
 if ARGV[5] ~= '' then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'r', ARGV[4], 'p', ARGV[5])
   redis.call('PEXPIRE', KEYS[3], ARGV[6])
@@ -94,10 +109,24 @@ end
 return 'acked'
 `);
 
+/**
+ * KEYS: attempts (of the shard), epoch. ARGV: epoch, request id, TTL ms.
+ * Counted under the fence, so a stale owner's start does not use up a message's deliveries.
+ */
+const ATTEMPT = new RedisScript(`
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+local count = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return count
+`);
+
+/** How long a shard's attempt counts outlive its last start: a day. */
+const ATTEMPTS_TTL_MS = 24 * 60 * 60 * 1000;
+
 /** How long replies nobody reads are kept (the accepting node died): an hour. */
 const REPLY_TTL_MS = 60 * 60 * 1000;
 /** Replies kept per node at most (its reader deletes what it read; this bounds a dead one's). */
-const REPLIES_MAX_LENGTH = 100_000;
+export const REPLIES_MAX_LENGTH = 100_000;
 
 export interface NewMessage {
   readonly requestId: string;
@@ -105,6 +134,11 @@ export interface NewMessage {
   readonly agent: string;
   readonly message: string;
   readonly origin: string;
+  /** @default false */
+  readonly stream?: boolean | undefined;
+  /** @default 'enqueue' */
+  readonly busyPolicy?: ClusterBusyPolicy | undefined;
+  readonly command?: 'delete' | undefined;
 }
 
 export class ShardInbox {
@@ -138,6 +172,11 @@ export class ShardInbox {
         message.origin,
         't',
         Date.now(),
+        's',
+        message.stream ? 1 : 0,
+        'p',
+        message.busyPolicy ?? 'enqueue',
+        ...(message.command ? ['c', message.command] : []),
       ],
     );
     return typeof id === 'string' ? id : undefined;
@@ -212,7 +251,12 @@ export class ShardInbox {
     const inbox = this.#keys.inbox(shard);
     const result = await ACK.run(
       this.#client,
-      [inbox, this.#keys.epoch(shard), reply ? this.#keys.replies(reply.origin) : inbox],
+      [
+        inbox,
+        this.#keys.epoch(shard),
+        reply ? this.#keys.replies(reply.origin) : inbox,
+        this.#keys.attempts(shard),
+      ],
       [
         epoch,
         INBOX_GROUP,
@@ -224,6 +268,19 @@ export class ShardInbox {
       ],
     );
     return result === 'acked' || result === 'fenced' ? result : 'gone';
+  }
+
+  /**
+   * Counts one more start of a message's turn: 1 the first time, more when owners stopped
+   * before they settled it. `'fenced'` when the caller no longer owns the shard at `epoch`.
+   */
+  async attempt(shard: number, epoch: number, requestId: string): Promise<number | 'fenced'> {
+    const count = await ATTEMPT.run(
+      this.#client,
+      [this.#keys.attempts(shard), this.#keys.epoch(shard)],
+      [epoch, requestId, ATTEMPTS_TTL_MS],
+    );
+    return typeof count === 'number' && count >= 0 ? count : 'fenced';
   }
 
   /** Messages waiting in a shard's inbox (unread or pending), for operators and tests. */
@@ -263,7 +320,9 @@ function parseEntries(entries: unknown): { messages: InboxMessage[]; malformed: 
     const agent = fields.get('a');
     const message = fields.get('m');
     const origin = fields.get('o');
+    const busyPolicy = fields.get('p') ?? 'enqueue';
     if (
+      !isClusterBusyPolicy(busyPolicy) ||
       requestId === undefined ||
       sessionKey === undefined ||
       agent === undefined ||
@@ -281,6 +340,9 @@ function parseEntries(entries: unknown): { messages: InboxMessage[]; malformed: 
       message,
       origin,
       acceptedAt: Number(fields.get('t') ?? 0),
+      stream: fields.get('s') === '1',
+      busyPolicy,
+      ...(fields.get('c') === 'delete' && { command: 'delete' as const }),
     });
   }
   return { messages, malformed };

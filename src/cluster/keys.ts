@@ -7,6 +7,7 @@
  * - `<prefix>shard:<n>:epoch`: the shard's fencing epoch, an integer that only grows (INCR);
  * - `<prefix>shard:<n>:lease`: `<epoch>|<nodeId>` of the owner, with a TTL;
  * - `<prefix>shard:<n>:inbox`: the shard's durable inbox, a stream with one consumer group;
+ * - `<prefix>shard:<n>:attempts`: how many times each pending message was started, a hash;
  * - `<prefix>replies:<nodeId>`: the replies for the callers of one node, a stream.
  */
 import { shardEpochKey } from '../runtime/stores/redis.js';
@@ -44,6 +45,10 @@ export class ClusterKeys {
 
   inbox(shard: number): string {
     return `${this.prefix}shard:${shard}:inbox`;
+  }
+
+  attempts(shard: number): string {
+    return `${this.prefix}shard:${shard}:attempts`;
   }
 
   replies(nodeId: string): string {

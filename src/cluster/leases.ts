@@ -110,6 +110,11 @@ export class ShardLeases {
     return result === 1;
   }
 
+  /** The current owner of a shard, if its lease is live. */
+  async ownerOf(shard: number): Promise<LeaseOwner | undefined> {
+    return parseLease(await this.#client.get(this.#keys.lease(shard)));
+  }
+
   /** The current owner of each shard with a live lease, for operators and tests. */
   async owners(shards: number): Promise<Map<number, LeaseOwner>> {
     const keys = Array.from({ length: shards }, (_, shard) => this.#keys.lease(shard));

@@ -34,10 +34,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { Agent } from '../agent/agent.js';
 import type { Blueprint } from '../agent/blueprint.js';
+import { streamEvents } from '../agent/event-stream.js';
 import type { JournalRecord } from '../agent/journal.js';
+import { ZERO_USAGE } from '../agent/messages.js';
+import type { TurnEvent } from '../agent/turn-events.js';
 import { decodeUntrusted, encode } from '../codec.js';
 import {
   AgentNotRegisteredError,
+  DeliveryLimitError,
   type ErrorWire,
   fromWire,
   InternalError,
@@ -47,16 +51,23 @@ import {
   MessageInvalidError,
   OptionsInvalidError,
   ReplyTimeoutError,
+  SessionBusyError,
   SupervisorClosedError,
   toWire,
 } from '../errors.js';
-import type { RegisterOptions, SupervisorOptions } from '../runtime/options.js';
+import type { BusyPolicy, RegisterOptions, SupervisorOptions } from '../runtime/options.js';
 import type { Reply } from '../runtime/session.js';
 import { assertSessionKey } from '../runtime/session-key.js';
 import { isFencedError, RedisStore } from '../runtime/stores/redis.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import { FencedJournal, REQUEST_KNOWN_REASON } from './fenced-journal.js';
-import { type InboxMessage, ShardInbox } from './inbox.js';
+import {
+  CLUSTER_BUSY_POLICIES,
+  type ClusterBusyPolicy,
+  type InboxMessage,
+  REPLIES_MAX_LENGTH,
+  ShardInbox,
+} from './inbox.js';
 import { ClusterKeys } from './keys.js';
 import { ShardLeases } from './leases.js';
 import { Membership } from './membership.js';
@@ -92,6 +103,13 @@ export interface ClusterNodeOptions {
   readonly drainTimeoutMs?: number;
   /** Largest message accepted, in UTF-8 bytes. @default 262144 */
   readonly maxMessageBytes?: number;
+  /**
+   * How many times a message's turn is started before it is answered with
+   * `AGENTCELL_DELIVERY_LIMIT` instead: each start beyond the first means its owner stopped
+   * (crashed, was fenced, or handed the shard over past drainTimeoutMs) before settling it, so
+   * a message that kills every node that runs it is not retried for ever. @default 3
+   */
+  readonly maxDeliveries?: number;
   /** Options of the local Supervisor; its store is the cluster's (fenced RedisStore). */
   readonly supervisor?: Omit<SupervisorOptions, 'store'>;
 }
@@ -168,6 +186,30 @@ interface AwaitingReply {
   resolve(reply: Reply): void;
   reject(error: unknown): void;
   readonly timer: NodeJS.Timeout;
+  readonly sessionKey: string;
+  /** The caller streams: events forwarded by the owner, then a final event built from the reply. */
+  readonly onEvent?: ((event: TurnEvent) => void) | undefined;
+  /** The last event seq seen per turn id (a failover may show a second, abandoned attempt). */
+  readonly seqs: Map<string, number>;
+}
+
+/** Options of one message sent through a node. */
+export interface ClusterSendOptions {
+  readonly agent: string;
+  /**
+   * What the session's owner does if the session is busy: queue behind its turn (`enqueue`),
+   * answer `AGENTCELL_SESSION_BUSY` (`reject`), or interrupt it (`interrupt`). `steer` and
+   * `coalesce` need the running turn in the same process and are refused. @default 'enqueue'
+   */
+  readonly busyPolicy?: BusyPolicy | undefined;
+  /** Called with the turn's events as the owner forwards them; the last is `final`. */
+  readonly onEvent?: ((event: TurnEvent) => void) | undefined;
+}
+
+/** An outcome ready to ack, and whether it came from the journal (a redelivery). */
+interface Settled {
+  readonly outcome: Outcome;
+  readonly fromJournal: boolean;
 }
 
 /** What a reply stream entry carries, encoded with the shared codec. */
@@ -247,6 +289,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       replyTimeoutMs: options.replyTimeoutMs ?? 300_000,
       drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
       maxMessageBytes: options.maxMessageBytes ?? 256 * 1024,
+      maxDeliveries: options.maxDeliveries ?? 3,
     };
     const problems: string[] = [];
     for (const name of [
@@ -256,6 +299,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       'replyTimeoutMs',
       'drainTimeoutMs',
       'maxMessageBytes',
+      'maxDeliveries',
     ] as const) {
       if (!Number.isSafeInteger(resolved[name]) || resolved[name] < 1) {
         problems.push(`${name}: expected a whole number of at least 1, got ${resolved[name]}`);
@@ -341,8 +385,69 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
    * @example
    * const { text } = await node.send('slack:T01:C42', 'hi', { agent: 'support' });
    */
-  async send(key: string, message: string, options: { readonly agent: string }): Promise<Reply> {
+  async send(key: string, message: string, options: ClusterSendOptions): Promise<Reply> {
     return (await this.submit(key, message, options)).reply;
+  }
+
+  /**
+   * Sends a message and yields the events of the turn that answers it, forwarded by whichever
+   * node runs the session; the last is `final`, built from the journaled reply.
+   *
+   * @example
+   * for await (const event of node.stream('tenant-7:user-3', 'hi', { agent: 'support' })) {
+   *   if (event.type === 'text') process.stdout.write(event.delta);
+   * }
+   */
+  stream(
+    key: string,
+    message: string,
+    options: Omit<ClusterSendOptions, 'onEvent'>,
+  ): AsyncIterable<TurnEvent> {
+    return streamEvents((onEvent) => this.send(key, message, { ...options, onEvent }));
+  }
+
+  /**
+   * Interrupts the running turn of a session, on whichever node runs it. Resolves with whether
+   * the interrupt reached that node (the turn, if one runs, then ends `AGENTCELL_INTERRUPTED`).
+   */
+  async interrupt(key: string, reason = 'interrupted'): Promise<boolean> {
+    assertSessionKey(key);
+    this.#assertRunning();
+    const shard = this.shardOf(key);
+    const holding = this.#held.get(shard);
+    if (holding?.state === 'active' || holding?.state === 'draining') {
+      return (await this.supervisor.peek(key)?.interrupt(reason)) ?? false;
+    }
+    const owner = await this.#leases.ownerOf(shard);
+    if (!owner || owner.node === this.nodeId) return false;
+    await this.#client.xadd(
+      this.#keys.replies(owner.node),
+      'MAXLEN',
+      '~',
+      REPLIES_MAX_LENGTH,
+      '*',
+      'c',
+      'interrupt',
+      'k',
+      key,
+      'x',
+      reason,
+    );
+    return true;
+  }
+
+  /**
+   * Closes a session on the node that runs it and deletes its journal, in the session's order
+   * (after the messages accepted before it): the next message starts a new conversation.
+   */
+  async deleteSession(key: string): Promise<void> {
+    await (await this.#accept(key, '', { agent: '', command: 'delete' })).reply;
+  }
+
+  /** A session's journal, read from Redis (any node may read it). */
+  journal(key: string): Promise<readonly JournalRecord[]> {
+    assertSessionKey(key);
+    return this.#store.read(key);
   }
 
   /**
@@ -351,26 +456,45 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
    * Rejects, with nothing accepted, on a bad key or message, an unknown agent, a full inbox or
    * a closing node.
    */
-  async submit(
-    key: string,
-    message: string,
-    options: { readonly agent: string },
-  ): Promise<SubmitResult> {
-    if (this.#status !== 'running') {
-      throw new SupervisorClosedError(`the cluster node is ${this.#status}`);
-    }
-    assertSessionKey(key);
+  submit(key: string, message: string, options: ClusterSendOptions): Promise<SubmitResult> {
     if (typeof message !== 'string' || message.trim().length === 0) {
-      throw new MessageInvalidError('expected a non-empty string message');
+      return Promise.reject(new MessageInvalidError('expected a non-empty string message'));
     }
     const bytes = Buffer.byteLength(message, 'utf8');
     if (bytes > this.#options.maxMessageBytes) {
-      throw new MessageInvalidError(
-        `the message is ${bytes} bytes, over the limit of ${this.#options.maxMessageBytes} (maxMessageBytes)`,
+      return Promise.reject(
+        new MessageInvalidError(
+          `the message is ${bytes} bytes, over the limit of ${this.#options.maxMessageBytes} (maxMessageBytes)`,
+        ),
+      );
+    }
+    return this.#accept(key, message, options);
+  }
+
+  #assertRunning(): void {
+    if (this.#status !== 'running') {
+      throw new SupervisorClosedError(`the cluster node is ${this.#status}`);
+    }
+  }
+
+  async #accept(
+    key: string,
+    message: string,
+    options: ClusterSendOptions & { readonly command?: 'delete' },
+  ): Promise<SubmitResult> {
+    this.#assertRunning();
+    assertSessionKey(key);
+    const busyPolicy = options?.busyPolicy ?? 'enqueue';
+    if (!(CLUSTER_BUSY_POLICIES as readonly string[]).includes(busyPolicy)) {
+      throw new OptionsInvalidError(
+        `busyPolicy ${JSON.stringify(busyPolicy)} does not hold across nodes: use ${CLUSTER_BUSY_POLICIES.join(', ')}`,
       );
     }
     const agent = options?.agent;
-    if (typeof agent !== 'string' || !this.supervisor.agentNames().includes(agent)) {
+    if (
+      options.command === undefined &&
+      (typeof agent !== 'string' || !this.supervisor.agentNames().includes(agent))
+    ) {
       throw new AgentNotRegisteredError(`no agent named ${JSON.stringify(agent)} on this node`);
     }
     const requestId = randomUUID();
@@ -386,7 +510,14 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
           ),
         );
       }, this.#options.replyTimeoutMs);
-      this.#awaiting.set(requestId, { resolve, reject, timer });
+      this.#awaiting.set(requestId, {
+        resolve,
+        reject,
+        timer,
+        sessionKey: key,
+        onEvent: options.onEvent,
+        seqs: new Map(),
+      });
     });
     // A caller may submit and never look at the reply (fire and forget): its rejection at a
     // timeout or a close must not become an unhandled rejection. Awaiting it still throws.
@@ -395,7 +526,16 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     try {
       entryId = await this.#inbox.accept(
         shard,
-        { requestId, sessionKey: key, agent, message, origin: this.nodeId },
+        {
+          requestId,
+          sessionKey: key,
+          agent,
+          message,
+          origin: this.nodeId,
+          stream: options.onEvent !== undefined,
+          busyPolicy: busyPolicy as ClusterBusyPolicy,
+          command: options.command,
+        },
         this.#options.maxInboxPerShard,
       );
     } catch (error) {
@@ -579,7 +719,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
           this.#lose(holding, 'fenced while claiming');
           return;
         }
-        for (const message of batch.messages) this.#dispatch(holding, message);
+        for (const message of batch.messages) this.#dispatch(holding, message, true);
         for (const entryId of batch.malformed) void this.#discard(holding, entryId);
         claimed += batch.messages.length;
         start = batch.next;
@@ -738,7 +878,9 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       for (const [id, fields] of streamEntries(result)) {
         ids.push(id);
         cursor = id;
-        this.#deliver(fields.get('r'), fields.get('p'));
+        if (fields.has('c')) this.#control(fields);
+        else if (fields.has('e')) this.#forwardEvent(fields.get('r'), fields.get('e'));
+        else this.#deliver(fields.get('r'), fields.get('p'));
       }
       if (ids.length > 0) {
         this.#client.xdel(key, ...ids).catch((error: unknown) => {
@@ -757,19 +899,82 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     if (!outcome) {
       awaiting.reject(new InternalError(`the reply to request ${requestId} does not decode`));
     } else if (outcome.ok) {
-      awaiting.resolve(outcome.reply);
+      const { reply } = outcome;
+      // Built here, not forwarded: the journaled reply is the one the caller must see last.
+      awaiting.onEvent?.({
+        type: 'final',
+        reply: reply.text,
+        ...(reply.output !== undefined && { output: reply.output }),
+        usage: reply.usage,
+        sessionKey: awaiting.sessionKey,
+        turnId: reply.turnId,
+        seq: (awaiting.seqs.get(reply.turnId) ?? -1) + 1,
+      });
+      awaiting.resolve(reply);
     } else {
       awaiting.reject(fromWire(outcome.error));
     }
   }
 
-  /** Queues a message behind the earlier ones of its session. */
-  #dispatch(holding: HeldShard, message: InboxMessage): void {
+  /** A turn event the owner forwarded for one of this node's streaming callers. */
+  #forwardEvent(requestId: string | undefined, payload: string | undefined): void {
+    const awaiting = requestId === undefined ? undefined : this.#awaiting.get(requestId);
+    if (!awaiting?.onEvent) return;
+    const decoded = decodeUntrusted(payload, { maxBytes: MAX_REPLY_BYTES, root: 'event' });
+    if ('problems' in decoded) return; // events are advisory; the reply still comes
+    const event = decoded.value as TurnEvent;
+    if (typeof event?.type !== 'string' || event.type === 'final') return;
+    if (typeof event.turnId === 'string' && typeof event.seq === 'number') {
+      awaiting.seqs.set(event.turnId, event.seq);
+    }
+    awaiting.onEvent(event);
+  }
+
+  /** An operation another node asked of a session this node runs. */
+  #control(fields: Map<string, string>): void {
+    const key = fields.get('k');
+    if (fields.get('c') !== 'interrupt' || key === undefined) return;
+    const holding = this.#held.get(this.shardOf(key));
+    if (holding?.state !== 'active' && holding?.state !== 'draining') return;
+    void this.supervisor
+      .peek(key)
+      ?.interrupt(fields.get('x') ?? 'interrupted')
+      .catch(() => false);
+  }
+
+  /**
+   * Queues a message behind the earlier ones of its session, after its busy policy: a session
+   * is busy while a message of it is queued or running here (the owner sees them all, in order).
+   */
+  #dispatch(holding: HeldShard, message: InboxMessage, claimed = false): void {
+    const key = message.sessionKey;
+    const busy = this.#chains.has(key);
+    if (busy && message.busyPolicy === 'reject' && message.command === undefined) {
+      this.#inFlight++;
+      const run = this.#settle(holding, message, {
+        outcome: {
+          ok: false,
+          error: toWire(new SessionBusyError(`session ${JSON.stringify(key)} is in a turn`)),
+        },
+        fromJournal: false,
+      });
+      holding.running.add(run);
+      void run.finally(() => {
+        this.#inFlight--;
+        holding.running.delete(run);
+      });
+      return;
+    }
+    if (busy && message.busyPolicy === 'interrupt') {
+      void this.supervisor
+        .peek(key)
+        ?.interrupt('a newer message arrived')
+        .catch(() => false);
+    }
     this.#inFlight++;
     holding.sessions.add(message.sessionKey);
-    const key = message.sessionKey;
     const run = (this.#chains.get(key) ?? Promise.resolve()).then(() =>
-      this.#handle(holding, message),
+      this.#handle(holding, message, claimed),
     );
     this.#chains.set(key, run);
     holding.running.add(run);
@@ -785,7 +990,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
    * owner that died before acking), else run as a turn; then acked with its outcome. Never
    * rejects: what is not settled stays pending for whoever owns the shard next.
    */
-  async #handle(holding: HeldShard, message: InboxMessage): Promise<void> {
+  async #handle(holding: HeldShard, message: InboxMessage, claimed: boolean): Promise<void> {
     if (holding.state !== 'active') return;
     const event: MessageEvent = {
       requestId: message.requestId,
@@ -798,14 +1003,58 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       this.#store.recordOfRequest(message.sessionKey, message.requestId),
     );
     if (known === null) return;
-    let settled: { outcome: Outcome; fromJournal: boolean } | undefined;
+    let settled: Settled | undefined;
     if (known !== undefined) {
       settled = { outcome: { ok: true, reply: replyOf(known) }, fromJournal: true };
     } else {
       if (holding.state !== 'active') return;
-      settled = await this.#runTurn(holding, message, event);
+      const over = claimed ? await this.#overDeliveryLimit(holding, message, event) : false;
+      if (over === undefined) return;
+      if (over) {
+        const error = new DeliveryLimitError(
+          `message ${message.requestId} to session ${JSON.stringify(message.sessionKey)} was started ${this.#options.maxDeliveries} times by nodes that stopped before answering it (maxDeliveries)`,
+          { details: { requestId: message.requestId, shard: holding.shard } },
+        );
+        settled = { outcome: { ok: false, error: toWire(error) }, fromJournal: false };
+      } else if (message.command === 'delete') {
+        settled = await this.#deleteHere(holding, message, event);
+      } else {
+        settled = await this.#runTurn(holding, message, event);
+      }
     }
-    if (!settled) return;
+    if (settled) await this.#settle(holding, message, settled);
+  }
+
+  /**
+   * Counts a take-over of a message that was left unsettled. Read fresh, a message is on its
+   * first delivery and costs no count; claimed, it may be the one that stopped its last owner.
+   * Undefined when the shard is not this node's any more.
+   */
+  async #overDeliveryLimit(
+    holding: HeldShard,
+    message: InboxMessage,
+    event: MessageEvent,
+  ): Promise<boolean | undefined> {
+    const takeovers = await this.#retry(holding, 'counting the deliveries', () =>
+      this.#inbox.attempt(holding.shard, holding.epoch, message.requestId),
+    );
+    if (takeovers === null) return undefined;
+    if (takeovers === 'fenced') {
+      this.emit('message:fenced', event);
+      this.#lose(holding, 'fenced while counting deliveries');
+      return undefined;
+    }
+    return takeovers + 1 > this.#options.maxDeliveries;
+  }
+
+  /** Acks a message with its outcome, which goes to the accepting node in the same script. */
+  async #settle(holding: HeldShard, message: InboxMessage, settled: Settled): Promise<void> {
+    const event: MessageEvent = {
+      requestId: message.requestId,
+      key: message.sessionKey,
+      shard: holding.shard,
+      epoch: holding.epoch,
+    };
     const payload = encode(settled.outcome);
     const acked = await this.#retry(holding, 'acking', () =>
       this.#inbox.ack(holding.shard, holding.epoch, message.entryId, {
@@ -826,18 +1075,40 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     }
   }
 
+  /** A delete, run here in the session's order: close the session, drop its journal. */
+  async #deleteHere(
+    holding: HeldShard,
+    message: InboxMessage,
+    event: MessageEvent,
+  ): Promise<Settled | undefined> {
+    try {
+      await this.supervisor.deleteSession(message.sessionKey);
+      const reply: Reply = { text: '', turnId: '', usage: ZERO_USAGE };
+      return { outcome: { ok: true, reply }, fromJournal: false };
+    } catch (error) {
+      if (isFencedError(error)) {
+        this.emit('message:fenced', event);
+        this.#lose(holding, 'fenced while deleting');
+        return undefined;
+      }
+      if (holding.state === 'lost' || holding.state === 'released') return undefined;
+      return { outcome: { ok: false, error: toWire(error) }, fromJournal: false };
+    }
+  }
+
   /** Runs the message as a turn of the local session; undefined when it is not ours to settle. */
   async #runTurn(
     holding: HeldShard,
     message: InboxMessage,
     event: MessageEvent,
-  ): Promise<{ outcome: Outcome; fromJournal: boolean } | undefined> {
+  ): Promise<Settled | undefined> {
     const key = message.sessionKey;
     this.#requests.set(key, message.requestId);
     try {
+      const onEvent = message.stream ? this.#eventForwarder(message) : undefined;
       const reply = await this.supervisor
         .session(key, { agent: message.agent })
-        .send(message.message);
+        .send(message.message, { onEvent });
       return { outcome: { ok: true, reply }, fromJournal: false };
     } catch (error) {
       if (isFencedError(error)) {
@@ -865,6 +1136,30 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     } finally {
       if (this.#requests.get(key) === message.requestId) this.#requests.delete(key);
     }
+  }
+
+  /**
+   * Forwards a streaming caller's events to its node, on the connection the ack will use, so
+   * they arrive before the reply. Best effort: the reply, not the events, is the outcome.
+   */
+  #eventForwarder(message: InboxMessage): (event: TurnEvent) => void {
+    const replies = this.#keys.replies(message.origin);
+    return (event) => {
+      if (event.type === 'final') return; // the accepting node builds it from the reply
+      this.#client
+        .xadd(
+          replies,
+          'MAXLEN',
+          '~',
+          REPLIES_MAX_LENGTH,
+          '*',
+          'r',
+          message.requestId,
+          'e',
+          encode(event),
+        )
+        .catch((error: unknown) => this.#report(error, 'forwarding an event'));
+    };
   }
 
   /** Acks away an inbox entry that is not a message (nobody to answer). */
@@ -901,7 +1196,12 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 /** The reply a journaled turn gave: its last assistant message. */
 function replyOf(record: JournalRecord): Reply {
   const last = record.messages.findLast((message) => message.role === 'assistant');
-  return { text: last?.content ?? '', turnId: record.turnId, usage: record.usage };
+  return {
+    text: last?.content ?? '',
+    turnId: record.turnId,
+    usage: record.usage,
+    ...(record.output !== undefined && { output: record.output }),
+  };
 }
 
 function parseOutcome(payload: string | undefined): Outcome | undefined {

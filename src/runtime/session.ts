@@ -96,6 +96,23 @@ export interface SessionHost {
 
 type Listener = (event: TurnEvent) => void;
 
+/** Options of one {@link Session.send}. */
+export interface SendOptions {
+  /** Called with each event of the turn that answers the message, as {@link Session.stream} yields them. */
+  readonly onEvent?: ((event: TurnEvent) => void) | undefined;
+}
+
+/**
+ * Where a session's messages go when its turns run elsewhere: on a cluster, the node that owns
+ * its shard. The session then keeps no mailbox or worker of its own.
+ */
+export interface SessionRoute {
+  send(message: string, onEvent: Listener | undefined): Promise<Reply>;
+  /** Whether the interrupt reached the node that runs the session. */
+  interrupt(reason: string): Promise<boolean>;
+  journal(): Promise<readonly JournalRecord[]>;
+}
+
 interface Caller {
   readonly reply: Deferred<Reply>;
   readonly onEvent: Listener | undefined;
@@ -143,12 +160,19 @@ export class Session {
   #resetPending = false;
   /** Ends a restart backoff early (set while one is being waited out). */
   #backoff: (() => void) | undefined;
+  readonly #route: SessionRoute | undefined;
+  /** Messages sent over the route and not yet answered (close waits for them). */
+  readonly #routed = new Set<Promise<unknown>>();
 
   constructor(
     key: string,
     agent: string,
     host: SessionHost,
-    options: { busyPolicy: BusyPolicy; budget?: SessionBudget | undefined },
+    options: {
+      busyPolicy: BusyPolicy;
+      budget?: SessionBudget | undefined;
+      route?: SessionRoute | undefined;
+    },
   ) {
     this.key = key;
     this.agent = agent;
@@ -157,6 +181,7 @@ export class Session {
     this.#budget = options.budget;
     this.#mailbox = new Mailbox({ capacity: host.capacity, overflow: host.overflow, name: key });
     this.#restart = new RestartPolicy(host.restart, host.clock);
+    this.#route = options.route;
   }
 
   get status(): SessionStatus {
@@ -169,9 +194,9 @@ export class Session {
    * @example
    * const { text } = await supervisor.session('slack:T01:C42', { agent: 'support' }).send('hi');
    */
-  send(message: string): Promise<Reply> {
+  send(message: string, options: SendOptions = {}): Promise<Reply> {
     try {
-      return this.#submit(message, undefined);
+      return this.#submit(message, options.onEvent);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -190,6 +215,7 @@ export class Session {
    * `AGENTCELL_INTERRUPTED` and is not journaled. Returns whether a turn was interrupted.
    */
   async interrupt(reason = 'interrupted', turnId?: string): Promise<boolean> {
+    if (this.#route) return this.#route.interrupt(reason);
     const current = this.#current;
     if (!current || !this.#runner) return false;
     if (turnId !== undefined && current.turnId !== turnId) return false;
@@ -198,9 +224,8 @@ export class Session {
 
   /** The conversation so far, from the journal. */
   async history(): Promise<ChatMessage[]> {
-    return currentConversation(await this.#host.store.read(this.key)).flatMap(
-      (record) => record.messages,
-    );
+    const records = await (this.#route ? this.#route.journal() : this.#host.store.read(this.key));
+    return currentConversation(records).flatMap((record) => record.messages);
   }
 
   async stats(): Promise<SessionStats> {
@@ -243,6 +268,7 @@ export class Session {
     this.#closing ??= (async () => {
       if (this.#status !== 'failed') this.#status = 'closing';
       await this.#mailbox.onIdle();
+      await Promise.allSettled(this.#routed);
       await this.#stopRunner();
       this.#status = 'closed';
       this.#host.emit('session:close', { key: this.key });
@@ -343,10 +369,23 @@ export class Session {
     this.#host.emit('session:reset', { key: this.key });
   }
 
+  /** The busy policy and the order are kept where the turn runs, not here. */
+  #sendRouted(route: SessionRoute, message: string, onEvent: Listener | undefined): Promise<Reply> {
+    const reply = route.send(message, onEvent).catch((error: unknown) => {
+      this.#failedTurns++;
+      throw error;
+    });
+    const settled = reply.catch(() => {});
+    this.#routed.add(settled);
+    void settled.finally(() => this.#routed.delete(settled));
+    return reply;
+  }
+
   #submit(message: string, onEvent: Listener | undefined): Promise<Reply> {
     this.#assertAccepting();
     this.#assertMessage(message);
     this.#noteActivity();
+    if (this.#route) return this.#sendRouted(this.#route, message, onEvent);
     const caller: Caller = { reply: deferred(), onEvent };
     const busy = this.#turnActive || this.#mailbox.size > 0;
     if (busy && this.#policy === 'reject') {
@@ -543,6 +582,7 @@ export class Session {
         turnId: result.turnId,
         messages: result.delta.messages,
         usage: result.delta.usage,
+        ...(result.output !== undefined && { output: result.output }),
         at: this.#host.clock.now(),
       };
       // Journaled before anyone hears the reply: an acknowledged turn is never lost.
@@ -657,9 +697,10 @@ export class Session {
   }
 
   async #loadUsage(): Promise<void> {
-    if (this.#usageLoaded) return;
+    // Turns of a routed session are journaled elsewhere: read afresh each time.
+    if (this.#usageLoaded && !this.#route) return;
     this.#usageLoaded = true;
-    const records = await this.#host.store.read(this.key);
+    const records = await (this.#route ? this.#route.journal() : this.#host.store.read(this.key));
     this.#usage = records.reduce((sum, record) => addUsage(sum, record.usage), ZERO_USAGE);
     this.#turns = records.length;
   }

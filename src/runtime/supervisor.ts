@@ -26,6 +26,7 @@ import {
 } from '../errors.js';
 import type { HostApi } from '../worker/api.js';
 import { CapacityGuard } from './capacity.js';
+import { ClusterLink } from './cluster-link.js';
 import type { SupervisorEvents } from './events.js';
 import { makeHostApi } from './host-api.js';
 import { LiveSet } from './live-set.js';
@@ -113,6 +114,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #live: LiveSet;
   readonly #warm: WarmPool;
   #pool: TurnPool | undefined;
+  /** Set in cluster mode: sessions then run wherever their shard's owner is. */
+  readonly #cluster: ClusterLink | undefined;
   #status: SupervisorStatus = 'open';
   #closing: Promise<void> | undefined;
   #destroying: Promise<void> | undefined;
@@ -128,7 +131,19 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Throws `AGENTCELL_OPTIONS_INVALID` listing every bad option. */
   constructor(options: SupervisorOptions = {}) {
     super();
-    this.#options = parseSupervisorOptions(options);
+    const parsed = parseSupervisorOptions(options);
+    if (parsed.cluster && parsed.store !== undefined) {
+      throw new OptionsInvalidError(
+        'store: a cluster keeps its journals in Redis; leave store out when cluster is set',
+      );
+    }
+    // In cluster mode this supervisor only routes: the node's own Supervisor runs the turns,
+    // so nothing here may boot workers.
+    this.#options = parsed.cluster ? { ...parsed, warmPoolSize: 0 } : parsed;
+    if (parsed.cluster) {
+      const { cluster, store: _store, ...local } = options;
+      this.#cluster = new ClusterLink(parsed.cluster, local, this);
+    }
     this.#ownsStore = this.#options.store === undefined;
     this.#store = this.#options.store ?? new MemoryStore();
     this.#admission = new PQueue({ concurrency: this.#options.maxConcurrentTurns });
@@ -212,6 +227,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // Decoded once here so a bad blueprint fails at registration, not in every worker.
     decodeBlueprint(encoded, { registry });
     this.#agents.set(name, { name, blueprint, encoded, options: parsed });
+    this.#cluster?.register(name, agent, options);
     const warmSize =
       this.#placementOf(name) === 'dedicated'
         ? (parsed.warmPoolSize ?? this.#options.warmPoolSize)
@@ -249,9 +265,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         );
       }
     }
+    const busyPolicy =
+      parsed.busyPolicy ?? registered.options.busyPolicy ?? this.#options.busyPolicy;
+    if (this.#cluster && (busyPolicy === 'steer' || busyPolicy === 'coalesce')) {
+      throw new OptionsInvalidError(
+        `busyPolicy ${JSON.stringify(busyPolicy)} needs the running turn in this process and does not hold across nodes: use enqueue, reject or interrupt in a cluster`,
+      );
+    }
     const session = new Session(key, parsed.agent, this.#sessionHost, {
-      busyPolicy: parsed.busyPolicy ?? registered.options.busyPolicy ?? this.#options.busyPolicy,
+      busyPolicy,
       budget: parsed.budget ?? this.#options.budget,
+      route: this.#cluster?.route(key, parsed.agent, busyPolicy),
     });
     this.#sessions.set(key, session);
     return session;
@@ -284,10 +308,32 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const session = this.#sessions.get(key);
     await session?.close();
     if (this.#sessions.get(key) === session) this.#sessions.delete(key);
-    await this.#store.delete(key);
+    if (this.#cluster) await this.#cluster.deleteSession(key);
+    else await this.#store.delete(key);
   }
 
+  /**
+   * In cluster mode, joins the cluster: connects to Redis and takes this node's share of the
+   * shards. The first message does it too; call it on a node that only runs sessions, or to
+   * see a bad Redis URL at startup. On a single node it resolves at once.
+   *
+   * @example
+   * const supervisor = new Supervisor({ cluster: { redis: 'redis://127.0.0.1:6379' } });
+   * supervisor.register('support', agent);
+   * await supervisor.start();
+   */
+  async start(): Promise<void> {
+    this.#assertOpen();
+    await this.#cluster?.start();
+  }
+
+  /**
+   * Figures of the sessions this process runs. In cluster mode they are the node's: the
+   * sessions of the shards it owns, whichever node their messages came through.
+   */
   stats(): SupervisorStats {
+    const clustered = this.#cluster?.stats();
+    if (clustered) return { ...clustered, status: this.#status, agents: this.#agents.size };
     const sessions = [...this.#sessions.values()];
     return {
       status: this.#status,
@@ -334,6 +380,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#closing ??= (async () => {
       this.#status = 'closing';
       await Promise.all([...this.#sessions.values()].map((session) => session.close()));
+      await this.#cluster?.close();
       await this.#releaseThreads();
       this.#status = 'closed';
     })();
@@ -351,6 +398,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         details: { reason },
       });
       await Promise.all([...this.#sessions.values()].map((session) => session.destroy(error)));
+      await this.#cluster?.destroy(reason);
       await this.#releaseThreads();
     })();
     return this.#destroying;

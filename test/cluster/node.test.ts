@@ -168,6 +168,7 @@ describe('a ClusterNode next to a member played by hand', { timeout: 30_000 }, (
     ]);
     const journaled = {
       ...sampleRecord('ghost-turn', 'answered before the crash'),
+      output: { answer: 42 },
       messages: [
         { role: 'user' as const, content: 'first' },
         { role: 'assistant' as const, content: 'answered before the crash' },
@@ -190,9 +191,11 @@ describe('a ClusterNode next to a member played by hand', { timeout: 30_000 }, (
     expect(taken.epoch).toBeGreaterThan(epoch);
     expect(taken.claimed).toBe(2);
     // The journaled one is answered from the journal, not run again; the others run, in order.
+    // Structured output included: the reply rebuilt from the journal is the one the turn gave.
     expect(await first.reply).toMatchObject({
       text: 'answered before the crash',
       turnId: 'ghost-turn',
+      output: { answer: 42 },
     });
     expect(await second.reply).toMatchObject({ text: 'echo: second' });
     expect(await third.reply).toMatchObject({ text: 'echo: third' });
@@ -220,5 +223,43 @@ describe('a ClusterNode next to a member played by hand', { timeout: 30_000 }, (
     expect(
       (await new ShardLeases(admin, keys, { nodeId: 'x', ttlMs: 1 }).owners(SHARDS)).size,
     ).toBe(0);
+  });
+
+  it('answers a message that stopped its owners maxDeliveries times with DELIVERY_LIMIT, not a turn', async () => {
+    const prefix = freshPrefix();
+    const keys = new ClusterKeys(prefix);
+    const dead = await ghost(keys);
+    const node = makeNode(prefix, { maxDeliveries: 1 });
+    await node.start();
+    const key = ghostKey(dead.epochs, 'poison');
+    const shard = shardOf(key, SHARDS);
+    const epoch = dead.epochs.get(shard) ?? 0;
+    const inbox = new ShardInbox(admin, keys);
+
+    const poison = await node.submit(key, 'the message that kills its node', { agent: 'cell' });
+    poison.reply.catch(() => {});
+    // The ghost takes it (its one delivery) and dies running it; a later one it never read.
+    await inbox.ensureGroup(shard);
+    const read = await inbox.read(shard, epoch, 'ghost', 1);
+    expect(read.fenced ? [] : read.messages.map((message) => message.requestId)).toEqual([
+      poison.requestId,
+    ]);
+    const after = await node.submit(key, 'after', { agent: 'cell' });
+    const turns: string[] = [];
+    node.supervisor.on('turn:start', ({ turnId }) => turns.push(turnId));
+    await dead.die();
+
+    await expect(poison.reply).rejects.toMatchObject({
+      code: 'AGENTCELL_DELIVERY_LIMIT',
+      details: { requestId: poison.requestId, shard },
+    });
+    expect(await after.reply).toMatchObject({ text: 'echo: after' });
+    expect(turns).toHaveLength(1);
+    // Settled messages leave no delivery count behind.
+    await until(
+      async () => ((await admin.hlen(keys.attempts(shard))) === 0 ? true : undefined),
+      5_000,
+      'the delivery counts to be cleared',
+    );
   });
 });

@@ -1,0 +1,221 @@
+/**
+ * `new Supervisor({ cluster })`: two supervisors in this process, each a node of one cluster on
+ * the real Redis. Sessions are picked on the shards of the node the test does *not* send
+ * through, so every message, stream, interrupt and delete crosses from one node to the other.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from '../../src/agent/agent.js';
+import type { TurnEvent } from '../../src/agent/turn-events.js';
+import { ClusterKeys } from '../../src/cluster/keys.js';
+import { ShardLeases } from '../../src/cluster/leases.js';
+import { ownerOf, shardOf } from '../../src/cluster/shards.js';
+import { Supervisor } from '../../src/runtime/supervisor.js';
+import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
+import { until } from './harness.js';
+
+const REDIS_URL = process.env['AGENTCELL_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
+const PREFIX = `agentcell-test:${randomUUID()}:`;
+const SHARDS = 8;
+const NODES = ['alpha', 'beta'] as const;
+
+let mock: MockLlm;
+let admin: Redis;
+let alpha: Supervisor;
+let beta: Supervisor;
+let keyCounter = 0;
+
+function makeSupervisor(nodeId: string): Supervisor {
+  const supervisor = new Supervisor({
+    warmPoolSize: 0,
+    cluster: {
+      redis: REDIS_URL,
+      prefix: PREFIX,
+      nodeId,
+      shards: SHARDS,
+      heartbeatMs: 100,
+      leaseMs: 600,
+    },
+  });
+  supervisor.register(
+    'cell',
+    new Agent({ name: 'cell', llm: 'mock-model', baseUrl: mock.url, apiKey: 'sk-test' }),
+  );
+  return supervisor;
+}
+
+/** A new session key on a shard that `node` owns once placement settles. */
+function keyOwnedBy(node: (typeof NODES)[number], tag: string): string {
+  for (;;) {
+    const key = `${tag}:${keyCounter++}`;
+    if (ownerOf(shardOf(key, SHARDS), NODES) === node) return key;
+  }
+}
+
+beforeAll(async () => {
+  mock = await startMockLlm({
+    latency: { tokensPerSecond: 400 },
+    rules: [{ match: 'hang', steps: [{ fault: { kind: 'stall' } }] }],
+  });
+  admin = new Redis(REDIS_URL);
+  alpha = makeSupervisor('alpha');
+  beta = makeSupervisor('beta');
+  await Promise.all([alpha.start(), beta.start()]);
+  // Placement settles when every shard is leased by the node rendezvous hashing gives it.
+  const leases = new ShardLeases(admin, new ClusterKeys(PREFIX), { nodeId: 'probe', ttlMs: 1 });
+  await until(
+    async () => {
+      const owners = await leases.owners(SHARDS);
+      for (let shard = 0; shard < SHARDS; shard++) {
+        if (owners.get(shard)?.node !== ownerOf(shard, NODES)) return undefined;
+      }
+      return true;
+    },
+    20_000,
+    'every shard to be owned by its rendezvous node',
+  );
+}, 30_000);
+
+afterAll(async () => {
+  await Promise.all([alpha?.close(), beta?.close()]);
+  let cursor = '0';
+  do {
+    const [next, keys] = await admin.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
+    if (keys.length > 0) await admin.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  await admin.quit();
+  await mock.close();
+}, 30_000);
+
+describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
+  it('answers a session that runs on the other node, in order, with history from either', async () => {
+    const key = keyOwnedBy('beta', 'order');
+    const ranOn: string[] = [];
+    const onAlpha = () => ranOn.push('alpha');
+    const onBeta = () => ranOn.push('beta');
+    alpha.on('turn:end', onAlpha);
+    beta.on('turn:end', onBeta);
+    try {
+      const session = alpha.session(key, { agent: 'cell' });
+      const replies = await Promise.all(['one', 'two', 'three'].map((m) => session.send(m)));
+      expect(replies.map((reply) => reply.text)).toEqual(['echo: one', 'echo: two', 'echo: three']);
+      // The turns ran where the shard is owned, not where the messages came in.
+      expect(ranOn).toEqual(['beta', 'beta', 'beta']);
+      const history = await beta.session(key, { agent: 'cell' }).history();
+      expect(history.map((message) => message.content)).toEqual([
+        'one',
+        'echo: one',
+        'two',
+        'echo: two',
+        'three',
+        'echo: three',
+      ]);
+      expect(await session.history()).toEqual(history);
+      const stats = await session.stats();
+      expect(stats.turns).toBe(3);
+      expect(stats.usage.totalTokens).toBeGreaterThan(0);
+    } finally {
+      alpha.off('turn:end', onAlpha);
+      beta.off('turn:end', onBeta);
+    }
+  });
+
+  it('streams the events of a turn run on the other node, ending with the journaled final', async () => {
+    const key = keyOwnedBy('alpha', 'stream');
+    const events: TurnEvent[] = [];
+    for await (const event of beta.session(key, { agent: 'cell' }).stream('tell me a story')) {
+      events.push(event);
+    }
+    const types = events.map((event) => event.type);
+    expect(types[0]).toBe('turn-start');
+    expect(types.at(-1)).toBe('final');
+    const deltas = events.flatMap((event) => (event.type === 'text' ? [event.delta] : []));
+    expect(deltas.length).toBeGreaterThan(1);
+    const final = events.at(-1);
+    expect(final?.type === 'final' && final.reply).toBe('echo: tell me a story');
+    expect(deltas.join('')).toBe('echo: tell me a story');
+    // One turn, in order, and the final's seq follows the forwarded events.
+    expect(new Set(events.map((event) => event.turnId)).size).toBe(1);
+    expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index));
+  });
+
+  it('keeps the reject policy across nodes, and interrupts a turn from the other node', async () => {
+    const key = keyOwnedBy('beta', 'reject');
+    const started = new Promise<void>((resolve) => {
+      const onStart = (event: { key: string }) => {
+        if (event.key !== key) return;
+        beta.off('turn:start', onStart);
+        resolve();
+      };
+      beta.on('turn:start', onStart);
+    });
+    const first = alpha.session(key, { agent: 'cell', busyPolicy: 'reject' }).send('hang here');
+    first.catch(() => {});
+    await started;
+    const fromBeta = beta.session(key, { agent: 'cell', busyPolicy: 'reject' });
+    await expect(fromBeta.send('too soon')).rejects.toMatchObject({
+      code: 'AGENTCELL_SESSION_BUSY',
+    });
+    expect(await alpha.session(key, { agent: 'cell' }).interrupt('stop')).toBe(true);
+    await expect(first).rejects.toMatchObject({ code: 'AGENTCELL_INTERRUPTED' });
+    // Nothing of either message was journaled; the session answers the next one.
+    expect(await fromBeta.history()).toEqual([]);
+    expect((await fromBeta.send('now')).text).toBe('echo: now');
+  });
+
+  it('keeps the interrupt policy across nodes: a newer message stops the running turn', async () => {
+    const key = keyOwnedBy('alpha', 'interrupt');
+    const started = new Promise<void>((resolve) => {
+      const onStart = (event: { key: string }) => {
+        if (event.key !== key) return;
+        alpha.off('turn:start', onStart);
+        resolve();
+      };
+      alpha.on('turn:start', onStart);
+    });
+    const first = beta.session(key, { agent: 'cell', busyPolicy: 'interrupt' }).send('hang on');
+    first.catch(() => {});
+    await started;
+    const second = alpha.session(key, { agent: 'cell', busyPolicy: 'interrupt' }).send('newer');
+    await expect(first).rejects.toMatchObject({ code: 'AGENTCELL_INTERRUPTED' });
+    expect((await second).text).toBe('echo: newer');
+  });
+
+  it('deletes a session through the node that does not run it, in the order of its messages', async () => {
+    const key = keyOwnedBy('beta', 'delete');
+    const session = alpha.session(key, { agent: 'cell' });
+    await session.send('remember this');
+    await alpha.deleteSession(key);
+    const again = alpha.session(key, { agent: 'cell' });
+    expect(await again.history()).toEqual([]);
+    await again.send('fresh start');
+    const history = await beta.session(key, { agent: 'cell' }).history();
+    expect(history.map((message) => message.content)).toEqual(['fresh start', 'echo: fresh start']);
+  });
+
+  it('refuses what cannot hold across nodes with typed errors, before anything is sent', async () => {
+    for (const busyPolicy of ['steer', 'coalesce'] as const) {
+      expect(() =>
+        alpha.session(keyOwnedBy('beta', busyPolicy), { agent: 'cell', busyPolicy }),
+      ).toThrow(expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }));
+    }
+    expect(
+      () =>
+        new Supervisor({
+          store: { append: async () => {}, read: async () => [] } as never,
+          cluster: { redis: REDIS_URL },
+        }),
+    ).toThrow(expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }));
+    expect(() => new Supervisor({ cluster: { redis: 'http://127.0.0.1:6379' } })).toThrow(
+      expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }),
+    );
+    const badNode = new Supervisor({ cluster: { redis: REDIS_URL, nodeId: 'no spaces allowed' } });
+    await expect(badNode.start()).rejects.toMatchObject({ code: 'AGENTCELL_OPTIONS_INVALID' });
+    await badNode.close();
+    await expect(
+      alpha.session(keyOwnedBy('beta', 'empty'), { agent: 'cell' }).send('   '),
+    ).rejects.toMatchObject({ code: 'AGENTCELL_MESSAGE_INVALID' });
+  });
+});
