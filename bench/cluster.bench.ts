@@ -33,7 +33,14 @@ const SHARDS = 64;
 const PROBES = 200;
 /** Measuring waits (10 s polls, at most 10 min) until the 1-minute load average is below this. */
 const MAX_LOAD = Number(process.env['CLUSTER_MAX_LOAD'] ?? 3);
-const SUPERVISOR = { maxLiveSessions: 256, idleTimeoutMs: 0, maxConcurrentTurns: 128 };
+/** `dedicated` (a worker per live session, the default) or `pooled` (turns on a shared pool). */
+const PLACEMENT = process.env['CLUSTER_PLACEMENT'] === 'pooled' ? 'pooled' : 'dedicated';
+const SUPERVISOR = {
+  maxLiveSessions: 256,
+  idleTimeoutMs: 0,
+  maxConcurrentTurns: 128,
+  placement: PLACEMENT,
+};
 const CHILD = fileURLToPath(new URL('./_util/cluster-node.mjs', import.meta.url));
 
 interface Line {
@@ -257,7 +264,7 @@ export default async function clusterBench(): Promise<string> {
   const base = rows[0]!;
   const perCore = (row: Row) => row.turns / (row.elapsedMs / 1000) / Math.min(row.processes, cores);
   const lines = [
-    `Load average before measuring (1/5/15 min): ${load}. ${cores} cores. ${SESSIONS.toLocaleString('en-US')} sessions × ${TURNS} turns, ${CONCURRENCY} sessions in progress at once, mock LLM (no delay) in its own process, Redis ${REDIS_URL.replace(/\/\/.*@/, '//')}, ${SHARDS} shards, dedicated workers (at most 256 live per process).`,
+    `Load average before measuring (1/5/15 min): ${load}. ${cores} cores. ${SESSIONS.toLocaleString('en-US')} sessions × ${TURNS} turns, ${CONCURRENCY} sessions in progress at once, mock LLM (no delay) in its own process, Redis ${REDIS_URL.replace(/\/\/.*@/, '//')}, ${SHARDS} shards, ${PLACEMENT === 'dedicated' ? 'dedicated workers (at most 256 live per process)' : 'pooled placement (a pool of one thread per core per process)'}. Nodes are \`new Supervisor({ cluster })\` processes.`,
     '',
     '| setup | turns ok | failed | wall | turns/s | vs baseline | turns/s per core in use | p50 | p99 | node CPU per turn |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

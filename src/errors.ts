@@ -262,6 +262,12 @@ const CATALOGUE = {
     status: 504,
     public: true,
   },
+  AGENTCELL_CLUSTER_UNAVAILABLE: {
+    name: 'ClusterUnavailableError',
+    hint: "The cluster's Redis did not answer, so the message was not accepted (sending it again is safe); check the redis URL and that Redis runs.",
+    status: 503,
+    public: true,
+  },
   AGENTCELL_DELIVERY_LIMIT: {
     name: 'DeliveryLimitError',
     hint: 'Nodes stopped while running this message as many times as maxDeliveries allows, so it is not run again; look for what kills a node in its turn (a tool, the model reply), then send it again.',
@@ -387,6 +393,7 @@ export class BodyTooLargeError extends errorClass('AGENTCELL_BODY_TOO_LARGE') {}
 export class GatewayClosingError extends errorClass('AGENTCELL_GATEWAY_CLOSING') {}
 export class FencedError extends errorClass('AGENTCELL_FENCED') {}
 export class ReplyTimeoutError extends errorClass('AGENTCELL_REPLY_TIMEOUT') {}
+export class ClusterUnavailableError extends errorClass('AGENTCELL_CLUSTER_UNAVAILABLE') {}
 export class DeliveryLimitError extends errorClass('AGENTCELL_DELIVERY_LIMIT') {}
 export class UnauthorizedError extends errorClass('AGENTCELL_UNAUTHORIZED') {}
 export class NotFoundError extends errorClass('AGENTCELL_NOT_FOUND') {}
@@ -434,6 +441,7 @@ export const errorClasses = {
   AGENTCELL_GATEWAY_CLOSING: GatewayClosingError,
   AGENTCELL_FENCED: FencedError,
   AGENTCELL_REPLY_TIMEOUT: ReplyTimeoutError,
+  AGENTCELL_CLUSTER_UNAVAILABLE: ClusterUnavailableError,
   AGENTCELL_DELIVERY_LIMIT: DeliveryLimitError,
   AGENTCELL_UNAUTHORIZED: UnauthorizedError,
   AGENTCELL_NOT_FOUND: NotFoundError,

@@ -73,7 +73,9 @@ export {
   BlueprintInvalidError,
   BudgetExceededError,
   CapacityExceededError,
+  ClusterUnavailableError,
   ConfigInvalidError,
+  DeliveryLimitError,
   type ErrorDetails,
   type ErrorWire,
   errorCatalogue,
@@ -126,6 +128,7 @@ export {
 export type { SupervisorEvents } from './runtime/events.js';
 export type {
   BusyPolicy,
+  ClusterOptions,
   Placement,
   RegisterOptions,
   ResetPolicy,
@@ -133,7 +136,7 @@ export type {
   SessionOptions,
   SupervisorOptions,
 } from './runtime/options.js';
-export type { Reply, SessionStats, SessionStatus } from './runtime/session.js';
+export type { Reply, SendOptions, SessionStats, SessionStatus } from './runtime/session.js';
 export { Session } from './runtime/session.js';
 export { FileStore, type FileStoreOptions } from './runtime/stores/file.js';
 export { MemoryStore } from './runtime/stores/memory.js';

@@ -1,6 +1,6 @@
 /**
  * One process of bench/cluster.bench.ts, plain JavaScript on the build (dist/): no loader, so
- * session workers start as they do in production. `mode: 'cluster'` runs a ClusterNode,
+ * session workers start as they do in production. `mode: 'cluster'` runs a Supervisor with the cluster option,
  * `mode: 'file'` a single-node Supervisor on a FileStore (the baseline).
  *
  * argv: config JSON { mode, redis, prefix, nodeId, shards, mockUrl, storeDir, supervisor }.
@@ -22,20 +22,22 @@ const agent = new Agent({
 let send;
 let close;
 if (config.mode === 'cluster') {
-  const { ClusterNode } = await import('../../dist/src/cluster/index.js');
-  const node = new ClusterNode({
-    redis: config.redis,
-    prefix: config.prefix,
-    nodeId: config.nodeId,
-    shards: config.shards,
-    heartbeatMs: 250,
-    leaseMs: 5_000,
-    supervisor: config.supervisor,
+  // The user-facing API: the same Supervisor, with the cluster option.
+  const supervisor = new Supervisor({
+    ...config.supervisor,
+    cluster: {
+      redis: config.redis,
+      prefix: config.prefix,
+      nodeId: config.nodeId,
+      shards: config.shards,
+      heartbeatMs: 250,
+      leaseMs: 5_000,
+    },
   });
-  node.register('cell', agent);
-  await node.start();
-  send = (key, message) => node.send(key, message, { agent: 'cell' });
-  close = () => node.close();
+  supervisor.register('cell', agent);
+  await supervisor.start();
+  send = (key, message) => supervisor.session(key, { agent: 'cell' }).send(message);
+  close = () => supervisor.close();
 } else {
   const store = new FileStore({ dir: config.storeDir });
   const supervisor = new Supervisor({ ...config.supervisor, store });

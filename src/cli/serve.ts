@@ -8,9 +8,7 @@ import { isIP } from 'node:net';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Command, type CommanderError, InvalidArgumentError } from 'commander';
-import { ClusterNode } from '../cluster/node.js';
 import { isAgentcellError } from '../errors.js';
-import { startClusterServer } from '../gateway/cluster-server.js';
 import {
   parseServeConfig,
   type RunningServer,
@@ -215,15 +213,12 @@ export async function start(
       ...(options.store !== undefined && { store: options.store }),
     };
     if (options.cluster !== undefined) {
-      const { store: _store, gateway: _gateway, ...rest } = serverOptions;
-      return {
-        running: await startClusterServer({
-          ...rest,
-          redis: options.cluster,
-          ...(options.clusterPrefix !== undefined && { node: { prefix: options.clusterPrefix } }),
-        }),
-        mock,
+      const { store: _store, ...rest } = serverOptions;
+      const cluster = {
+        redis: options.cluster,
+        ...(options.clusterPrefix !== undefined && { prefix: options.clusterPrefix }),
       };
+      return { running: await startServer({ ...rest, cluster }), mock };
     }
     return { running: await startServer(serverOptions), mock };
   } catch (error) {
@@ -298,8 +293,8 @@ export function startupLines(
     `  config     ${resolve(configPath)}`,
     `  agents     ${agents.join(', ')}`,
     `  model      ${mock ? `bundled mock LLM at ${mock.url}` : "each agent's own baseUrl"}`,
-    'node' in running && running.node instanceof ClusterNode
-      ? `  cluster    node ${running.node.nodeId} of ${running.node.shards} shards on Redis (JSON and SSE message routes only)`
+    running.cluster
+      ? `  cluster    node ${running.cluster.nodeId} of ${running.cluster.shards} shards on Redis`
       : `  store      ${running.storeDir ?? 'a store of the config module'}`,
     `  tenants    ${running.tenants}`,
   ];

@@ -124,7 +124,7 @@ return count
 const ATTEMPTS_TTL_MS = 24 * 60 * 60 * 1000;
 
 /** How long replies nobody reads are kept (the accepting node died): an hour. */
-const REPLY_TTL_MS = 60 * 60 * 1000;
+export const REPLY_TTL_MS = 60 * 60 * 1000;
 /** Replies kept per node at most (its reader deletes what it read; this bounds a dead one's). */
 export const REPLIES_MAX_LENGTH = 100_000;
 

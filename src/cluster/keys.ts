@@ -8,7 +8,8 @@
  * - `<prefix>shard:<n>:lease`: `<epoch>|<nodeId>` of the owner, with a TTL;
  * - `<prefix>shard:<n>:inbox`: the shard's durable inbox, a stream with one consumer group;
  * - `<prefix>shard:<n>:attempts`: how many times each pending message was started, a hash;
- * - `<prefix>replies:<nodeId>`: the replies for the callers of one node, a stream.
+ * - `<prefix>replies:<nodeId>`: one node's own stream: replies and forwarded turn events for its
+ *   callers, and interrupts other nodes ask of the sessions it runs.
  */
 import { shardEpochKey } from '../runtime/stores/redis.js';
 

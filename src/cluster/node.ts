@@ -41,6 +41,7 @@ import type { TurnEvent } from '../agent/turn-events.js';
 import { decodeUntrusted, encode } from '../codec.js';
 import {
   AgentNotRegisteredError,
+  ClusterUnavailableError,
   DeliveryLimitError,
   type ErrorWire,
   fromWire,
@@ -66,6 +67,7 @@ import {
   type ClusterBusyPolicy,
   type InboxMessage,
   REPLIES_MAX_LENGTH,
+  REPLY_TTL_MS,
   ShardInbox,
 } from './inbox.js';
 import { ClusterKeys } from './keys.js';
@@ -367,12 +369,25 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   async start(): Promise<void> {
     if (this.#status !== 'new') throw new OptionsInvalidError(`the node is ${this.#status}`);
     this.#status = 'starting';
-    await Promise.all([
-      this.#client.connect(),
-      this.#inboxConnection.connect(),
-      this.#replyConnection.connect(),
-    ]);
-    await this.#membership.heartbeat('active');
+    try {
+      await Promise.all([
+        this.#client.connect(),
+        this.#inboxConnection.connect(),
+        this.#replyConnection.connect(),
+      ]);
+      await this.#membership.heartbeat('active');
+    } catch (error) {
+      // Nothing was taken yet: stop the clients' reconnecting and leave the node closed.
+      for (const connection of [this.#client, this.#inboxConnection, this.#replyConnection]) {
+        connection.disconnect();
+      }
+      await this.supervisor.close();
+      this.#status = 'closed';
+      throw new ClusterUnavailableError(
+        `could not join the cluster on Redis at ${redisAddress(this.#options.redis)}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
     this.#loops = [this.#replyLoop(), this.#inboxLoop()];
     await this.#tick();
     this.#scheduleTick();
@@ -420,19 +435,13 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     }
     const owner = await this.#leases.ownerOf(shard);
     if (!owner || owner.node === this.nodeId) return false;
-    await this.#client.xadd(
-      this.#keys.replies(owner.node),
-      'MAXLEN',
-      '~',
-      REPLIES_MAX_LENGTH,
-      '*',
-      'c',
-      'interrupt',
-      'k',
-      key,
-      'x',
-      reason,
-    );
+    // Through the owner's reply stream: it reads that at once, whatever its inboxes hold.
+    const stream = this.#keys.replies(owner.node);
+    await this.#client
+      .multi()
+      .xadd(stream, 'MAXLEN', '~', REPLIES_MAX_LENGTH, '*', 'c', 'interrupt', 'k', key, 'x', reason)
+      .pexpire(stream, REPLY_TTL_MS)
+      .exec();
     return true;
   }
 
@@ -540,9 +549,10 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       );
     } catch (error) {
       this.#forget(requestId);
-      throw new InternalError(`Redis did not take the message: ${String(error)}`, {
-        cause: error,
-      });
+      throw new ClusterUnavailableError(
+        `Redis at ${redisAddress(this.#options.redis)} did not take the message: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     }
     if (entryId === undefined) {
       this.#forget(requestId);
@@ -1190,6 +1200,16 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         await sleep(Math.min(1_000, 50 * 2 ** attempt));
       }
     }
+  }
+}
+
+/** Host and port of a Redis URL, never its credentials (errors reach callers and logs). */
+function redisAddress(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || '6379'}`;
+  } catch {
+    return 'the configured URL';
   }
 }
 

@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { Agent, type AgentConfig } from '../agent/agent.js';
 import { isAgentcellError, OptionsInvalidError } from '../errors.js';
-import type { SupervisorOptions } from '../runtime/options.js';
+import type { ClusterOptions, SupervisorOptions } from '../runtime/options.js';
 import { FileStore } from '../runtime/stores/file.js';
 import type { JournalStore } from '../runtime/stores/store.js';
 import { Supervisor } from '../runtime/supervisor.js';
@@ -46,6 +46,11 @@ export interface ServerOptions {
   readonly tenants: readonly ServeTenant[];
   /** The FileStore directory, or a store of your own (not closed by `close()`). @default './.agentcell' */
   readonly store?: string | JournalStore;
+  /**
+   * Serve as one node of a cluster on Redis instead of on a store: several servers behind any
+   * HTTP load balancer then serve the same sessions (see `Supervisor`'s `cluster` option).
+   */
+  readonly cluster?: ClusterOptions;
   /** 0 picks a free port. @default 8080 */
   readonly port?: number;
   /** @default '127.0.0.1' */
@@ -62,8 +67,10 @@ export interface RunningServer {
   readonly url: string;
   readonly host: string;
   readonly port: number;
-  /** Absolute directory of the FileStore; undefined with a store of your own. */
+  /** Absolute directory of the FileStore; undefined with a store of your own or a cluster. */
   readonly storeDir: string | undefined;
+  /** In cluster mode, this node and the cluster's shard count. */
+  readonly cluster: { readonly nodeId: string; readonly shards: number } | undefined;
   readonly agents: readonly { readonly name: string; readonly llm: string | undefined }[];
   /** How many tenants (ids, not tokens) the gateway knows. */
   readonly tenants: number;
@@ -97,16 +104,30 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (!first) throw new OptionsInvalidError('agents: give at least one agent');
   const problems = tenantProblems(options.tenants);
   if (problems.length > 0) throw invalid('invalid server options', problems);
+  if (options.cluster && options.store !== undefined) {
+    throw new OptionsInvalidError('store: a cluster keeps its journals in Redis; leave it out');
+  }
   const tools = options.tools ?? new ToolRegistry();
   await tools.load();
   const custom = typeof options.store === 'object' ? options.store : undefined;
   const storeDir =
-    typeof options.store === 'object' ? undefined : resolve(options.store ?? DEFAULT_STORE_DIR);
+    options.cluster || typeof options.store === 'object'
+      ? undefined
+      : resolve(options.store ?? DEFAULT_STORE_DIR);
   if (storeDir !== undefined) await mkdir(storeDir, { recursive: true });
-  const store: JournalStore = custom ?? new FileStore({ dir: storeDir ?? DEFAULT_STORE_DIR });
-  const supervisor = new Supervisor({ ...options.supervisor, tools, store });
+  const store: JournalStore | undefined = options.cluster
+    ? undefined
+    : (custom ?? new FileStore({ dir: storeDir ?? DEFAULT_STORE_DIR }));
+  const supervisor = new Supervisor({
+    ...options.supervisor,
+    tools,
+    ...(store && { store }),
+    ...(options.cluster && { cluster: options.cluster }),
+  });
   try {
     for (const agent of agents) supervisor.register(agent.name, agent);
+    // A cluster node joins before it listens: it takes its shards even if no request comes.
+    await supervisor.start();
     const tenants = Object.fromEntries(
       options.tenants.map(({ token, agents: allowed, ...tenant }) => [
         token,
@@ -134,6 +155,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       host,
       port,
       storeDir,
+      cluster: supervisor.cluster(),
       agents: agents.map((agent) => ({ name: agent.name, llm: agent.config.llm })),
       tenants: new Set(options.tenants.map((tenant) => tenant.id)).size,
       supervisor,
@@ -145,7 +167,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           server.closeIdleConnections();
           await gateway.close();
           await supervisor.close();
-          if (!custom) await store.close();
+          if (!custom) await store?.close();
           // Answers already written go out; connections still open after a grace are cut.
           server.closeIdleConnections();
           let timer: NodeJS.Timeout | undefined;
@@ -164,7 +186,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     };
   } catch (error) {
     await supervisor.destroy('the server did not start');
-    if (!custom) await store.close();
+    if (!custom) await store?.close();
     throw error;
   }
 }

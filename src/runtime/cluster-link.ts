@@ -18,6 +18,7 @@ import type { Supervisor, SupervisorStats } from './supervisor.js';
 /** The part of a ClusterNode the supervisor uses. */
 export interface ClusterBackend {
   readonly nodeId: string;
+  readonly shards: number;
   readonly supervisor: Supervisor;
   register(name: string, agent: Agent | Blueprint, options?: RegisterOptions): unknown;
   start(): Promise<void>;
@@ -108,8 +109,10 @@ export class ClusterLink {
     return this.#backend?.supervisor.stats();
   }
 
-  get nodeId(): string | undefined {
-    return this.#backend?.nodeId;
+  /** This node, once it exists. */
+  describe(): { readonly nodeId: string; readonly shards: number } | undefined {
+    const node = this.#backend;
+    return node && { nodeId: node.nodeId, shards: node.shards };
   }
 
   async close(): Promise<void> {

@@ -98,6 +98,10 @@ export interface SupervisorStats {
  * supervisor.register('support', new Agent({ name: 'support', llm: 'gpt-4o-mini' }));
  * const { text } = await supervisor.session('tenant-7:user-3', { agent: 'support' }).send('hi');
  * await supervisor.close();
+ *
+ * @example
+ * // One node of many: the same API; each session runs on the node owning its shard.
+ * const node = new Supervisor({ cluster: { redis: 'redis://10.0.0.5:6379' } });
  */
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #options: ResolvedSupervisorOptions;
@@ -325,6 +329,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   async start(): Promise<void> {
     this.#assertOpen();
     await this.#cluster?.start();
+  }
+
+  /** In cluster mode, this node (its id and the cluster's shard count) once it has started. */
+  cluster(): { readonly nodeId: string; readonly shards: number } | undefined {
+    return this.#cluster?.describe();
   }
 
   /**

@@ -141,12 +141,31 @@ describe('agentcell serve --cluster', { timeout: 60_000 }, () => {
       expect(burst[index]).toEqual([0, 1, 2, 3, 4].map((n) => `echo: ${other} ${n}`));
     }
 
-    // SSE: the final reply as one event, then done.
+    // SSE: the turn's events, forwarded by whichever node runs it, the final, then done.
     const sse = await post(b.url, key, 'streamed', 'text/event-stream');
     expect(sse.headers.get('content-type')).toContain('text/event-stream');
     const text = await sse.text();
-    expect(text).toContain('event: final');
+    const kinds = [...text.matchAll(/^event: (\S+)$/gm)].map((match) => match[1]);
+    expect(kinds[0]).toBe('turn-start');
+    expect(kinds).toContain('text');
+    expect(kinds.slice(-2)).toEqual(['final', 'done']);
     expect(text).toMatch(/event: done\ndata: \{"reply":"echo: streamed"/);
+
+    // The rest of the gateway is served too: history (from the journal in Redis, whichever
+    // process ran the turns), and this node's metrics.
+    const read = await fetch(`${a.url}/v1/sessions/${key}?history=1`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    expect(read.status).toBe(200);
+    const session = (await read.json()) as { history: { content: string }[] };
+    expect(session.history.map((message) => message.content).slice(-2)).toEqual([
+      'streamed',
+      'echo: streamed',
+    ]);
+    expect(session.history).toHaveLength(18);
+    const metrics = await fetch(`${b.url}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain('agentcell_');
 
     // Auth and errors keep the gateway's shape.
     const denied = await fetch(`${a.url}/v1/sessions/x/messages`, { method: 'POST', body: '{}' });

@@ -211,6 +211,21 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
     expect(() => new Supervisor({ cluster: { redis: 'http://127.0.0.1:6379' } })).toThrow(
       expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }),
     );
+    // A Redis that does not answer: typed, retry-safe, and the password stays out of the message.
+    const unreachable = new Supervisor({
+      cluster: { redis: 'redis://agent:hunter2-secret@127.0.0.1:1' },
+    });
+    const failure = await unreachable.start().then(
+      () => undefined,
+      (error: unknown) => error as Error & { code?: string },
+    );
+    expect(failure?.code).toBe('AGENTCELL_CLUSTER_UNAVAILABLE');
+    expect(failure?.message).toContain('127.0.0.1:1');
+    expect(failure?.message).not.toContain('hunter2');
+    await expect(unreachable.session('k', { agent: 'cell' }).send('hi')).rejects.toMatchObject({
+      code: 'AGENTCELL_AGENT_NOT_REGISTERED',
+    });
+    await unreachable.close();
     const badNode = new Supervisor({ cluster: { redis: REDIS_URL, nodeId: 'no spaces allowed' } });
     await expect(badNode.start()).rejects.toMatchObject({ code: 'AGENTCELL_OPTIONS_INVALID' });
     await badNode.close();
