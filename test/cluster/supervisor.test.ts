@@ -222,8 +222,13 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
     expect(failure?.code).toBe('AGENTCELL_CLUSTER_UNAVAILABLE');
     expect(failure?.message).toContain('127.0.0.1:1');
     expect(failure?.message).not.toContain('hunter2');
+    // Every message after the failed start gets the same typed error, never a hang.
+    unreachable.register(
+      'cell',
+      new Agent({ name: 'cell', llm: 'mock-model', baseUrl: mock.url, apiKey: 'sk-test' }),
+    );
     await expect(unreachable.session('k', { agent: 'cell' }).send('hi')).rejects.toMatchObject({
-      code: 'AGENTCELL_AGENT_NOT_REGISTERED',
+      code: 'AGENTCELL_CLUSTER_UNAVAILABLE',
     });
     await unreachable.close();
     const badNode = new Supervisor({ cluster: { redis: REDIS_URL, nodeId: 'no spaces allowed' } });
