@@ -961,7 +961,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     const busy = this.#chains.has(key);
     if (busy && message.busyPolicy === 'reject' && message.command === undefined) {
       this.#inFlight++;
-      const run = this.#settle(holding, message, {
+      const run = this.#settle(holding, message, messageEvent(holding, message), {
         outcome: {
           ok: false,
           error: toWire(new SessionBusyError(`session ${JSON.stringify(key)} is in a turn`)),
@@ -1002,12 +1002,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
    */
   async #handle(holding: HeldShard, message: InboxMessage, claimed: boolean): Promise<void> {
     if (holding.state !== 'active') return;
-    const event: MessageEvent = {
-      requestId: message.requestId,
-      key: message.sessionKey,
-      shard: holding.shard,
-      epoch: holding.epoch,
-    };
+    const event = messageEvent(holding, message);
     this.emit('message:start', event);
     const known = await this.#retry(holding, 'checking the journal', () =>
       this.#store.recordOfRequest(message.sessionKey, message.requestId),
@@ -1032,7 +1027,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         settled = await this.#runTurn(holding, message, event);
       }
     }
-    if (settled) await this.#settle(holding, message, settled);
+    if (settled) await this.#settle(holding, message, event, settled);
   }
 
   /**
@@ -1058,13 +1053,12 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   }
 
   /** Acks a message with its outcome, which goes to the accepting node in the same script. */
-  async #settle(holding: HeldShard, message: InboxMessage, settled: Settled): Promise<void> {
-    const event: MessageEvent = {
-      requestId: message.requestId,
-      key: message.sessionKey,
-      shard: holding.shard,
-      epoch: holding.epoch,
-    };
+  async #settle(
+    holding: HeldShard,
+    message: InboxMessage,
+    event: MessageEvent,
+    settled: Settled,
+  ): Promise<void> {
     const payload = encode(settled.outcome);
     const acked = await this.#retry(holding, 'acking', () =>
       this.#inbox.ack(holding.shard, holding.epoch, message.entryId, {
@@ -1096,14 +1090,22 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       const reply: Reply = { text: '', turnId: '', usage: ZERO_USAGE };
       return { outcome: { ok: true, reply }, fromJournal: false };
     } catch (error) {
-      if (isFencedError(error)) {
-        this.emit('message:fenced', event);
-        this.#lose(holding, 'fenced while deleting');
-        return undefined;
-      }
-      if (holding.state === 'lost' || holding.state === 'released') return undefined;
+      if (this.#abandoned(holding, event, error, 'deleting')) return undefined;
       return { outcome: { ok: false, error: toWire(error) }, fromJournal: false };
     }
+  }
+
+  /**
+   * Whether a failed step leaves the message to the next owner: refused by the fence (the
+   * shard is lost here), or its shard went while it ran. Its caller must not be answered.
+   */
+  #abandoned(holding: HeldShard, event: MessageEvent, error: unknown, during: string): boolean {
+    if (isFencedError(error)) {
+      this.emit('message:fenced', event);
+      this.#lose(holding, `fenced while ${during}`);
+      return true;
+    }
+    return holding.state === 'lost' || holding.state === 'released';
   }
 
   /** Runs the message as a turn of the local session; undefined when it is not ours to settle. */
@@ -1121,14 +1123,9 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         .send(message.message, { onEvent });
       return { outcome: { ok: true, reply }, fromJournal: false };
     } catch (error) {
-      if (isFencedError(error)) {
-        this.emit('message:fenced', event);
-        this.#lose(holding, 'fenced while journaling');
-        return undefined;
-      }
       // Its session was stopped because the shard went, or the node is closing: the message
       // stays pending, and the next owner runs it.
-      if (holding.state === 'lost' || holding.state === 'released') return undefined;
+      if (this.#abandoned(holding, event, error, 'journaling')) return undefined;
       if (
         this.#stopped &&
         (isAgentcellError(error, 'AGENTCELL_SUPERVISOR_CLOSED') ||
@@ -1201,6 +1198,15 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       }
     }
   }
+}
+
+function messageEvent(holding: HeldShard, message: InboxMessage): MessageEvent {
+  return {
+    requestId: message.requestId,
+    key: message.sessionKey,
+    shard: holding.shard,
+    epoch: holding.epoch,
+  };
 }
 
 /** Host and port of a Redis URL, never its credentials (errors reach callers and logs). */

@@ -17,7 +17,7 @@ import { ownerOf, shardOf } from '../../src/cluster/shards.js';
 import { RedisStore } from '../../src/runtime/stores/redis.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { sampleRecord } from '../runtime/stores/store-suite.js';
-import { until } from './harness.js';
+import { deleteKeys, until } from './harness.js';
 
 const REDIS_URL = process.env['AGENTCELL_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
 const RUN_PREFIX = `agentcell-test:${randomUUID()}:`;
@@ -38,12 +38,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${RUN_PREFIX}*`, 'COUNT', 1000);
-    if (keys.length > 0) await admin.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeys(admin, RUN_PREFIX);
   await admin.quit();
   await mock.close();
 });

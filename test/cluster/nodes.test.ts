@@ -14,6 +14,7 @@ import { shardOf } from '../../src/cluster/shards.js';
 import { RedisStore } from '../../src/runtime/stores/redis.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import {
+  deleteKeys,
   inboxBacklog,
   leaseOwners,
   type NodeEvent,
@@ -47,12 +48,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${RUN_PREFIX}*`, 'COUNT', 1000);
-    if (keys.length > 0) await admin.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeys(admin, RUN_PREFIX);
   await admin.quit();
   await mock.close();
 });

@@ -16,6 +16,7 @@ import { Membership } from '../../src/cluster/membership.js';
 import { ownerOf, shardOf } from '../../src/cluster/shards.js';
 import { isFencedError, RedisStore } from '../../src/runtime/stores/redis.js';
 import { sampleRecord } from '../runtime/stores/store-suite.js';
+import { deleteKeys } from './harness.js';
 
 const REDIS_URL = process.env['AGENTCELL_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
 const RUN_PREFIX = `agentcell-test:${randomUUID()}:`;
@@ -33,12 +34,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${RUN_PREFIX}*`, 'COUNT', 1000);
-    if (keys.length > 0) await client.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeys(client, RUN_PREFIX);
   await client.quit();
 });
 

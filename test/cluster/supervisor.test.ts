@@ -13,7 +13,7 @@ import { ShardLeases } from '../../src/cluster/leases.js';
 import { ownerOf, shardOf } from '../../src/cluster/shards.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
-import { until } from './harness.js';
+import { deleteKeys, until } from './harness.js';
 
 const REDIS_URL = process.env['AGENTCELL_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
 const PREFIX = `agentcell-test:${randomUUID()}:`;
@@ -79,15 +79,22 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([alpha?.close(), beta?.close()]);
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
-    if (keys.length > 0) await admin.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeys(admin, PREFIX);
   await admin.quit();
   await mock.close();
 }, 30_000);
+
+/** Resolves when `supervisor` starts a turn of `key` (it runs the session). */
+function turnStarted(supervisor: Supervisor, key: string): Promise<void> {
+  return new Promise((resolve) => {
+    const onStart = (event: { key: string }) => {
+      if (event.key !== key) return;
+      supervisor.off('turn:start', onStart);
+      resolve();
+    };
+    supervisor.on('turn:start', onStart);
+  });
+}
 
 describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
   it('answers a session that runs on the other node, in order, with history from either', async () => {
@@ -143,14 +150,7 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
 
   it('keeps the reject policy across nodes, and interrupts a turn from the other node', async () => {
     const key = keyOwnedBy('beta', 'reject');
-    const started = new Promise<void>((resolve) => {
-      const onStart = (event: { key: string }) => {
-        if (event.key !== key) return;
-        beta.off('turn:start', onStart);
-        resolve();
-      };
-      beta.on('turn:start', onStart);
-    });
+    const started = turnStarted(beta, key);
     const first = alpha.session(key, { agent: 'cell', busyPolicy: 'reject' }).send('hang here');
     first.catch(() => {});
     await started;
@@ -167,14 +167,7 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
 
   it('keeps the interrupt policy across nodes: a newer message stops the running turn', async () => {
     const key = keyOwnedBy('alpha', 'interrupt');
-    const started = new Promise<void>((resolve) => {
-      const onStart = (event: { key: string }) => {
-        if (event.key !== key) return;
-        alpha.off('turn:start', onStart);
-        resolve();
-      };
-      alpha.on('turn:start', onStart);
-    });
+    const started = turnStarted(alpha, key);
     const first = beta.session(key, { agent: 'cell', busyPolicy: 'interrupt' }).send('hang on');
     first.catch(() => {});
     await started;
