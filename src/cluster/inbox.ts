@@ -50,6 +50,8 @@ export type InboxRead =
       readonly malformed: readonly string[];
       /** The id after which new entries land: where a blocking XREAD waits from. */
       readonly cursor: string;
+      /** The id of the last entry this read received, if any: the next read's `after`. */
+      readonly lastEntryId: string | undefined;
     };
 
 export type InboxClaim =
@@ -60,23 +62,43 @@ export type InboxClaim =
       readonly malformed: readonly string[];
       /** Where the next claim starts; '0-0' when the whole PEL was scanned. */
       readonly next: string;
+      /** The id of the last entry this claim took, if any. */
+      readonly lastEntryId: string | undefined;
     };
 
 export type AckResult = 'acked' | 'fenced' | 'gone';
 
-/** KEYS: inbox. ARGV: max length (0 = none), then field/value pairs. */
+/**
+ * KEYS: inbox, accepted marker of the request. ARGV: max length (0 = none), marker TTL ms,
+ * then field/value pairs.
+ * A client replays a command whose answer a dropped connection lost (ioredis resends them on
+ * reconnect): the marker makes a replayed accept answer the entry the first one added.
+ */
 const ACCEPT = new RedisScript(`
+local known = redis.call('GET', KEYS[2])
+if known then return known end
 local max = tonumber(ARGV[1])
 if max > 0 and redis.call('XLEN', KEYS[1]) >= max then return false end
-return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+redis.call('SET', KEYS[2], id, 'PX', ARGV[2])
+return id
 `);
 
-/** KEYS: inbox, epoch. ARGV: epoch, group, consumer, count. */
+/**
+ * KEYS: inbox, epoch. ARGV: epoch, group, consumer, count, the last entry id the owner received.
+ * First the owner's own pending entries after that id: entries a read moved into its pending
+ * list whose answer never reached it (the connection dropped, or a replayed read overtook
+ * it). They come before anything new, so a session's messages still run in order.
+ */
 const READ = new RedisScript(`
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'fenced'} end
-local read = redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[4], 'STREAMS', KEYS[1], '>')
 local entries = {}
-if read then entries = read[1][2] end
+local unseen = redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[4], 'STREAMS', KEYS[1], ARGV[5])
+if unseen and unseen[1] then entries = unseen[1][2] end
+if #entries == 0 then
+  local read = redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[4], 'STREAMS', KEYS[1], '>')
+  if read then entries = read[1][2] end
+end
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local cursor = '0-0'
 if last[1] then cursor = last[1][1] end
@@ -101,7 +123,7 @@ const ACK = new RedisScript(`
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'fenced' end
 if redis.call('XACK', KEYS[1], ARGV[2], ARGV[3]) == 0 then return 'gone' end
 redis.call('XDEL', KEYS[1], ARGV[3])
-if ARGV[4] ~= '' then redis.call('HDEL', KEYS[4], ARGV[4]) end
+if ARGV[4] ~= '' then redis.call('HDEL', KEYS[4], ARGV[4], ARGV[4] .. '|epoch') end
 if ARGV[5] ~= '' then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'r', ARGV[4], 'p', ARGV[5])
   redis.call('PEXPIRE', KEYS[3], ARGV[6])
@@ -111,17 +133,30 @@ return 'acked'
 
 /**
  * KEYS: attempts (of the shard), epoch. ARGV: epoch, request id, TTL ms.
- * Counted under the fence, so a stale owner's start does not use up a message's deliveries.
+ * Counted under the fence, so a stale owner's start does not use up a message's deliveries,
+ * and once per epoch (the field `<request id>|epoch` says which counted last), so a replayed
+ * count does not either.
  */
 const ATTEMPT = new RedisScript(`
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+local counted = ARGV[2] .. '|epoch'
+if redis.call('HGET', KEYS[1], counted) == ARGV[1] then
+  return tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '0')
+end
 local count = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+redis.call('HSET', KEYS[1], counted, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return count
 `);
 
 /** How long a shard's attempt counts outlive its last start: a day. */
 const ATTEMPTS_TTL_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * How long a request's accepted marker is kept: longer than a client goes on replaying a
+ * command (ioredis gives up after 20 reconnection attempts, about 10 s).
+ */
+export const ACCEPTED_MARKER_TTL_MS = 2 * 60 * 1000;
 
 /** How long replies nobody reads are kept (the accepting node died): an hour. */
 export const REPLY_TTL_MS = 60 * 60 * 1000;
@@ -157,9 +192,10 @@ export class ShardInbox {
   async accept(shard: number, message: NewMessage, maxLength: number): Promise<string | undefined> {
     const id = await ACCEPT.run(
       this.#client,
-      [this.#keys.inbox(shard)],
+      [this.#keys.inbox(shard), this.#keys.accepted(message.requestId)],
       [
         maxLength,
+        ACCEPTED_MARKER_TTL_MS,
         'r',
         message.requestId,
         'k',
@@ -191,13 +227,23 @@ export class ShardInbox {
     }
   }
 
-  /** New messages for the owner at `epoch` (moved into its pending list), oldest first. */
-  async read(shard: number, epoch: number, consumer: string, count: number): Promise<InboxRead> {
+  /**
+   * New messages for the owner at `epoch` (moved into its pending list), oldest first. `after`
+   * is the last entry id the owner received (from a read or its claim): pending entries of its
+   * own past it were delivered by a read whose answer was lost, and come first.
+   */
+  async read(
+    shard: number,
+    epoch: number,
+    consumer: string,
+    count: number,
+    after: string,
+  ): Promise<InboxRead> {
     const result = await this.#withGroup(shard, () =>
       READ.run(
         this.#client,
         [this.#keys.inbox(shard), this.#keys.epoch(shard)],
-        [epoch, INBOX_GROUP, consumer, count],
+        [epoch, INBOX_GROUP, consumer, count, after],
       ),
     );
     const [status, cursor, entries] = Array.isArray(result) ? (result as unknown[]) : [];
@@ -301,12 +347,18 @@ export class ShardInbox {
 }
 
 /** Stream entries `[id, [field, value, ...]]` as messages; the ids of the others apart. */
-function parseEntries(entries: unknown): { messages: InboxMessage[]; malformed: string[] } {
+function parseEntries(entries: unknown): {
+  messages: InboxMessage[];
+  malformed: string[];
+  lastEntryId: string | undefined;
+} {
   const messages: InboxMessage[] = [];
   const malformed: string[] = [];
+  let lastEntryId: string | undefined;
   for (const entry of Array.isArray(entries) ? entries : []) {
     if (!Array.isArray(entry) || typeof entry[0] !== 'string') continue;
     const entryId = entry[0];
+    lastEntryId = entryId;
     const fields = new Map<string, string>();
     const flat: unknown = entry[1];
     if (Array.isArray(flat)) {
@@ -345,5 +397,5 @@ function parseEntries(entries: unknown): { messages: InboxMessage[]; malformed: 
       ...(fields.get('c') === 'delete' && { command: 'delete' as const }),
     });
   }
-  return { messages, malformed };
+  return { messages, malformed, lastEntryId };
 }

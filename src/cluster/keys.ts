@@ -8,6 +8,7 @@
  * - `<prefix>shard:<n>:lease`: `<epoch>|<nodeId>` of the owner, with a TTL;
  * - `<prefix>shard:<n>:inbox`: the shard's durable inbox, a stream with one consumer group;
  * - `<prefix>shard:<n>:attempts`: how many times each pending message was started, a hash;
+ * - `<prefix>accepted:<requestId>`: the inbox entry a request was accepted as, with a TTL;
  * - `<prefix>replies:<nodeId>`: one node's own stream: replies and forwarded turn events for its
  *   callers, and interrupts other nodes ask of the sessions it runs.
  */
@@ -50,6 +51,10 @@ export class ClusterKeys {
 
   attempts(shard: number): string {
     return `${this.prefix}shard:${shard}:attempts`;
+  }
+
+  accepted(requestId: string): string {
+    return `${this.prefix}accepted:${requestId}`;
   }
 
   replies(nodeId: string): string {

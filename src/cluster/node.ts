@@ -178,6 +178,8 @@ interface HeldShard {
   due: boolean;
   /** Where a blocking XREAD waits from for this shard's inbox. */
   cursor: string;
+  /** The last inbox entry this holding received (claimed or read). */
+  received: string;
   /** Messages dispatched and not yet done. */
   readonly running: Set<Promise<void>>;
   /** Sessions this holding ran turns for (passivated when the shard goes). */
@@ -716,6 +718,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         ready: false,
         due: true,
         cursor: '0-0',
+        received: '0-0',
         running: new Set(),
         sessions: new Set(),
       };
@@ -729,6 +732,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
           this.#lose(holding, 'fenced while claiming');
           return;
         }
+        holding.received = batch.lastEntryId ?? holding.received;
         for (const message of batch.messages) this.#dispatch(holding, message, true);
         for (const entryId of batch.malformed) void this.#discard(holding, entryId);
         claimed += batch.messages.length;
@@ -815,7 +819,13 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         const reads = await Promise.all(
           due.map((holding) => {
             holding.due = false;
-            return this.#inbox.read(holding.shard, holding.epoch, this.nodeId, READ_COUNT);
+            return this.#inbox.read(
+              holding.shard,
+              holding.epoch,
+              this.nodeId,
+              READ_COUNT,
+              holding.received,
+            );
           }),
         );
         for (const [index, holding] of due.entries()) {
@@ -826,6 +836,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
             continue;
           }
           holding.cursor = read.cursor;
+          holding.received = read.lastEntryId ?? holding.received;
           for (const message of read.messages) this.#dispatch(holding, message);
           for (const entryId of read.malformed) void this.#discard(holding, entryId);
           // A full batch: there may be more behind it, read again without waiting.
@@ -935,6 +946,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     const event = decoded.value as TurnEvent;
     if (typeof event?.type !== 'string' || event.type === 'final') return;
     if (typeof event.turnId === 'string' && typeof event.seq === 'number') {
+      // Seen already: an event the owner's connection sent again after a reconnect.
+      if (event.seq <= (awaiting.seqs.get(event.turnId) ?? -1)) return;
       awaiting.seqs.set(event.turnId, event.seq);
     }
     awaiting.onEvent(event);

@@ -217,6 +217,43 @@ export class NodeProcess {
   }
 }
 
+/**
+ * Waits for what each sent message promises (`accepted` or `outcome`), or throws after `ms`
+ * naming the messages still waiting: a lost message fails the test with its name, not a
+ * test timeout.
+ */
+export async function allWithin<T>(
+  sent: readonly Sent[],
+  pick: (one: Sent) => Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T[]> {
+  const done = new Set<Sent>();
+  const all = Promise.all(
+    sent.map((one) =>
+      pick(one).then((value) => {
+        done.add(one);
+        return value;
+      }),
+    ),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const waiting = sent.filter((one) => !done.has(one));
+      const names = waiting.slice(0, 20).map((one) => `${one.message} (via ${one.node})`);
+      reject(
+        new Error(`${waiting.length} messages without ${what} after ${ms} ms: ${names.join(', ')}`),
+      );
+    }, ms);
+  });
+  try {
+    return await Promise.race([all, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Polls until `check` returns a value other than undefined, or throws after `ms`. */
 export async function until<T>(
   check: () => Promise<T | undefined>,

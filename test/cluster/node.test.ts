@@ -156,7 +156,7 @@ describe('a ClusterNode next to a member played by hand', { timeout: 30_000 }, (
     const third = await node.submit(key, 'third', { agent: 'cell' });
     // The ghost reads two of them, journals the first one's turn, and dies before acking.
     await inbox.ensureGroup(shard);
-    const read = await inbox.read(shard, epoch, 'ghost', 2);
+    const read = await inbox.read(shard, epoch, 'ghost', 2, '0-0');
     expect(read.fenced ? [] : read.messages.map((message) => message.requestId)).toEqual([
       first.requestId,
       second.requestId,
@@ -235,7 +235,7 @@ describe('a ClusterNode next to a member played by hand', { timeout: 30_000 }, (
     poison.reply.catch(() => {});
     // The ghost takes it (its one delivery) and dies running it; a later one it never read.
     await inbox.ensureGroup(shard);
-    const read = await inbox.read(shard, epoch, 'ghost', 1);
+    const read = await inbox.read(shard, epoch, 'ghost', 1, '0-0');
     expect(read.fenced ? [] : read.messages.map((message) => message.requestId)).toEqual([
       poison.requestId,
     ]);

@@ -159,7 +159,7 @@ describe('leases and fencing', () => {
         0,
       );
     }
-    const read = await inbox.read(5, taken.epoch, 'old', 10);
+    const read = await inbox.read(5, taken.epoch, 'old', 10, '0-0');
     expect(read.fenced).toBe(false);
     const pending = read.fenced ? [] : read.messages;
     expect(pending.map((message) => message.requestId)).toEqual(['r1', 'r2']);
@@ -188,7 +188,7 @@ describe('leases and fencing', () => {
         payload: 'stale',
       }),
     ).toBe('fenced');
-    expect(await inbox.read(5, taken.epoch, 'old', 10)).toEqual({ fenced: true });
+    expect(await inbox.read(5, taken.epoch, 'old', 10, '0-0')).toEqual({ fenced: true });
     expect(await inbox.claim(5, taken.epoch, 'old', '0-0', 10)).toEqual({ fenced: true });
     expect(await oldLeases.renew(5, taken.epoch)).toBe(false);
     expect(await oldLeases.release(5, taken.epoch)).toBe(false);
@@ -240,11 +240,84 @@ describe('inbox', () => {
   it('refuses a message when the shard inbox is full', async () => {
     const keys = freshKeys();
     const inbox = new ShardInbox(client, keys);
+    const message = (n: number) => ({
+      requestId: `r${n}`,
+      sessionKey: 's',
+      agent: 'cell',
+      message: 'm',
+      origin: 'o',
+    });
+    expect(await inbox.accept(2, message(1), 2)).toMatch(/^\d+-\d+$/);
+    expect(await inbox.accept(2, message(2), 2)).toMatch(/^\d+-\d+$/);
+    expect(await inbox.accept(2, message(3), 2)).toBeUndefined();
+    expect(await inbox.accept(2, message(4), 0)).toMatch(/^\d+-\d+$/);
+  });
+
+  // A client replays a command whose answer a dropped connection lost (ioredis resends on
+  // reconnect): each of these runs the same command twice, as Redis sees a replay.
+  it('accepts a replayed message once: the replay answers the first entry', async () => {
+    const keys = freshKeys();
+    const inbox = new ShardInbox(client, keys);
     const message = { requestId: 'r', sessionKey: 's', agent: 'cell', message: 'm', origin: 'o' };
-    expect(await inbox.accept(2, message, 2)).toMatch(/^\d+-\d+$/);
-    expect(await inbox.accept(2, message, 2)).toMatch(/^\d+-\d+$/);
-    expect(await inbox.accept(2, message, 2)).toBeUndefined();
-    expect(await inbox.accept(2, message, 0)).toMatch(/^\d+-\d+$/);
+    const first = await inbox.accept(1, message, 0);
+    expect(first).toMatch(/^\d+-\d+$/);
+    expect(await inbox.accept(1, message, 0)).toBe(first);
+    expect(await client.xlen(keys.inbox(1))).toBe(1);
+  });
+
+  it('hands over entries a lost read delivered before anything new, in order', async () => {
+    const keys = freshKeys();
+    const inbox = new ShardInbox(client, keys);
+    const leases = new ShardLeases(client, keys, { nodeId: 'n', ttlMs: 5_000 });
+    const taken = await leases.acquire(0);
+    if (!taken.acquired) throw new Error('free shard');
+    await inbox.ensureGroup(0);
+    const accept = (n: number) =>
+      inbox.accept(
+        0,
+        { requestId: `r${n}`, sessionKey: 's', agent: 'cell', message: `m${n}`, origin: 'o' },
+        0,
+      );
+    const first = await inbox.read(0, taken.epoch, 'n', 10, '0-0');
+    expect(first).toMatchObject({ fenced: false, messages: [] });
+    const ids = [await accept(1), await accept(2)];
+    // Read, and its answer lost: the owner still has received nothing past '0-0'.
+    const lost = await inbox.read(0, taken.epoch, 'n', 10, '0-0');
+    expect(lost.fenced ? [] : lost.messages.map((message) => message.entryId)).toEqual(ids);
+    ids.push(await accept(3));
+    const again = await inbox.read(0, taken.epoch, 'n', 1, '0-0');
+    expect(again.fenced ? [] : again.messages.map((message) => message.entryId)).toEqual([ids[0]]);
+    const next = await inbox.read(
+      0,
+      taken.epoch,
+      'n',
+      10,
+      again.fenced ? '' : (again.lastEntryId ?? ''),
+    );
+    expect(next.fenced ? [] : next.messages.map((message) => message.entryId)).toEqual([ids[1]]);
+    const fresh = await inbox.read(
+      0,
+      taken.epoch,
+      'n',
+      10,
+      next.fenced ? '' : (next.lastEntryId ?? ''),
+    );
+    expect(fresh.fenced ? [] : fresh.messages.map((message) => message.entryId)).toEqual([ids[2]]);
+  });
+
+  it('counts a replayed delivery attempt once per owner epoch', async () => {
+    const keys = freshKeys();
+    const inbox = new ShardInbox(client, keys);
+    const leases = new ShardLeases(client, keys, { nodeId: 'n', ttlMs: 5_000 });
+    const taken = await leases.acquire(3);
+    if (!taken.acquired) throw new Error('free shard');
+    expect(await inbox.attempt(3, taken.epoch, 'r')).toBe(1);
+    expect(await inbox.attempt(3, taken.epoch, 'r')).toBe(1);
+    const retaken = await leases.acquire(3);
+    if (!retaken.acquired) throw new Error('own shard');
+    expect(await inbox.attempt(3, taken.epoch, 'r')).toBe('fenced');
+    expect(await inbox.attempt(3, retaken.epoch, 'r')).toBe(2);
+    expect(await inbox.attempt(3, retaken.epoch, 'r')).toBe(2);
   });
 
   it('reads in order, gives a cursor to wait from, and sets malformed entries apart', async () => {
@@ -255,7 +328,7 @@ describe('inbox', () => {
     if (!taken.acquired) throw new Error('free shard');
     await inbox.ensureGroup(0);
     await inbox.ensureGroup(0); // twice is fine
-    expect(await inbox.read(0, taken.epoch, 'n', 10)).toEqual({
+    expect(await inbox.read(0, taken.epoch, 'n', 10, '0-0')).toEqual({
       fenced: false,
       messages: [],
       malformed: [],
@@ -272,12 +345,18 @@ describe('inbox', () => {
       );
     }
     const junk = await client.xadd(keys.inbox(0), '*', 'hello', 'world');
-    const read = await inbox.read(0, taken.epoch, 'n', 2);
+    const read = await inbox.read(0, taken.epoch, 'n', 2, '0-0');
     expect(read).toMatchObject({ fenced: false, cursor: junk });
     expect(read.fenced ? [] : read.messages.map((message) => message.entryId)).toEqual(
       ids.slice(0, 2),
     );
-    const rest = await inbox.read(0, taken.epoch, 'n', 10);
+    const rest = await inbox.read(
+      0,
+      taken.epoch,
+      'n',
+      10,
+      read.fenced ? '0-0' : (read.lastEntryId ?? '0-0'),
+    );
     expect(rest).toMatchObject({ fenced: false, malformed: [junk] });
     expect(rest.fenced ? undefined : rest.messages[0]).toMatchObject({
       entryId: ids[2],
@@ -320,6 +399,8 @@ describe('the fenced journal', () => {
     await journal.append('s', sampleRecord('t1'));
     await journal.append('s', { ...sampleRecord('reset-1'), messages: [], reset: true });
     expect(await store.recordOfRequest('s', 'req-1')).toEqual(sampleRecord('t1'));
+    // The same append replayed (its answer lost) is no second run: nothing more is appended.
+    await journal.append('s', sampleRecord('t1'));
     // The same request journaled by a second turn is an error, and nothing is appended.
     await expect(journal.append('s', sampleRecord('t2'))).rejects.toMatchObject({
       details: { reason: 'request-known', requestId: 'req-1', turnId: 't1' },

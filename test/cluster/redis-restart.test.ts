@@ -1,8 +1,13 @@
 /**
  * Redis restarted under a running cluster (appendonly on): a private redis-server on a port of
- * its own is stopped and started again on the same data while two node processes serve
- * messages through it. Every acknowledged message is answered exactly once, each session's
- * journal holds its messages once and in order, and the nodes keep serving afterwards.
+ * its own is stopped and started again on the same data, several times, while two node
+ * processes serve messages through it. Every acknowledged message is answered exactly once,
+ * each session's journal holds its messages once and in order, and the nodes keep serving
+ * afterwards.
+ *
+ * A stopping Redis may run a command and exit before its answer is sent; the client then sends
+ * it again on reconnect. Each restart is a chance of that replay for whatever was in flight
+ * (reads, accepts, appends, acks), which is why this restarts more than once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -11,12 +16,13 @@ import type { JournalRecord } from '../../src/agent/journal.js';
 import { RedisStore } from '../../src/runtime/stores/redis.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { PrivateRedis } from '../fixtures/cluster-redis.js';
-import { inboxBacklog, leaseOwners, NodeProcess, type Sent, until } from './harness.js';
+import { allWithin, inboxBacklog, leaseOwners, NodeProcess, type Sent, until } from './harness.js';
 
 const PREFIX = 'agentcell-restart:';
 const SHARDS = 8;
 const HEARTBEAT_MS = 150;
 const LEASE_MS = 1_500;
+const RESTARTS = 3;
 
 let redis: PrivateRedis;
 let mock: MockLlm;
@@ -54,21 +60,23 @@ async function sendInOrder(
   }
 }
 
-describe('a cluster whose Redis restarts', { timeout: 60_000 }, () => {
+describe('a cluster whose Redis restarts', { timeout: 120_000 }, () => {
   it('answers every acknowledged message exactly once, journals intact, and keeps serving', async () => {
-    for (const index of [0, 1]) {
-      nodes.push(
-        await NodeProcess.start({
-          redis: redis.url,
-          prefix: PREFIX,
-          nodeId: `restart-${index}`,
-          shards: SHARDS,
-          heartbeatMs: HEARTBEAT_MS,
-          leaseMs: LEASE_MS,
-          mockUrl: mock.url,
-        }),
-      );
-    }
+    nodes.push(
+      ...(await Promise.all(
+        [0, 1].map((index) =>
+          NodeProcess.start({
+            redis: redis.url,
+            prefix: PREFIX,
+            nodeId: `restart-${index}`,
+            shards: SHARDS,
+            heartbeatMs: HEARTBEAT_MS,
+            leaseMs: LEASE_MS,
+            mockUrl: mock.url,
+          }),
+        ),
+      )),
+    );
     const [a, b] = nodes as [NodeProcess, NodeProcess];
     const admin = new Redis(redis.url, { lazyConnect: true });
     admin.on('error', () => {});
@@ -83,26 +91,29 @@ describe('a cluster whose Redis restarts', { timeout: 60_000 }, () => {
     const via = (index: number) => (index % 2 === 0 ? a : b);
     const sent: Sent[] = [];
 
-    // Wave one; Redis restarts once some of it is answered, while the rest is in flight.
+    // Wave one; Redis restarts each time some more of it is answered, the rest in flight.
     const waveOne = Promise.all(keys.map((key) => sendInOrder(key, 0, 8, via, sent)));
-    await until(
-      async () => {
-        const settled = [...a.events, ...b.events].filter((event) => event.ev === 'settle');
-        return settled.length >= 20 ? true : undefined;
-      },
-      20_000,
-      'wave one under way',
-    );
-    const restartedAt = Date.now();
-    await redis.restart();
-    const downMs = Date.now() - restartedAt;
+    const downMs: number[] = [];
+    for (let restart = 1; restart <= RESTARTS; restart++) {
+      await until(
+        async () => {
+          const settled = [...a.events, ...b.events].filter((event) => event.ev === 'settle');
+          return settled.length >= restart * 20 ? true : undefined;
+        },
+        30_000,
+        `wave one under way before restart ${restart}`,
+      );
+      const restartedAt = Date.now();
+      await redis.restart();
+      downMs.push(Date.now() - restartedAt);
+    }
     await waveOne;
 
-    // Wave two, after the restart: the nodes keep serving.
+    // Wave two, after the restarts: the nodes keep serving.
     await Promise.all(keys.map((key) => sendInOrder(key, 8, 4, via, sent)));
 
-    const accepted = await Promise.all(sent.map((one) => one.accepted));
-    const outcomes = await Promise.all(sent.map((one) => one.outcome));
+    const accepted = await allWithin(sent, (one) => one.accepted, 30_000, 'an acceptance');
+    const outcomes = await allWithin(sent, (one) => one.outcome, 30_000, 'an outcome');
     expect(a.alive && b.alive).toBe(true);
 
     // Exactly one outcome per acknowledged message (the harness settles each once), and for
@@ -149,7 +160,7 @@ describe('a cluster whose Redis restarts', { timeout: 60_000 }, () => {
       expect(turnIds, key).toEqual(records.map((record) => record.turnId));
     }
     console.log(
-      `redis restart: down ${downMs} ms; ${acknowledged.length}/${sent.length} acknowledged, all answered`,
+      `redis restarts: down ${downMs.join(', ')} ms; ${acknowledged.length}/${sent.length} acknowledged, all answered`,
     );
     await admin.quit();
     await sleep(0);

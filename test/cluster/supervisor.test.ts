@@ -11,6 +11,7 @@ import type { TurnEvent } from '../../src/agent/turn-events.js';
 import { ClusterKeys } from '../../src/cluster/keys.js';
 import { ShardLeases } from '../../src/cluster/leases.js';
 import { ownerOf, shardOf } from '../../src/cluster/shards.js';
+import { encode } from '../../src/codec.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { deleteKeys, until } from './harness.js';
@@ -145,6 +146,29 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
     expect(deltas.join('')).toBe('echo: tell me a story');
     // One turn, in order, and the final's seq follows the forwarded events.
     expect(new Set(events.map((event) => event.turnId)).size).toBe(1);
+    expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index));
+  });
+
+  it('shows a stream each event once when the owner’s connection sends one again', async () => {
+    const key = keyOwnedBy('alpha', 'replayed');
+    const keys = new ClusterKeys(PREFIX);
+    const events: TurnEvent[] = [];
+    let replayed: Promise<unknown> | undefined;
+    for await (const event of beta.session(key, { agent: 'cell' }).stream('tell me a story')) {
+      events.push(event);
+      if (event.type === 'text' && replayed === undefined) {
+        // As a reconnecting client replays an XADD: the same event, once more, for the request
+        // still pending in the owner's inbox.
+        replayed = admin.xrange(keys.inbox(shardOf(key, SHARDS)), '-', '+').then((entries) => {
+          const entry = entries.find(([, fields]) => fields[fields.indexOf('k') + 1] === key);
+          const requestId = entry?.[1][entry[1].indexOf('r') + 1];
+          if (requestId === undefined) throw new Error('the message is not pending');
+          return admin.xadd(keys.replies('beta'), '*', 'r', requestId, 'e', encode(event));
+        });
+      }
+    }
+    await replayed;
+    expect(events.at(-1)?.type).toBe('final');
     expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index));
   });
 

@@ -141,6 +141,8 @@ if ARGV[4] ~= '' then
 end
 if ARGV[5] ~= '' then
   local known = redis.call('HGET', KEYS[4], ARGV[5])
+  -- The same turn again is this append replayed (its answer was lost), not a second run.
+  if known == ARGV[2] then return {'duplicate', ''} end
   if known then return {'request-known', known} end
 end
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return {'duplicate', ''} end
