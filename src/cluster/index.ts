@@ -13,12 +13,13 @@ export { type InboxMessage, ShardInbox } from './inbox.js';
 export { ClusterKeys } from './keys.js';
 export { type AcquireResult, type LeaseOwner, parseLease, ShardLeases } from './leases.js';
 export { type Member, type MemberState, Membership } from './membership.js';
-export {
-  ClusterNode,
-  type ClusterNodeEvents,
-  type ClusterNodeOptions,
-  type ClusterNodeStats,
-  type ClusterNodeStatus,
-  type SubmitResult,
-} from './node.js';
+export { ClusterNode } from './node.js';
+export type {
+  ClusterNodeEvents,
+  ClusterNodeOptions,
+  ClusterNodeStats,
+  ClusterNodeStatus,
+  ClusterSendOptions,
+  SubmitResult,
+} from './node-options.js';
 export { DEFAULT_SHARDS, ownerOf, shardOf } from './shards.js';

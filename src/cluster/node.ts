@@ -29,7 +29,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { Agent } from '../agent/agent.js';
@@ -38,25 +37,21 @@ import { streamEvents } from '../agent/event-stream.js';
 import type { JournalRecord } from '../agent/journal.js';
 import { ZERO_USAGE } from '../agent/messages.js';
 import type { TurnEvent } from '../agent/turn-events.js';
-import { decodeUntrusted, encode } from '../codec.js';
+import { encode } from '../codec.js';
 import {
   AgentNotRegisteredError,
   ClusterUnavailableError,
   DeliveryLimitError,
-  type ErrorWire,
-  fromWire,
   InternalError,
   isAgentcellError,
-  isErrorWire,
   MailboxFullError,
   MessageInvalidError,
   OptionsInvalidError,
-  ReplyTimeoutError,
   SessionBusyError,
   SupervisorClosedError,
   toWire,
 } from '../errors.js';
-import type { BusyPolicy, RegisterOptions, SupervisorOptions } from '../runtime/options.js';
+import type { RegisterOptions } from '../runtime/options.js';
 import type { Reply } from '../runtime/session.js';
 import { assertSessionKey } from '../runtime/session-key.js';
 import { isFencedError, RedisStore } from '../runtime/stores/redis.js';
@@ -73,97 +68,19 @@ import {
 import { ClusterKeys } from './keys.js';
 import { ShardLeases } from './leases.js';
 import { Membership } from './membership.js';
-import { assertShardCount, DEFAULT_SHARDS, ownerOf, shardOf } from './shards.js';
-
-export interface ClusterNodeOptions {
-  /** The Redis every node of the cluster shares, as a `redis://` URL. */
-  readonly redis: string;
-  /** Unique per live node. @default `<hostname>-<pid>-<random>` */
-  readonly nodeId?: string;
-  /** Shards sessions hash into; the same on every node, for the life of the data. @default 64 */
-  readonly shards?: number;
-  /** Put before every Redis key (one prefix per cluster). @default 'agentcell:' */
-  readonly prefix?: string;
-  /** How often the node heartbeats, renews its leases and rebalances. @default 1000 */
-  readonly heartbeatMs?: number;
-  /**
-   * How long a node may go without heartbeating before it counts as dead and its shards are
-   * taken over (also the lease TTL). At least 3 heartbeats, so one slow tick is not fatal.
-   * @default 10000
-   */
-  readonly leaseMs?: number;
-  /** Messages a shard's inbox may hold before `send` fails with MAILBOX_FULL. @default 10000 */
-  readonly maxInboxPerShard?: number;
-  /** Messages this node reads ahead from its shards before it waits for some to finish. @default 1024 */
-  readonly maxInFlight?: number;
-  /** How long `send` waits for the reply of an accepted message. @default 300000 */
-  readonly replyTimeoutMs?: number;
-  /**
-   * How long a shard being handed over waits for its running turns before it lets go anyway
-   * (the next owner then retries those turns, which were not journaled). @default 30000
-   */
-  readonly drainTimeoutMs?: number;
-  /** Largest message accepted, in UTF-8 bytes. @default 262144 */
-  readonly maxMessageBytes?: number;
-  /**
-   * How many times a message's turn is started before it is answered with
-   * `AGENTCELL_DELIVERY_LIMIT` instead: each start beyond the first means its owner stopped
-   * (crashed, was fenced, or handed the shard over past drainTimeoutMs) before settling it, so
-   * a message that kills every node that runs it is not retried for ever. @default 3
-   */
-  readonly maxDeliveries?: number;
-  /** Options of the local Supervisor; its store is the cluster's (fenced RedisStore). */
-  readonly supervisor?: Omit<SupervisorOptions, 'store'>;
-}
-
-export interface ClusterNodeEvents {
-  /** This node took a shard, and claimed `claimed` messages its previous owner left pending. */
-  'shard:acquire': [{ readonly shard: number; readonly epoch: number; readonly claimed: number }];
-  /** This node drained a shard and handed it back. */
-  'shard:release': [{ readonly shard: number; readonly epoch: number }];
-  /** This node found it no longer owns a shard (lease gone, or a write refused by the fence). */
-  'shard:lose': [{ readonly shard: number; readonly epoch: number; readonly reason: string }];
-  /** A message of an owned shard starts (or is answered from the journal). */
-  'message:start': [MessageEvent];
-  /** A message was acked and its outcome handed to the accepting node. */
-  'message:settle': [MessageEvent & { readonly outcome: string; readonly fromJournal: boolean }];
-  /** A write of this node was refused: another node owns the shard now. */
-  'message:fenced': [MessageEvent];
-  /** Redis failed an operation; the node retries it or leaves the work to the next owner. */
-  'redis:error': [{ readonly error: unknown; readonly during: string }];
-}
-
-interface MessageEvent {
-  readonly requestId: string;
-  readonly key: string;
-  readonly shard: number;
-  readonly epoch: number;
-}
-
-export interface SubmitResult {
-  /** Names the message in the inbox and in the journal (the record of its turn). */
-  readonly requestId: string;
-  readonly shard: number;
-  /** Settles with the reply of the turn that answered the message, or its typed error. */
-  readonly reply: Promise<Reply>;
-}
-
-export interface ClusterNodeStats {
-  readonly nodeId: string;
-  readonly status: ClusterNodeStatus;
-  /** Shards owned now, with their epochs. */
-  readonly shards: readonly {
-    readonly shard: number;
-    readonly epoch: number;
-    readonly state: string;
-  }[];
-  /** Messages read from owned shards and not yet settled. */
-  readonly inFlight: number;
-  /** Accepted messages of this node's callers still waiting for a reply. */
-  readonly awaitingReplies: number;
-}
-
-export type ClusterNodeStatus = 'new' | 'starting' | 'running' | 'closing' | 'closed';
+import {
+  type ClusterNodeEvents,
+  type ClusterNodeOptions,
+  type ClusterNodeStats,
+  type ClusterNodeStatus,
+  type ClusterSendOptions,
+  type MessageEvent,
+  type ResolvedNodeOptions,
+  resolveNodeOptions,
+  type SubmitResult,
+} from './node-options.js';
+import { AwaitedReplies, type Outcome } from './replies.js';
+import { ownerOf, shardOf } from './shards.js';
 
 type ShardState = 'active' | 'draining' | 'released' | 'lost';
 
@@ -186,48 +103,14 @@ interface HeldShard {
   readonly sessions: Set<string>;
 }
 
-interface AwaitingReply {
-  resolve(reply: Reply): void;
-  reject(error: unknown): void;
-  readonly timer: NodeJS.Timeout;
-  readonly sessionKey: string;
-  /** The caller streams: events forwarded by the owner, then a final event built from the reply. */
-  readonly onEvent?: ((event: TurnEvent) => void) | undefined;
-  /** The last event seq seen per turn id (a failover may show a second, abandoned attempt). */
-  readonly seqs: Map<string, number>;
-}
-
-/** Options of one message sent through a node. */
-export interface ClusterSendOptions {
-  readonly agent: string;
-  /**
-   * What the session's owner does if the session is busy: queue behind its turn (`enqueue`),
-   * answer `AGENTCELL_SESSION_BUSY` (`reject`), or interrupt it (`interrupt`). `steer` and
-   * `coalesce` need the running turn in the same process and are refused. @default 'enqueue'
-   */
-  readonly busyPolicy?: BusyPolicy | undefined;
-  /** Called with the turn's events as the owner forwards them; the last is `final`. */
-  readonly onEvent?: ((event: TurnEvent) => void) | undefined;
-}
-
 /** An outcome ready to ack, and whether it came from the journal (a redelivery). */
 interface Settled {
   readonly outcome: Outcome;
   readonly fromJournal: boolean;
 }
 
-/** What a reply stream entry carries, encoded with the shared codec. */
-type Outcome =
-  | { readonly ok: true; readonly reply: Reply }
-  | { readonly ok: false; readonly error: ErrorWire };
-
 /** Messages read (or claimed) from one shard at a time. */
 const READ_COUNT = 64;
-/** Replies read at a time. */
-const REPLY_COUNT = 256;
-/** Largest reply accepted from the reply stream. */
-const MAX_REPLY_BYTES = 64 * 1024 * 1024;
-const NODE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
  * A local Supervisor joined to a cluster on Redis; see the module comment for how it works.
@@ -241,7 +124,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
    * session reached directly would run outside its shard's owner.
    */
   readonly supervisor: Supervisor;
-  readonly #options: Required<Omit<ClusterNodeOptions, 'nodeId' | 'shards' | 'supervisor'>>;
+  readonly #options: ResolvedNodeOptions;
   readonly #keys: ClusterKeys;
   /** Commands and scripts. */
   readonly #client: Redis;
@@ -249,6 +132,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   readonly #inboxConnection: Redis;
   /** Blocking reads of this node's replies. */
   readonly #replyConnection: Redis;
+  readonly #replies: AwaitedReplies;
   readonly #store: RedisStore;
   readonly #membership: Membership;
   readonly #leases: ShardLeases;
@@ -259,7 +143,6 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   readonly #chains = new Map<string, Promise<void>>();
   /** The request whose turn runs in each session now (what its journal record is tagged with). */
   readonly #requests = new Map<string, string>();
-  readonly #awaiting = new Map<string, AwaitingReply>();
   #inFlight = 0;
   #status: ClusterNodeStatus = 'new';
   #leaving = false;
@@ -272,54 +155,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   /** Throws `AGENTCELL_OPTIONS_INVALID` for bad options; connects lazily, on `start()`. */
   constructor(options: ClusterNodeOptions) {
     super();
-    if (typeof options?.redis !== 'string' || !/^rediss?:\/\//.test(options.redis)) {
-      throw new OptionsInvalidError('redis: expected a redis:// or rediss:// URL');
-    }
-    const nodeId = options.nodeId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-    if (!NODE_ID.test(nodeId)) {
-      throw new OptionsInvalidError(
-        `nodeId ${JSON.stringify(nodeId)}: use 1 to 128 letters, digits, ".", "_", ":" or "-"`,
-      );
-    }
-    const shards = options.shards ?? DEFAULT_SHARDS;
-    assertShardCount(shards);
-    const resolved = {
-      redis: options.redis,
-      prefix: options.prefix ?? 'agentcell:',
-      heartbeatMs: options.heartbeatMs ?? 1_000,
-      leaseMs: options.leaseMs ?? 10_000,
-      maxInboxPerShard: options.maxInboxPerShard ?? 10_000,
-      maxInFlight: options.maxInFlight ?? 1_024,
-      replyTimeoutMs: options.replyTimeoutMs ?? 300_000,
-      drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
-      maxMessageBytes: options.maxMessageBytes ?? 256 * 1024,
-      maxDeliveries: options.maxDeliveries ?? 3,
-    };
-    const problems: string[] = [];
-    for (const name of [
-      'heartbeatMs',
-      'leaseMs',
-      'maxInFlight',
-      'replyTimeoutMs',
-      'drainTimeoutMs',
-      'maxMessageBytes',
-      'maxDeliveries',
-    ] as const) {
-      if (!Number.isSafeInteger(resolved[name]) || resolved[name] < 1) {
-        problems.push(`${name}: expected a whole number of at least 1, got ${resolved[name]}`);
-      }
-    }
-    if (!Number.isSafeInteger(resolved.maxInboxPerShard) || resolved.maxInboxPerShard < 0) {
-      problems.push(`maxInboxPerShard: expected a whole number (0 for no limit)`);
-    }
-    if (resolved.leaseMs < 3 * resolved.heartbeatMs) {
-      problems.push(
-        `leaseMs (${resolved.leaseMs}) must be at least 3 × heartbeatMs (${resolved.heartbeatMs}), so that a late heartbeat does not cost the node its shards`,
-      );
-    }
-    if (typeof resolved.prefix !== 'string') problems.push('prefix: expected a string');
-    if (problems.length > 0) throw new OptionsInvalidError(problems.join('; '));
-
+    const { nodeId, shards, resolved } = resolveNodeOptions(options);
     this.nodeId = nodeId;
     this.shards = shards;
     this.#options = resolved;
@@ -331,6 +167,12 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       // ioredis reconnects by itself; the failures still reach the operations, reported there.
       connection.on('error', () => {});
     }
+    this.#replies = new AwaitedReplies(
+      this.#client,
+      this.#replyConnection,
+      this.#keys.replies(nodeId),
+      resolved.replyTimeoutMs,
+    );
     this.#store = new RedisStore({ redis: this.#client, prefix: resolved.prefix });
     const lease = { nodeId, ttlMs: resolved.leaseMs };
     this.#membership = new Membership(this.#client, this.#keys, lease);
@@ -390,7 +232,14 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         { cause: error },
       );
     }
-    this.#loops = [this.#replyLoop(), this.#inboxLoop()];
+    this.#loops = [
+      this.#replies.read(
+        () => this.#stopped,
+        (fields) => this.#control(fields),
+        (error, during) => this.#report(error, during),
+      ),
+      this.#inboxLoop(),
+    ];
     await this.#tick();
     this.#scheduleTick();
     this.#status = 'running';
@@ -510,29 +359,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     }
     const requestId = randomUUID();
     const shard = this.shardOf(key);
-    // Waiting before the message exists: its reply may come back before XADD's answer does.
-    const reply = new Promise<Reply>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#awaiting.delete(requestId);
-        reject(
-          new ReplyTimeoutError(
-            `no reply to request ${requestId} for session ${JSON.stringify(key)} within ${this.#options.replyTimeoutMs} ms`,
-            { details: { requestId, shard } },
-          ),
-        );
-      }, this.#options.replyTimeoutMs);
-      this.#awaiting.set(requestId, {
-        resolve,
-        reject,
-        timer,
-        sessionKey: key,
-        onEvent: options.onEvent,
-        seqs: new Map(),
-      });
+    const reply = this.#replies.expect(requestId, {
+      sessionKey: key,
+      shard,
+      onEvent: options.onEvent,
     });
-    // A caller may submit and never look at the reply (fire and forget): its rejection at a
-    // timeout or a close must not become an unhandled rejection. Awaiting it still throws.
-    reply.catch(() => {});
     let entryId: string | undefined;
     try {
       entryId = await this.#inbox.accept(
@@ -550,14 +381,14 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         this.#options.maxInboxPerShard,
       );
     } catch (error) {
-      this.#forget(requestId);
+      this.#replies.forget(requestId);
       throw new ClusterUnavailableError(
         `Redis at ${redisAddress(this.#options.redis)} did not take the message: ${error instanceof Error ? error.message : String(error)}`,
         { cause: error },
       );
     }
     if (entryId === undefined) {
-      this.#forget(requestId);
+      this.#replies.forget(requestId);
       throw new MailboxFullError(
         `the inbox of shard ${shard} holds ${this.#options.maxInboxPerShard} messages (maxInboxPerShard)`,
       );
@@ -573,7 +404,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         .map(({ shard, epoch, state }) => ({ shard, epoch, state }))
         .sort((a, b) => a.shard - b.shard),
       inFlight: this.#inFlight,
-      awaitingReplies: this.#awaiting.size,
+      awaitingReplies: this.#replies.size,
     };
   }
 
@@ -593,7 +424,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         });
         await this.#ticking; // a tick under way may still be taking shards: drain those too
         await Promise.all([...this.#held.values()].map((held) => this.#drain(held)));
-        await this.#waitForReplies(this.#options.drainTimeoutMs);
+        await this.#replies.drained(this.#options.drainTimeoutMs);
       }
       await this.#shutDown(
         new SupervisorClosedError(`cluster node ${this.nodeId} closed before the reply came`),
@@ -624,11 +455,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.#stopped = true;
     clearTimeout(this.#tickTimer);
     await this.#ticking;
-    for (const [requestId, awaiting] of this.#awaiting) {
-      clearTimeout(awaiting.timer);
-      awaiting.reject(error);
-      this.#awaiting.delete(requestId);
-    }
+    this.#replies.failAll(error);
     // Blocked reads end when their connection does.
     this.#inboxConnection.disconnect();
     this.#replyConnection.disconnect();
@@ -638,17 +465,6 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     await this.#store.close();
     await this.#client.quit().catch(() => this.#client.disconnect());
     this.#status = 'closed';
-  }
-
-  async #waitForReplies(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.#awaiting.size > 0 && Date.now() < deadline) await sleep(20);
-  }
-
-  #forget(requestId: string): void {
-    const awaiting = this.#awaiting.get(requestId);
-    if (awaiting) clearTimeout(awaiting.timer);
-    this.#awaiting.delete(requestId);
   }
 
   #report(error: unknown, during: string): void {
@@ -870,87 +686,6 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
         await sleep(blockMs);
       }
     }
-  }
-
-  /** Settles this node's callers from its reply stream. */
-  async #replyLoop(): Promise<void> {
-    const key = this.#keys.replies(this.nodeId);
-    let cursor = '0-0';
-    while (!this.#stopped) {
-      let result: unknown;
-      try {
-        result = await this.#replyConnection.call(
-          'XREAD',
-          'COUNT',
-          REPLY_COUNT,
-          'BLOCK',
-          5_000,
-          'STREAMS',
-          key,
-          cursor,
-        );
-      } catch (error) {
-        if (this.#stopped) return;
-        this.#report(error, 'reading replies');
-        await sleep(100);
-        continue;
-      }
-      const ids: string[] = [];
-      for (const [id, fields] of streamEntries(result)) {
-        ids.push(id);
-        cursor = id;
-        if (fields.has('c')) this.#control(fields);
-        else if (fields.has('e')) this.#forwardEvent(fields.get('r'), fields.get('e'));
-        else this.#deliver(fields.get('r'), fields.get('p'));
-      }
-      if (ids.length > 0) {
-        this.#client.xdel(key, ...ids).catch((error: unknown) => {
-          this.#report(error, 'trimming replies'); // the stream's TTL and MAXLEN bound it anyway
-        });
-      }
-    }
-  }
-
-  #deliver(requestId: string | undefined, payload: string | undefined): void {
-    if (requestId === undefined) return;
-    const awaiting = this.#awaiting.get(requestId);
-    if (!awaiting) return; // timed out meanwhile, or a reply for a previous life of this node id
-    this.#forget(requestId);
-    const outcome = parseOutcome(payload);
-    if (!outcome) {
-      awaiting.reject(new InternalError(`the reply to request ${requestId} does not decode`));
-    } else if (outcome.ok) {
-      const { reply } = outcome;
-      // Built here, not forwarded: the journaled reply is the one the caller must see last.
-      awaiting.onEvent?.({
-        type: 'final',
-        reply: reply.text,
-        ...(reply.output !== undefined && { output: reply.output }),
-        usage: reply.usage,
-        sessionKey: awaiting.sessionKey,
-        turnId: reply.turnId,
-        seq: (awaiting.seqs.get(reply.turnId) ?? -1) + 1,
-      });
-      awaiting.resolve(reply);
-    } else {
-      awaiting.reject(fromWire(outcome.error));
-    }
-  }
-
-  /** A turn event the owner forwarded for one of this node's streaming callers. */
-  #forwardEvent(requestId: string | undefined, payload: string | undefined): void {
-    const awaiting = requestId === undefined ? undefined : this.#awaiting.get(requestId);
-    if (!awaiting?.onEvent) return;
-    const decoded = decodeUntrusted(payload, { maxBytes: MAX_REPLY_BYTES, root: 'event' });
-    if ('problems' in decoded) return; // events are advisory; the reply still comes
-    const event = decoded.value as TurnEvent;
-    if (typeof event?.type !== 'string' || event.type === 'final') return;
-    if (typeof event.turnId === 'string' && typeof event.seq === 'number') {
-      // Seen already: an event the owner's connection sent again after a reconnect.
-      if (event.seq <= (awaiting.seqs.get(event.turnId) ?? -1)) return;
-      awaiting.seqs.set(event.turnId, event.seq);
-    }
-    awaiting.onEvent(event);
   }
 
   /** An operation another node asked of a session this node runs. */
@@ -1243,54 +978,10 @@ function replyOf(record: JournalRecord): Reply {
   };
 }
 
-function parseOutcome(payload: string | undefined): Outcome | undefined {
-  const decoded = decodeUntrusted(payload, { maxBytes: MAX_REPLY_BYTES, root: 'reply' });
-  if ('problems' in decoded || typeof decoded.value !== 'object' || decoded.value === null) {
-    return undefined;
-  }
-  const value = decoded.value as Record<string, unknown>;
-  if (value['ok'] === false && isErrorWire(value['error'])) {
-    return { ok: false, error: value['error'] };
-  }
-  const reply = value['reply'] as Record<string, unknown> | undefined;
-  if (
-    value['ok'] === true &&
-    typeof reply === 'object' &&
-    reply !== null &&
-    typeof reply['text'] === 'string' &&
-    typeof reply['turnId'] === 'string'
-  ) {
-    return { ok: true, reply: reply as unknown as Reply };
-  }
-  return undefined;
-}
-
 /** The streams an XREAD reply has entries of. */
 function streamNames(result: unknown): string[] {
   if (!Array.isArray(result)) return [];
   return result.flatMap((stream: unknown) =>
     Array.isArray(stream) && typeof stream[0] === 'string' ? [stream[0]] : [],
   );
-}
-
-/** The entries of an XREAD reply, `[[stream, [[id, [field, value, ...]], ...]], ...]`. */
-function streamEntries(result: unknown): [string, Map<string, string>][] {
-  const entries: [string, Map<string, string>][] = [];
-  if (!Array.isArray(result)) return entries;
-  for (const stream of result) {
-    if (!Array.isArray(stream) || !Array.isArray(stream[1])) continue;
-    for (const entry of stream[1]) {
-      if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !Array.isArray(entry[1])) {
-        continue;
-      }
-      const fields = new Map<string, string>();
-      const flat: unknown[] = entry[1];
-      for (let index = 0; index + 1 < flat.length; index += 2) {
-        const [name, value] = [flat[index], flat[index + 1]];
-        if (typeof name === 'string' && typeof value === 'string') fields.set(name, value);
-      }
-      entries.push([entry[0], fields]);
-    }
-  }
-  return entries;
 }
