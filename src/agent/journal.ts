@@ -16,6 +16,11 @@ export interface JournalRecord {
   readonly output?: unknown;
   /** When the turn completed (clock milliseconds). */
   readonly at: number;
+  /**
+   * The agent the session ran: a process that did not open the session (after a restart, or
+   * another node of a cluster) reopens it with the same agent.
+   */
+  readonly agent?: string | undefined;
   /** A marker: the conversation starts afresh here (reset policy); it has no messages. */
   readonly reset?: true | undefined;
 }

@@ -310,6 +310,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     return this.#store.read(key);
   }
 
+  /** The keys of every session with a journal in the cluster (any node may list them). */
+  journalKeys(): Promise<readonly string[]> {
+    return this.#store.keys();
+  }
+
   /**
    * Accepts a message: resolves once it is durably in its shard's inbox (from then on it ends
    * in exactly one reply or typed error, whatever node fails), with the promise of its reply.

@@ -181,17 +181,18 @@ export class GatewayCore {
       }
       case 'listSessions': {
         const tenant = this.#authenticate(req, scope);
-        return sendJson(res, 200, { sessions: ownKeys(tenant, this.#supervisor.sessionKeys()) });
+        const keys = await this.#supervisor.allSessionKeys();
+        return sendJson(res, 200, { sessions: ownKeys(tenant, keys) });
       }
       case 'getSession':
-        return this.#getSession(this.#existing(req, route.rawKey, scope), res, query, scope);
+        return this.#getSession(await this.#existing(req, route.rawKey, scope), res, query, scope);
       case 'deleteSession': {
-        this.#existing(req, route.rawKey, scope);
+        await this.#existing(req, route.rawKey, scope);
         await this.#supervisor.deleteSession(scope.namespaced ?? '');
         return sendJson(res, 204, undefined);
       }
       case 'interrupt': {
-        const session = this.#existing(req, route.rawKey, scope);
+        const session = await this.#existing(req, route.rawKey, scope);
         const body = parseBody(
           interruptBodySchema,
           (await readJson(req, this.#options.maxBodyBytes)) ?? {},
@@ -234,9 +235,12 @@ export class GatewayCore {
     return scope.namespaced;
   }
 
-  /** The caller's open session; 404 when it has none by that key (never creates one). */
-  #existing(req: IncomingMessage, rawKey: string, scope: Scope): Session {
-    const session = this.#supervisor.peek(this.#resolveKey(req, rawKey, scope));
+  /**
+   * The caller's session, open here or journaled (served before a restart, or by another node);
+   * 404 when it has none by that key (never creates one).
+   */
+  async #existing(req: IncomingMessage, rawKey: string, scope: Scope): Promise<Session> {
+    const session = await this.#supervisor.find(this.#resolveKey(req, rawKey, scope));
     if (!session) throw new NotFoundError(`no session ${JSON.stringify(scope.key)}`);
     return session;
   }
@@ -283,6 +287,8 @@ export class GatewayCore {
       await readJson(req, this.#options.maxBodyBytes),
       'a message takes { message: string, agent?: string }',
     );
+    // A conversation journaled before (a restart, another node) goes on with its own agent.
+    await this.#supervisor.find(namespaced);
     // Checked again: the gateway may have started closing while the body was read. From
     // here to the tracking below nothing awaits, so close() cannot miss this message.
     this.#assertAccepting();

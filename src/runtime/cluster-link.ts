@@ -34,6 +34,7 @@ export interface ClusterBackend {
   interrupt(key: string, reason?: string): Promise<boolean>;
   deleteSession(key: string): Promise<void>;
   journal(key: string): Promise<readonly JournalRecord[]>;
+  journalKeys(): Promise<readonly string[]>;
   close(): Promise<void>;
   destroy(reason?: string): Promise<void>;
 }
@@ -102,6 +103,16 @@ export class ClusterLink {
 
   async deleteSession(key: string): Promise<void> {
     await (await this.start()).deleteSession(key);
+  }
+
+  /** A session's journal, wherever the session runs. */
+  async journal(key: string): Promise<readonly JournalRecord[]> {
+    return (await this.start()).journal(key);
+  }
+
+  /** The keys of every session with a journal in the cluster. */
+  async journalKeys(): Promise<readonly string[]> {
+    return (await this.start()).journalKeys();
   }
 
   /** The node's own Supervisor's figures: the sessions this process runs. */

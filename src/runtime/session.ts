@@ -363,6 +363,7 @@ export class Session {
       messages: [],
       usage: ZERO_USAGE,
       at: this.#host.clock.now(),
+      agent: this.agent,
       reset: true,
     });
     await this.#stopRunner();
@@ -584,6 +585,7 @@ export class Session {
         usage: result.delta.usage,
         ...(result.output !== undefined && { output: result.output }),
         at: this.#host.clock.now(),
+        agent: this.agent,
       };
       // Journaled before anyone hears the reply: an acknowledged turn is never lost.
       await this.#host.store.append(this.key, record);

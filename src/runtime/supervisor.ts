@@ -285,6 +285,43 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return session;
   }
 
+  /**
+   * The session by that key if it exists, never starting a conversation: open here, or with a
+   * journal in the store (in a cluster: on any node), reopened with the agent it last ran.
+   * Throws `AGENTCELL_AGENT_NOT_REGISTERED` when that agent is not registered here.
+   *
+   * @example
+   * // After a restart: the conversation is still there, with the agent it had.
+   * const session = await supervisor.find('tenant-7:user-3');
+   * if (session) console.log(session.agent, await session.history());
+   */
+  async find(key: string): Promise<Session | undefined> {
+    this.#assertOpen();
+    assertSessionKey(key);
+    const open = this.peek(key);
+    if (open) return open;
+    const records = await (this.#cluster ? this.#cluster.journal(key) : this.#store.read(key));
+    const agent = records.findLast((record) => typeof record.agent === 'string')?.agent;
+    if (agent === undefined) return undefined;
+    if (!this.#agents.has(agent)) {
+      throw new AgentNotRegisteredError(
+        `session ${JSON.stringify(key)} ran agent ${JSON.stringify(agent)}, which is not registered here: register it to reach the session`,
+      );
+    }
+    // Opened by another caller meanwhile: the same session.
+    return this.peek(key) ?? this.session(key, { agent });
+  }
+
+  /**
+   * Keys of every session this supervisor can reach: open here, or journaled in its store (in a
+   * cluster: on any node).
+   */
+  async allSessionKeys(): Promise<string[]> {
+    this.#assertOpen();
+    const journaled = await (this.#cluster ? this.#cluster.journalKeys() : this.#store.keys());
+    return [...new Set([...this.sessionKeys(), ...journaled])];
+  }
+
   /** Keys of the sessions this supervisor knows (open ones, live or passivated). */
   sessionKeys(): string[] {
     return [...this.#sessions.entries()]

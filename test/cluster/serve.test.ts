@@ -159,6 +159,17 @@ describe('agentcell serve --cluster', { timeout: 60_000 }, () => {
       'echo: streamed',
     ]);
     expect(session.history).toHaveLength(18);
+    // A session only the other process was ever asked for is the caller's here too.
+    expect((await post(b.url, 'only-b', 'via b')).status).toBe(200);
+    const auth = { headers: { authorization: `Bearer ${TOKEN}` } };
+    const elsewhere = await fetch(`${a.url}/v1/sessions/only-b?history=1`, auth);
+    expect(elsewhere.status).toBe(200);
+    expect(await elsewhere.json()).toMatchObject({
+      agent: 'cell',
+      history: [{ content: 'via b' }, { content: 'echo: via b' }],
+    });
+    const listed = await fetch(`${a.url}/v1/sessions`, auth);
+    expect(((await listed.json()) as { sessions: string[] }).sessions).toContain('only-b');
     const metrics = await fetch(`${b.url}/metrics`);
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toContain('agentcell_');

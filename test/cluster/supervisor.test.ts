@@ -130,6 +130,20 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
     }
   });
 
+  it('finds a session another node was asked for, with its agent and history', async () => {
+    const key = keyOwnedBy('beta', 'found');
+    await alpha.session(key, { agent: 'cell' }).send('remember me');
+    expect(beta.peek(key)).toBeUndefined();
+    const found = await beta.find(key);
+    expect(found?.agent).toBe('cell');
+    expect(await found?.history()).toEqual([
+      { role: 'user', content: 'remember me' },
+      { role: 'assistant', content: 'echo: remember me' },
+    ]);
+    expect(await beta.allSessionKeys()).toContain(key);
+    expect(await alpha.find(keyOwnedBy('alpha', 'never'))).toBeUndefined();
+  });
+
   it('streams the events of a turn run on the other node, ending with the journaled final', async () => {
     const key = keyOwnedBy('alpha', 'stream');
     const events: TurnEvent[] = [];

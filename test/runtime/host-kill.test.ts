@@ -89,6 +89,7 @@ async function runUntilKilled(
 function expectWellFormed(key: string, record: JournalRecord): void {
   expect(record).toEqual({
     turnId: expect.any(String),
+    agent: 'cell',
     messages: [
       { role: 'user', content: expect.stringMatching(new RegExp(`^${key} r\\d+ m\\d+$`)) },
       { role: 'assistant', content: expect.stringMatching(/^echo: /) },
