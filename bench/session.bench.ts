@@ -288,7 +288,11 @@ export async function measureStartAndRoundTrip(): Promise<string> {
     }
     await coldSupervisor?.close();
 
-    const entryText = readFileSync(workerEntryUrl('session-worker'), 'utf8');
+    // The entry loads the bundle (after turning the compile cache on): the bundle is the code.
+    const entryText = readFileSync(
+      new URL('session-worker.bundle.js', workerEntryUrl('session-worker')),
+      'utf8',
+    );
     const built = {
       warmPool,
       entryBytes: Buffer.byteLength(entryText),
