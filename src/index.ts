@@ -136,8 +136,8 @@ export type {
   SessionOptions,
   SupervisorOptions,
 } from './runtime/options.js';
-export type { Reply, SendOptions, SessionStats, SessionStatus } from './runtime/session.js';
 export { Session } from './runtime/session.js';
+export type { Reply, SendOptions, SessionStats, SessionStatus } from './runtime/session-types.js';
 export { FileStore, type FileStoreOptions } from './runtime/stores/file.js';
 export { MemoryStore } from './runtime/stores/memory.js';
 export type { JournalStore } from './runtime/stores/store.js';

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import type { TurnEvent } from '../agent/turn-events.js';
 import { OptionsInvalidError } from '../errors.js';
 import type { BusyPolicy, SupervisorOptions } from '../runtime/options.js';
-import type { Reply } from '../runtime/session.js';
+import type { Reply } from '../runtime/session-types.js';
 import { assertShardCount, DEFAULT_SHARDS } from './shards.js';
 
 export interface ClusterNodeOptions {

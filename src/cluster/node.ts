@@ -52,8 +52,8 @@ import {
   toWire,
 } from '../errors.js';
 import type { RegisterOptions } from '../runtime/options.js';
-import type { Reply } from '../runtime/session.js';
 import { assertSessionKey } from '../runtime/session-key.js';
+import type { Reply } from '../runtime/session-types.js';
 import { isFencedError, RedisStore } from '../runtime/stores/redis.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import { FencedJournal, REQUEST_KNOWN_REASON } from './fenced-journal.js';

@@ -15,7 +15,7 @@ import {
   isErrorWire,
   ReplyTimeoutError,
 } from '../errors.js';
-import type { Reply } from '../runtime/session.js';
+import type { Reply } from '../runtime/session-types.js';
 
 /** What an owner posts as a message's outcome, encoded with the shared codec. */
 export type Outcome =

@@ -12,7 +12,7 @@ import type { JournalRecord } from '../agent/journal.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import type { SupervisorEvents } from './events.js';
 import type { BusyPolicy, ClusterOptions, RegisterOptions, SupervisorOptions } from './options.js';
-import type { Reply, SessionRoute } from './session.js';
+import type { Reply, SessionRoute } from './session-types.js';
 import type { Supervisor, SupervisorStats } from './supervisor.js';
 
 /** The part of a ClusterNode the supervisor uses. */

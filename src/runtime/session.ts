@@ -6,12 +6,11 @@
  * journal for the messages still queued.
  */
 import { randomUUID } from 'node:crypto';
-import type PQueue from 'p-queue';
 import { streamEvents } from '../agent/event-stream.js';
 import { currentConversation, type JournalRecord } from '../agent/journal.js';
 import { addUsage, type ChatMessage, type Usage, ZERO_USAGE } from '../agent/messages.js';
 import type { TurnEvent } from '../agent/turn-events.js';
-import type { Clock, ClockTimer } from '../clock.js';
+import type { ClockTimer } from '../clock.js';
 import {
   type AgentcellError,
   BudgetExceededError,
@@ -29,89 +28,21 @@ import {
   withDetails,
 } from '../errors.js';
 import { type Deferred, deferred } from './deferred.js';
-import type { SupervisorEvents } from './events.js';
-import { Mailbox, type OverflowPolicy } from './mailbox.js';
-import type { BusyPolicy, ResetPolicy, SessionBudget } from './options.js';
-import type { RunnerInit, TurnRunner } from './placement/runner.js';
-import { type RestartOptions, RestartPolicy } from './restart-policy.js';
-import type { JournalStore } from './stores/store.js';
-
-/** What a caller gets back for a message. */
-export interface Reply {
-  readonly text: string;
-  /** The turn that answered; several callers share one under `coalesce` and `steer`. */
-  readonly turnId: string;
-  /** The parsed reply when the agent has an output schema. */
-  readonly output?: unknown;
-  readonly usage: Usage;
-}
-
-export type SessionStatus = 'idle' | 'running' | 'failed' | 'closing' | 'closed';
-
-export interface SessionStats {
-  readonly key: string;
-  readonly agent: string;
-  readonly status: SessionStatus;
-  readonly threadId: number | undefined;
-  readonly busy: boolean;
-  readonly queued: number;
-  readonly turns: number;
-  readonly failedTurns: number;
-  readonly restarts: number;
-  readonly usage: Usage;
-  /** Worker heap in use, when a worker is live. */
-  readonly heapUsedBytes: number | undefined;
-  /** Event-loop utilisation of the worker since the previous reading (0..1). */
-  readonly eventLoopUtilization: number | undefined;
-  readonly lastTurnCpuMs: number | undefined;
-  readonly lastMailboxWaitMs: number | undefined;
-}
-
-/** What a session needs from its supervisor. */
-export interface SessionHost {
-  readonly clock: Clock;
-  readonly store: JournalStore;
-  readonly admission: PQueue;
-  readonly capacity: number;
-  readonly overflow: OverflowPolicy;
-  readonly turnTimeoutMs: number;
-  readonly interruptGraceMs: number;
-  readonly maxMessageBytes: number;
-  readonly restart: RestartOptions;
-  /** Throws the supervisor's closed/destroyed error when it no longer admits messages. */
-  assertOpen(): void;
-  /** Whether the caller is inside a turn of this session (a host tool calling back in). */
-  isInsideTurnOf(key: string): boolean;
-  /** Idle time after which a session's worker is released (0 = never). */
-  readonly idleTimeoutMs: number;
-  /** When a session starts a new conversation on its next message. */
-  resetPolicy(agent: string): ResetPolicy | undefined;
-  runnerInit(key: string, agent: string, journal: readonly JournalRecord[]): RunnerInit;
-  /** A runner for the session: a live slot taken, then a warm worker or a cold start. */
-  startRunner(session: Session, init: RunnerInit): Promise<{ runner: TurnRunner; warm: boolean }>;
-  /** A turn ended or a worker went away: waiting activations may now get a slot. */
-  onIdle(session: Session): void;
-  emit<E extends keyof SupervisorEvents>(event: E, ...payload: SupervisorEvents[E]): void;
-}
+import { Mailbox } from './mailbox.js';
+import type { BusyPolicy, SessionBudget } from './options.js';
+import type { TurnRunner } from './placement/runner.js';
+import { shouldReset } from './reset-policy.js';
+import { RestartPolicy } from './restart-policy.js';
+import type { SessionHost } from './session-host.js';
+import type {
+  Reply,
+  SendOptions,
+  SessionRoute,
+  SessionStats,
+  SessionStatus,
+} from './session-types.js';
 
 type Listener = (event: TurnEvent) => void;
-
-/** Options of one {@link Session.send}. */
-export interface SendOptions {
-  /** Called with each event of the turn that answers the message, as {@link Session.stream} yields them. */
-  readonly onEvent?: ((event: TurnEvent) => void) | undefined;
-}
-
-/**
- * Where a session's messages go when its turns run elsewhere: on a cluster, the node that owns
- * its shard. The session then keeps no mailbox or worker of its own.
- */
-export interface SessionRoute {
-  send(message: string, onEvent: Listener | undefined): Promise<Reply>;
-  /** Whether the interrupt reached the node that runs the session. */
-  interrupt(reason: string): Promise<boolean>;
-  journal(): Promise<readonly JournalRecord[]>;
-}
 
 interface Caller {
   readonly reply: Deferred<Reply>;
@@ -807,16 +738,4 @@ export class Session {
     this.#runner = undefined;
     await runner?.terminate();
   }
-}
-
-/** Whether a new conversation starts now: idle too long, or a daily boundary (UTC) passed. */
-export function shouldReset(policy: ResetPolicy, lastActivity: number, now: number): boolean {
-  if (policy.idleMs !== undefined && now - lastActivity >= policy.idleMs) return true;
-  if (policy.dailyAtHour !== undefined) {
-    const boundary = new Date(lastActivity);
-    boundary.setUTCHours(policy.dailyAtHour, 0, 0, 0);
-    if (boundary.getTime() <= lastActivity) boundary.setUTCDate(boundary.getUTCDate() + 1);
-    if (now >= boundary.getTime()) return true;
-  }
-  return false;
 }

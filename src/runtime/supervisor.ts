@@ -44,7 +44,8 @@ import {
 import { type DedicatedOptions, DedicatedRunner } from './placement/dedicated.js';
 import { PooledRunner, TurnPool } from './placement/pooled.js';
 import type { AgentRunnerInit, RunnerInit, TurnRunner } from './placement/runner.js';
-import { Session, type SessionHost } from './session.js';
+import { Session } from './session.js';
+import type { SessionHost } from './session-host.js';
 import { assertSessionKey } from './session-key.js';
 import { MemoryStore } from './stores/memory.js';
 import type { JournalStore } from './stores/store.js';

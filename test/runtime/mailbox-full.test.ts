@@ -3,7 +3,7 @@
  * one, and every caller is settled with a typed error or a reply.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Reply } from '../../src/runtime/session.js';
+import type { Reply } from '../../src/runtime/session-types.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { mockAgent, rejectionOf, shutdown, userTexts } from './helpers.js';

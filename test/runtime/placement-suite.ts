@@ -7,7 +7,7 @@
 import { threadId as testThreadId } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BusyPolicy, SupervisorOptions } from '../../src/runtime/options.js';
-import type { Reply } from '../../src/runtime/session.js';
+import type { Reply } from '../../src/runtime/session-types.js';
 import { MemoryStore } from '../../src/runtime/stores/memory.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import type { MockLlm } from '../../src/testing/mock-llm.js';
