@@ -10,6 +10,7 @@
  * new messages into its own PEL, out of its successor's order).
  */
 import type { Redis } from 'ioredis';
+import { parseBudget, type SessionBudget } from '../runtime/options.js';
 import { RedisScript } from '../runtime/stores/redis.js';
 import { type ClusterKeys, INBOX_GROUP } from './keys.js';
 
@@ -29,6 +30,8 @@ export interface InboxMessage {
   readonly stream: boolean;
   /** What the owner does when the session is busy (the policies that hold across nodes). */
   readonly busyPolicy: ClusterBusyPolicy;
+  /** The budget of the session it was sent through, if it has one. */
+  readonly budget?: SessionBudget | undefined;
   /** Not a message for the agent but an operation on its session, in the session's order. */
   readonly command?: 'delete' | undefined;
 }
@@ -173,6 +176,7 @@ export interface NewMessage {
   readonly stream?: boolean | undefined;
   /** @default 'enqueue' */
   readonly busyPolicy?: ClusterBusyPolicy | undefined;
+  readonly budget?: SessionBudget | undefined;
   readonly command?: 'delete' | undefined;
 }
 
@@ -212,6 +216,7 @@ export class ShardInbox {
         message.stream ? 1 : 0,
         'p',
         message.busyPolicy ?? 'enqueue',
+        ...(message.budget ? ['g', JSON.stringify(message.budget)] : []),
         ...(message.command ? ['c', message.command] : []),
       ],
     );
@@ -373,7 +378,9 @@ function parseEntries(entries: unknown): {
     const message = fields.get('m');
     const origin = fields.get('o');
     const busyPolicy = fields.get('p') ?? 'enqueue';
+    const budget = budgetOf(fields.get('g'));
     if (
+      budget === null ||
       !isClusterBusyPolicy(busyPolicy) ||
       requestId === undefined ||
       sessionKey === undefined ||
@@ -394,8 +401,19 @@ function parseEntries(entries: unknown): {
       acceptedAt: Number(fields.get('t') ?? 0),
       stream: fields.get('s') === '1',
       busyPolicy,
+      ...(budget !== undefined && { budget }),
       ...(fields.get('c') === 'delete' && { command: 'delete' as const }),
     });
   }
   return { messages, malformed, lastEntryId };
+}
+
+/** The budget a message carries: undefined for none, null when it does not parse as one. */
+function budgetOf(text: string | undefined): SessionBudget | undefined | null {
+  if (text === undefined) return undefined;
+  try {
+    return parseBudget(JSON.parse(text));
+  } catch {
+    return null;
+  }
 }

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { TurnEvent } from '../agent/turn-events.js';
 import { OptionsInvalidError } from '../errors.js';
-import type { BusyPolicy, SupervisorOptions } from '../runtime/options.js';
+import type { BusyPolicy, SessionBudget, SupervisorOptions } from '../runtime/options.js';
 import type { Reply } from '../runtime/session-types.js';
 import { assertShardCount, DEFAULT_SHARDS } from './shards.js';
 
@@ -109,6 +109,11 @@ export interface ClusterSendOptions {
    * `coalesce` need the running turn in the same process and are refused. @default 'enqueue'
    */
   readonly busyPolicy?: BusyPolicy | undefined;
+  /**
+   * The budget the turn runs under on the session's owner (tokens and cost of the session in
+   * all, CPU per turn); without one, the owner's own Supervisor default applies.
+   */
+  readonly budget?: SessionBudget | undefined;
   /** Called with the turn's events as the owner forwards them; the last is `final`. */
   readonly onEvent?: ((event: TurnEvent) => void) | undefined;
 }

@@ -51,7 +51,7 @@ import {
   SupervisorClosedError,
   toWire,
 } from '../errors.js';
-import type { RegisterOptions } from '../runtime/options.js';
+import { parseBudget, type RegisterOptions } from '../runtime/options.js';
 import { assertSessionKey } from '../runtime/session-key.js';
 import type { Reply } from '../runtime/session-types.js';
 import { isFencedError, RedisStore } from '../runtime/stores/redis.js';
@@ -381,6 +381,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
           origin: this.nodeId,
           stream: options.onEvent !== undefined,
           busyPolicy: busyPolicy as ClusterBusyPolicy,
+          budget: options.budget === undefined ? undefined : parseBudget(options.budget),
           command: options.command,
         },
         this.#options.maxInboxPerShard,
@@ -871,9 +872,10 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.#requests.set(key, message.requestId);
     try {
       const onEvent = message.stream ? this.#eventForwarder(message) : undefined;
-      const reply = await this.supervisor
-        .session(key, { agent: message.agent })
-        .send(message.message, { onEvent });
+      const session = this.supervisor.session(key, { agent: message.agent });
+      // Each turn runs under the budget of the session it was sent through.
+      if (message.budget !== undefined) session.setBudget(message.budget);
+      const reply = await session.send(message.message, { onEvent });
       return { outcome: { ok: true, reply }, fromJournal: false };
     } catch (error) {
       // Its session was stopped because the shard went, or the node is closing: the message

@@ -11,7 +11,13 @@ import type { Blueprint } from '../agent/blueprint.js';
 import type { JournalRecord } from '../agent/journal.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import type { SupervisorEvents } from './events.js';
-import type { BusyPolicy, ClusterOptions, RegisterOptions, SupervisorOptions } from './options.js';
+import type {
+  BusyPolicy,
+  ClusterOptions,
+  RegisterOptions,
+  SessionBudget,
+  SupervisorOptions,
+} from './options.js';
 import type { Reply, SessionRoute } from './session-types.js';
 import type { Supervisor, SupervisorStats } from './supervisor.js';
 
@@ -28,6 +34,7 @@ export interface ClusterBackend {
     options: {
       readonly agent: string;
       readonly busyPolicy?: BusyPolicy | undefined;
+      readonly budget?: SessionBudget | undefined;
       readonly onEvent?: ((event: TurnEvent) => void) | undefined;
     },
   ): Promise<Reply>;
@@ -94,8 +101,8 @@ export class ClusterLink {
   /** How a session of this supervisor reaches the node that runs it. */
   route(key: string, agent: string, busyPolicy: BusyPolicy): SessionRoute {
     return {
-      send: async (message, onEvent) =>
-        (await this.start()).send(key, message, { agent, busyPolicy, onEvent }),
+      send: async (message, onEvent, budget) =>
+        (await this.start()).send(key, message, { agent, busyPolicy, onEvent, budget }),
       interrupt: async (reason) => (await this.start()).interrupt(key, reason),
       journal: async () => (await this.start()).journal(key),
     };

@@ -157,15 +157,30 @@ const supervisorOptionsSchema = z.strictObject({
 export type SupervisorOptions = z.input<typeof supervisorOptionsSchema>;
 export type ResolvedSupervisorOptions = z.output<typeof supervisorOptionsSchema>;
 
-export function parseSupervisorOptions(options: unknown): ResolvedSupervisorOptions {
-  const result = supervisorOptionsSchema.safeParse(options ?? {});
+/** `value` checked against `schema`, or one OPTIONS_INVALID listing every failing path. */
+function parseWith<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  what: string,
+  root: string,
+): z.output<S> {
+  const result = schema.safeParse(value);
   if (!result.success) {
-    const lines = describeIssues(result.error.issues, 'options');
-    throw new OptionsInvalidError(`invalid supervisor options:\n  ${lines.join('\n  ')}\n`, {
+    const lines = describeIssues(result.error.issues, root);
+    throw new OptionsInvalidError(`invalid ${what}:\n  ${lines.join('\n  ')}\n`, {
       details: { paths: lines },
     });
   }
   return result.data;
+}
+
+export function parseSupervisorOptions(options: unknown): ResolvedSupervisorOptions {
+  return parseWith(supervisorOptionsSchema, options ?? {}, 'supervisor options', 'options');
+}
+
+/** A session budget, checked (a budget may come from another process: a cluster message). */
+export function parseBudget(budget: unknown): SessionBudget {
+  return parseWith(budgetSchema, budget, 'budget', 'budget');
 }
 
 export const sessionOptionsSchema = z.strictObject({
@@ -177,14 +192,7 @@ export const sessionOptionsSchema = z.strictObject({
 export type SessionOptions = z.input<typeof sessionOptionsSchema>;
 
 export function parseSessionOptions(options: unknown): z.output<typeof sessionOptionsSchema> {
-  const result = sessionOptionsSchema.safeParse(options);
-  if (!result.success) {
-    const lines = describeIssues(result.error.issues, 'options');
-    throw new OptionsInvalidError(`invalid session options:\n  ${lines.join('\n  ')}\n`, {
-      details: { paths: lines },
-    });
-  }
-  return result.data;
+  return parseWith(sessionOptionsSchema, options, 'session options', 'options');
 }
 
 export const registerOptionsSchema = z.strictObject({
@@ -196,12 +204,5 @@ export const registerOptionsSchema = z.strictObject({
 export type RegisterOptions = z.input<typeof registerOptionsSchema>;
 
 export function parseRegisterOptions(options: unknown): z.output<typeof registerOptionsSchema> {
-  const result = registerOptionsSchema.safeParse(options ?? {});
-  if (!result.success) {
-    const lines = describeIssues(result.error.issues, 'options');
-    throw new OptionsInvalidError(`invalid register options:\n  ${lines.join('\n  ')}\n`, {
-      details: { paths: lines },
-    });
-  }
-  return result.data;
+  return parseWith(registerOptionsSchema, options ?? {}, 'register options', 'options');
 }

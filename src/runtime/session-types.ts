@@ -5,6 +5,7 @@
 import type { JournalRecord } from '../agent/journal.js';
 import type { Usage } from '../agent/messages.js';
 import type { TurnEvent } from '../agent/turn-events.js';
+import type { SessionBudget } from './options.js';
 
 /** What a caller gets back for a message. */
 export interface Reply {
@@ -48,7 +49,12 @@ export interface SendOptions {
  * its shard. The session then keeps no mailbox or worker of its own.
  */
 export interface SessionRoute {
-  send(message: string, onEvent: ((event: TurnEvent) => void) | undefined): Promise<Reply>;
+  /** `budget`: the session's, for the turn the message starts where the session runs. */
+  send(
+    message: string,
+    onEvent: ((event: TurnEvent) => void) | undefined,
+    budget: SessionBudget | undefined,
+  ): Promise<Reply>;
   /** Whether the interrupt reached the node that runs the session. */
   interrupt(reason: string): Promise<boolean>;
   journal(): Promise<readonly JournalRecord[]>;

@@ -29,7 +29,7 @@ import {
 } from '../errors.js';
 import { type Deferred, deferred } from './deferred.js';
 import { Mailbox } from './mailbox.js';
-import type { BusyPolicy, SessionBudget } from './options.js';
+import { type BusyPolicy, parseBudget, type SessionBudget } from './options.js';
 import type { TurnRunner } from './placement/runner.js';
 import { shouldReset } from './reset-policy.js';
 import { RestartPolicy } from './restart-policy.js';
@@ -65,7 +65,7 @@ export class Session {
   readonly agent: string;
   readonly #host: SessionHost;
   readonly #policy: BusyPolicy;
-  readonly #budget: SessionBudget | undefined;
+  #budget: SessionBudget | undefined;
   readonly #mailbox: Mailbox;
   readonly #restart: RestartPolicy;
   #status: SessionStatus = 'idle';
@@ -117,6 +117,22 @@ export class Session {
 
   get status(): SessionStatus {
     return this.#status;
+  }
+
+  /** The budget its turns run under (tokens and cost in all, CPU per turn), if any. */
+  get budget(): SessionBudget | undefined {
+    return this.#budget;
+  }
+
+  /**
+   * Replaces the session's budget for the turns that start from now on (undefined: none).
+   * Throws `AGENTCELL_OPTIONS_INVALID` for a malformed budget, changing nothing.
+   *
+   * @example
+   * session.setBudget({ maxTokens: 200_000 }); // this tenant upgraded its plan
+   */
+  setBudget(budget: SessionBudget | undefined): void {
+    this.#budget = budget === undefined ? undefined : parseBudget(budget);
   }
 
   /**
@@ -303,7 +319,7 @@ export class Session {
 
   /** The busy policy and the order are kept where the turn runs, not here. */
   #sendRouted(route: SessionRoute, message: string, onEvent: Listener | undefined): Promise<Reply> {
-    const reply = route.send(message, onEvent).catch((error: unknown) => {
+    const reply = route.send(message, onEvent, this.#budget).catch((error: unknown) => {
       this.#failedTurns++;
       throw error;
     });

@@ -297,6 +297,30 @@ describe('inbox', () => {
     expect((await read(10, next.last)).ids).toEqual([ids[2]]);
   });
 
+  it('carries a session budget with a message, and sets apart one that does not parse', async () => {
+    const keys = freshKeys();
+    const inbox = new ShardInbox(client, keys);
+    const leases = new ShardLeases(client, keys, { nodeId: 'n', ttlMs: 5_000 });
+    const taken = await leases.acquire(4);
+    if (!taken.acquired) throw new Error('free shard');
+    await inbox.ensureGroup(4);
+    const base = { sessionKey: 's', agent: 'cell', message: 'm', origin: 'o' };
+    await inbox.accept(4, { ...base, requestId: 'r1', budget: { maxTokens: 10 } }, 0);
+    await inbox.accept(4, { ...base, requestId: 'r2' }, 0);
+    const forged = await client.xadd(
+      keys.inbox(4),
+      '*',
+      ...['r', 'r3', 'k', 's', 'a', 'cell', 'm', 'm', 'o', 'o', 'g', '{"maxTokens":-1}'],
+    );
+    const read = await inbox.read(4, taken.epoch, 'n', 10, '0-0');
+    if (read.fenced) throw new Error('fenced');
+    expect(read.messages.map((message) => [message.requestId, message.budget])).toEqual([
+      ['r1', { maxTokens: 10 }],
+      ['r2', undefined],
+    ]);
+    expect(read.malformed).toEqual([forged]);
+  });
+
   it('counts a replayed delivery attempt once per owner epoch', async () => {
     const keys = freshKeys();
     const inbox = new ShardInbox(client, keys);

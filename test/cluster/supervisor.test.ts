@@ -144,6 +144,17 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
     expect(await alpha.find(keyOwnedBy('alpha', 'never'))).toBeUndefined();
   });
 
+  it('runs each turn under the budget of the session it was sent through', async () => {
+    const key = keyOwnedBy('beta', 'budget');
+    const session = alpha.session(key, { agent: 'cell', budget: { maxTokens: 1 } });
+    expect((await session.send('one')).text).toBe('echo: one');
+    await expect(session.send('two')).rejects.toMatchObject({
+      code: 'AGENTCELL_BUDGET_EXCEEDED',
+    });
+    session.setBudget({ maxTokens: 1_000_000 });
+    expect((await session.send('three')).text).toBe('echo: three');
+  });
+
   it('streams the events of a turn run on the other node, ending with the journaled final', async () => {
     const key = keyOwnedBy('alpha', 'stream');
     const events: TurnEvent[] = [];
