@@ -704,6 +704,11 @@ interface MemoryResult {
 }
 
 const IDLE_CPU_SECONDS = 5;
+/**
+ * How long idle workers settle before their idle CPU is measured: in the first seconds after a
+ * start V8 still collects and compiles, which is start-up cost, not what idling costs.
+ */
+const IDLE_SETTLE_SECONDS = 20;
 
 function mapsInUse(): number {
   try {
@@ -744,6 +749,7 @@ export async function memoryCase(kindText: string, nText: string, url: string): 
     const rssAfter = process.memoryUsage.rss();
     const live = supervisor ? supervisor.stats().liveWorkers : workers.length;
     // What idle workers cost in CPU: nothing runs on purpose while this is measured.
+    await sleep(IDLE_SETTLE_SECONDS * 1000);
     const idleCpu = process.cpuUsage();
     const idleStart = performance.now();
     await sleep(IDLE_CPU_SECONDS * 1000);
@@ -1015,7 +1021,7 @@ function memorySection(
   const lines = [
     `### 4. Memory: ${n} live idle sessions vs ${n} bare probe workers`,
     '',
-    `Each in a fresh process: RSS before, then ${n} workers started ${START_CONCURRENCY} at a time (sessions: one turn each, \`warmPoolSize: 0\`), 1 s to settle, a GC of the main thread, RSS after; then ${IDLE_CPU_SECONDS} s of idling, whose CPU (the whole process) is the idle CPU per worker.`,
+    `Each in a fresh process: RSS before, then ${n} workers started ${START_CONCURRENCY} at a time (sessions: one turn each, \`warmPoolSize: 0\`), 1 s to settle, a GC of the main thread, RSS after; then ${IDLE_SETTLE_SECONDS} s to let start-up work end and ${IDLE_CPU_SECONDS} s of idling, whose CPU (the whole process) is the idle CPU per worker.`,
     '',
     '| case | live | RSS before | RSS after | per worker | vs probe | maps per worker | idle CPU per worker | cores busy: this / mock / others |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
