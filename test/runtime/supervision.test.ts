@@ -51,7 +51,8 @@ describe('a turn past turnTimeoutMs (real clock)', () => {
 
   beforeAll(async () => {
     const { registry, tools } = await fixtureRegistry(['spin', 'lock']);
-    supervisor = new Supervisor({ tools: registry, turnTimeoutMs: 300, interruptGraceMs: 100 });
+    // Long enough for the tool to be running when the timeout fires on a loaded machine.
+    supervisor = new Supervisor({ tools: registry, turnTimeoutMs: 1_000, interruptGraceMs: 500 });
     supervisor.register('cell', mockAgent(mock, { tools }));
   });
 
