@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis';
 import { parseBudget, type SessionBudget } from '../runtime/options.js';
 import { RedisScript } from '../runtime/stores/redis.js';
 import { type ClusterKeys, INBOX_GROUP } from './keys.js';
+import { streamFields } from './stream-replies.js';
 
 /** A message as it waits in a shard's inbox. */
 export interface InboxMessage {
@@ -364,14 +365,7 @@ function parseEntries(entries: unknown): {
     if (!Array.isArray(entry) || typeof entry[0] !== 'string') continue;
     const entryId = entry[0];
     lastEntryId = entryId;
-    const fields = new Map<string, string>();
-    const flat: unknown = entry[1];
-    if (Array.isArray(flat)) {
-      for (let index = 0; index + 1 < flat.length; index += 2) {
-        const [name, value] = [flat[index], flat[index + 1]];
-        if (typeof name === 'string' && typeof value === 'string') fields.set(name, value);
-      }
-    }
+    const fields = streamFields(entry[1]);
     const requestId = fields.get('r');
     const sessionKey = fields.get('k');
     const agent = fields.get('a');

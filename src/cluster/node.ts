@@ -81,6 +81,7 @@ import {
 } from './node-options.js';
 import { AwaitedReplies, type Outcome } from './replies.js';
 import { ownerOf, shardOf } from './shards.js';
+import { streamNames } from './stream-replies.js';
 
 type ShardState = 'active' | 'draining' | 'released' | 'lost';
 
@@ -983,12 +984,4 @@ function replyOf(record: JournalRecord): Reply {
     usage: record.usage,
     ...(record.output !== undefined && { output: record.output }),
   };
-}
-
-/** The streams an XREAD reply has entries of. */
-function streamNames(result: unknown): string[] {
-  if (!Array.isArray(result)) return [];
-  return result.flatMap((stream: unknown) =>
-    Array.isArray(stream) && typeof stream[0] === 'string' ? [stream[0]] : [],
-  );
 }

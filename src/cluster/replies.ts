@@ -16,6 +16,7 @@ import {
   ReplyTimeoutError,
 } from '../errors.js';
 import type { Reply } from '../runtime/session-types.js';
+import { streamEntries } from './stream-replies.js';
 
 /** What an owner posts as a message's outcome, encoded with the shared codec. */
 export type Outcome =
@@ -225,26 +226,4 @@ function parseOutcome(payload: string | undefined): Outcome | undefined {
     return { ok: true, reply: reply as unknown as Reply };
   }
   return undefined;
-}
-
-/** The entries of an XREAD reply, `[[stream, [[id, [field, value, ...]], ...]], ...]`. */
-function streamEntries(result: unknown): [string, Map<string, string>][] {
-  const entries: [string, Map<string, string>][] = [];
-  if (!Array.isArray(result)) return entries;
-  for (const stream of result) {
-    if (!Array.isArray(stream) || !Array.isArray(stream[1])) continue;
-    for (const entry of stream[1]) {
-      if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !Array.isArray(entry[1])) {
-        continue;
-      }
-      const fields = new Map<string, string>();
-      const flat: unknown[] = entry[1];
-      for (let index = 0; index + 1 < flat.length; index += 2) {
-        const [name, value] = [flat[index], flat[index + 1]];
-        if (typeof name === 'string' && typeof value === 'string') fields.set(name, value);
-      }
-      entries.push([entry[0], fields]);
-    }
-  }
-  return entries;
 }

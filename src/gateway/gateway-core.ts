@@ -288,7 +288,7 @@ export class GatewayCore {
       'a message takes { message: string, agent?: string }',
     );
     // A conversation journaled before (a restart, another node) goes on with its own agent.
-    await this.#supervisor.find(namespaced);
+    const existing = await this.#supervisor.find(namespaced);
     // Checked again: the gateway may have started closing while the body was read. From
     // here to the tracking below nothing awaits, so close() cannot miss this message.
     this.#assertAccepting();
@@ -296,7 +296,7 @@ export class GatewayCore {
     if (limit !== undefined && tenant.turnsInFlight >= limit) {
       throw tenantLimitError(tenant, 'maxConcurrentTurns', limit);
     }
-    const session = this.#openSession(tenant, scope.key ?? '', namespaced, body.agent);
+    const session = this.#openSession(tenant, scope.key ?? '', namespaced, body.agent, existing);
     tenant.turnsInFlight++;
     const turn = this.#runTurn(req, res, session, body.message, scope);
     const tracked = turn.catch(() => {});
@@ -340,9 +340,17 @@ export class GatewayCore {
     });
   }
 
-  /** The caller's session by that key, opened on its first message (within the tenant's limits). */
-  #openSession(tenant: Tenant, key: string, namespaced: string, requested?: string): Session {
-    const existing = this.#supervisor.peek(namespaced);
+  /**
+   * The caller's session by that key: `existing` (what `find` gave), or opened on its first
+   * message (within the tenant's limits).
+   */
+  #openSession(
+    tenant: Tenant,
+    key: string,
+    namespaced: string,
+    requested: string | undefined,
+    existing: Session | undefined,
+  ): Session {
     if (existing) {
       if (requested !== undefined && requested !== existing.agent) {
         assertAgentAllowed(tenant, requested);

@@ -104,7 +104,7 @@ export class ClusterLink {
       send: async (message, onEvent, budget) =>
         (await this.start()).send(key, message, { agent, busyPolicy, onEvent, budget }),
       interrupt: async (reason) => (await this.start()).interrupt(key, reason),
-      journal: async () => (await this.start()).journal(key),
+      journal: () => this.journal(key),
     };
   }
 

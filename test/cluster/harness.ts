@@ -287,13 +287,3 @@ export async function inboxBacklog(client: Redis, prefix: string, shards: number
   for (let shard = 0; shard < shards; shard++) total += await client.xlen(keys.inbox(shard));
   return total;
 }
-
-/** Deletes every Redis key under `prefix` (a test run's own keys). */
-export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}

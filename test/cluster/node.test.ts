@@ -17,8 +17,9 @@ import type { ClusterNodeOptions } from '../../src/cluster/node-options.js';
 import { ownerOf, shardOf } from '../../src/cluster/shards.js';
 import { RedisStore } from '../../src/runtime/stores/redis.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
+import { deleteKeys } from '../fixtures/redis-keys.js';
 import { sampleRecord } from '../runtime/stores/store-suite.js';
-import { deleteKeys, until } from './harness.js';
+import { until } from './harness.js';
 
 const REDIS_URL = process.env['AGENTCELL_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
 const RUN_PREFIX = `agentcell-test:${randomUUID()}:`;

@@ -13,8 +13,8 @@ import type { LeaseOwner } from '../../src/cluster/leases.js';
 import { shardOf } from '../../src/cluster/shards.js';
 import { RedisStore } from '../../src/runtime/stores/redis.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
+import { deleteKeys } from '../fixtures/redis-keys.js';
 import {
-  deleteKeys,
   inboxBacklog,
   leaseOwners,
   type NodeEvent,

@@ -15,8 +15,8 @@ import { ShardLeases } from '../../src/cluster/leases.js';
 import { Membership } from '../../src/cluster/membership.js';
 import { ownerOf, shardOf } from '../../src/cluster/shards.js';
 import { isFencedError, RedisStore } from '../../src/runtime/stores/redis.js';
+import { deleteKeys } from '../fixtures/redis-keys.js';
 import { sampleRecord } from '../runtime/stores/store-suite.js';
-import { deleteKeys } from './harness.js';
 
 const REDIS_URL = process.env['AGENTCELL_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
 const RUN_PREFIX = `agentcell-test:${randomUUID()}:`;
@@ -42,6 +42,17 @@ afterAll(async () => {
 function freshKeys(): ClusterKeys {
   counter++;
   return new ClusterKeys(`${RUN_PREFIX}${counter}:`);
+}
+
+/** A cluster of its own whose `shard` node `n` holds: its keys, inbox (group made), leases, epoch. */
+async function ownedShard(shard: number) {
+  const keys = freshKeys();
+  const inbox = new ShardInbox(client, keys);
+  const leases = new ShardLeases(client, keys, { nodeId: 'n', ttlMs: 5_000 });
+  const taken = await leases.acquire(shard);
+  if (!taken.acquired) throw new Error('free shard');
+  await inbox.ensureGroup(shard);
+  return { keys, inbox, leases, epoch: taken.epoch };
 }
 
 function storeFor(keys: ClusterKeys): RedisStore {
@@ -266,12 +277,7 @@ describe('inbox', () => {
   });
 
   it('hands over entries a lost read delivered before anything new, in order', async () => {
-    const keys = freshKeys();
-    const inbox = new ShardInbox(client, keys);
-    const leases = new ShardLeases(client, keys, { nodeId: 'n', ttlMs: 5_000 });
-    const taken = await leases.acquire(0);
-    if (!taken.acquired) throw new Error('free shard');
-    await inbox.ensureGroup(0);
+    const { inbox, epoch } = await ownedShard(0);
     const accept = (n: number) =>
       inbox.accept(
         0,
@@ -280,7 +286,7 @@ describe('inbox', () => {
       );
     /** Reads after `after`; the entry ids read, and where the next read goes on from. */
     const read = async (count: number, after: string) => {
-      const result = await inbox.read(0, taken.epoch, 'n', count, after);
+      const result = await inbox.read(0, epoch, 'n', count, after);
       if (result.fenced) throw new Error('fenced');
       const ids = result.messages.map((message) => message.entryId);
       return { ids, last: result.lastEntryId ?? after };
@@ -298,12 +304,7 @@ describe('inbox', () => {
   });
 
   it('carries a session budget with a message, and sets apart one that does not parse', async () => {
-    const keys = freshKeys();
-    const inbox = new ShardInbox(client, keys);
-    const leases = new ShardLeases(client, keys, { nodeId: 'n', ttlMs: 5_000 });
-    const taken = await leases.acquire(4);
-    if (!taken.acquired) throw new Error('free shard');
-    await inbox.ensureGroup(4);
+    const { keys, inbox, epoch } = await ownedShard(4);
     const base = { sessionKey: 's', agent: 'cell', message: 'm', origin: 'o' };
     await inbox.accept(4, { ...base, requestId: 'r1', budget: { maxTokens: 10 } }, 0);
     await inbox.accept(4, { ...base, requestId: 'r2' }, 0);
@@ -312,7 +313,7 @@ describe('inbox', () => {
       '*',
       ...['r', 'r3', 'k', 's', 'a', 'cell', 'm', 'm', 'o', 'o', 'g', '{"maxTokens":-1}'],
     );
-    const read = await inbox.read(4, taken.epoch, 'n', 10, '0-0');
+    const read = await inbox.read(4, epoch, 'n', 10, '0-0');
     if (read.fenced) throw new Error('fenced');
     expect(read.messages.map((message) => [message.requestId, message.budget])).toEqual([
       ['r1', { maxTokens: 10 }],
@@ -322,29 +323,20 @@ describe('inbox', () => {
   });
 
   it('counts a replayed delivery attempt once per owner epoch', async () => {
-    const keys = freshKeys();
-    const inbox = new ShardInbox(client, keys);
-    const leases = new ShardLeases(client, keys, { nodeId: 'n', ttlMs: 5_000 });
-    const taken = await leases.acquire(3);
-    if (!taken.acquired) throw new Error('free shard');
-    expect(await inbox.attempt(3, taken.epoch, 'r')).toBe(1);
-    expect(await inbox.attempt(3, taken.epoch, 'r')).toBe(1);
+    const { inbox, epoch, leases } = await ownedShard(3);
+    expect(await inbox.attempt(3, epoch, 'r')).toBe(1);
+    expect(await inbox.attempt(3, epoch, 'r')).toBe(1);
     const retaken = await leases.acquire(3);
     if (!retaken.acquired) throw new Error('own shard');
-    expect(await inbox.attempt(3, taken.epoch, 'r')).toBe('fenced');
+    expect(await inbox.attempt(3, epoch, 'r')).toBe('fenced');
     expect(await inbox.attempt(3, retaken.epoch, 'r')).toBe(2);
     expect(await inbox.attempt(3, retaken.epoch, 'r')).toBe(2);
   });
 
   it('reads in order, gives a cursor to wait from, and sets malformed entries apart', async () => {
-    const keys = freshKeys();
-    const inbox = new ShardInbox(client, keys);
-    const leases = new ShardLeases(client, keys, { nodeId: 'n', ttlMs: 5_000 });
-    const taken = await leases.acquire(0);
-    if (!taken.acquired) throw new Error('free shard');
-    await inbox.ensureGroup(0);
+    const { keys, inbox, epoch } = await ownedShard(0);
     await inbox.ensureGroup(0); // twice is fine
-    expect(await inbox.read(0, taken.epoch, 'n', 10, '0-0')).toEqual({
+    expect(await inbox.read(0, epoch, 'n', 10, '0-0')).toEqual({
       fenced: false,
       messages: [],
       malformed: [],
@@ -361,14 +353,14 @@ describe('inbox', () => {
       );
     }
     const junk = await client.xadd(keys.inbox(0), '*', 'hello', 'world');
-    const read = await inbox.read(0, taken.epoch, 'n', 2, '0-0');
+    const read = await inbox.read(0, epoch, 'n', 2, '0-0');
     expect(read).toMatchObject({ fenced: false, cursor: junk });
     expect(read.fenced ? [] : read.messages.map((message) => message.entryId)).toEqual(
       ids.slice(0, 2),
     );
     const rest = await inbox.read(
       0,
-      taken.epoch,
+      epoch,
       'n',
       10,
       read.fenced ? '0-0' : (read.lastEntryId ?? '0-0'),
@@ -382,8 +374,8 @@ describe('inbox', () => {
       message: 'm3',
       origin: 'o',
     });
-    expect(await inbox.ack(0, taken.epoch, junk ?? '', undefined)).toBe('acked');
-    expect(await inbox.ack(0, taken.epoch, junk ?? '', undefined)).toBe('gone');
+    expect(await inbox.ack(0, epoch, junk ?? '', undefined)).toBe('acked');
+    expect(await inbox.ack(0, epoch, junk ?? '', undefined)).toBe('gone');
   });
 });
 

@@ -14,7 +14,8 @@ import { ownerOf, shardOf } from '../../src/cluster/shards.js';
 import { encode } from '../../src/codec.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
-import { deleteKeys, until } from './harness.js';
+import { deleteKeys } from '../fixtures/redis-keys.js';
+import { until } from './harness.js';
 
 const REDIS_URL = process.env['AGENTCELL_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
 const PREFIX = `agentcell-test:${randomUUID()}:`;

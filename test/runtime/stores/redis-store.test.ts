@@ -14,6 +14,7 @@ import {
   type RedisStoreOptions,
   shardEpochKey,
 } from '../../../src/runtime/stores/redis.js';
+import { deleteKeys } from '../../fixtures/redis-keys.js';
 import { journalStoreSuite, type StoreFixture, sampleRecord } from './store-suite.js';
 
 const REDIS_URL = process.env['AGENTCELL_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
@@ -27,19 +28,9 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  await removeKeys(RUN_PREFIX);
+  await deleteKeys(admin, RUN_PREFIX);
   await admin.quit();
 });
-
-/** Deletes every key under `prefix` (prefixes here hold no glob characters). */
-async function removeKeys(prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await admin.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
 
 function freshPrefix(): string {
   fixtures++;
@@ -60,7 +51,7 @@ function redisFixture(
       },
       dispose: async () => {
         await Promise.all(opened.map((store) => store.close()));
-        await removeKeys(prefix);
+        await deleteKeys(admin, prefix);
       },
     };
   };
@@ -75,7 +66,7 @@ describe('RedisStore over a shared client', () => {
     return {
       open: () => new RedisStore({ redis: client, prefix }),
       dispose: async () => {
-        await removeKeys(prefix);
+        await deleteKeys(admin, prefix);
         await client.quit();
       },
     };
