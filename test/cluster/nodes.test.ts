@@ -213,7 +213,13 @@ describe('a cluster of node processes', { timeout: 60_000 }, () => {
         .map(({ outcome }) => (outcome?.kind === 'reply' ? outcome.turnId : undefined));
       expect(replied).toEqual(records.map((record) => record.turnId));
     }
-    // Every node ran the turns of its own shards, whoever accepted the messages.
+    // Every node ran the turns of its own shards, whoever accepted the messages. A reply can
+    // reach its caller before the owner's line saying it settled it: wait for those lines.
+    await until(
+      async () => (eventsOf(cluster.nodes, 'settle').length >= sent.length ? true : undefined),
+      10_000,
+      'every node to report the messages it settled',
+    );
     for (const node of cluster.nodes) {
       const ran = node.events.filter((event) => event.ev === 'settle');
       expect(ran.length).toBeGreaterThanOrEqual(12);
