@@ -125,6 +125,13 @@ export {
   type NextFunction,
   type TenantOptions,
 } from './gateway/gateway.js';
+export {
+  type CreateLoggerOptions,
+  createLogger,
+  type Logger,
+  type LogLevel,
+  setLogger,
+} from './log.js';
 export type { SupervisorEvents } from './runtime/events.js';
 export type {
   BusyPolicy,
