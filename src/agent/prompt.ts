@@ -1,7 +1,8 @@
 /** What the model is shown: the system prompt, the user message and the windowed history. */
-import { estimateTokens } from '../llm/client.js';
+
 import type { AgentSpec } from './config.js';
 import type { ChatMessage } from './messages.js';
+import { estimateTokens } from './tokens.js';
 
 /** Fills `{{name}}` placeholders; unknown placeholders are left as they are. */
 export function fillTemplate(

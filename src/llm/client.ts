@@ -8,6 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import OpenAI from 'openai';
 import type { JsonSchema } from '../agent/config.js';
 import type { ChatMessage, ToolCall } from '../agent/messages.js';
+import { estimateTokens } from '../agent/tokens.js';
 import {
   type AgentcellError,
   InterruptedError,
@@ -283,11 +284,6 @@ class ResponseAssembler {
       finishReason: this.#finishReason || 'stop',
     };
   }
-}
-
-/** About four characters a token: good enough for windows, budgets and missing usage. */
-export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4);
 }
 
 function toLlmError(thrown: unknown, signal: AbortSignal): AgentcellError {

@@ -3,6 +3,8 @@
  * completion request gets. Kept free of HTTP so the rules are easy to reason about and test.
  */
 
+import { estimateTokens } from '../agent/tokens.js';
+
 /** One part of a multi-part message content (only `text` parts carry text). */
 export interface ChatContentPart {
   readonly type: string;
@@ -291,11 +293,6 @@ export function planResponse(
     if (matches(rule.match, text)) return scriptedPlan(rule, request.messages, text, counters);
   }
   return { kind: 'reply', text: defaultReply(request.messages) };
-}
-
-/** Token estimate used for usage and pacing: a quarter of the characters, rounded up. */
-export function estimateTokens(chars: number): number {
-  return Math.ceil(chars / 4);
 }
 
 export function promptTokens(messages: readonly ChatCompletionMessage[]): number {
