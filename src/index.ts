@@ -12,6 +12,7 @@ export {
   Agent,
   type AgentConfig,
   type CloneForChannelOptions,
+  type FromBlueprintOptions,
   type Handoff,
   redact,
 } from './agent/agent.js';

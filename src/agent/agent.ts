@@ -26,6 +26,11 @@ export interface AgentConfig extends AgentSpecInput {
 /** Options of one turn: see {@link TurnOptions}. */
 export type ChatOptions = Omit<TurnOptions, 'handoffChain'>;
 
+export interface FromBlueprintOptions {
+  /** Where the blueprint's tools are implemented; required when the blueprint names tools. */
+  readonly registry?: ToolRegistry;
+}
+
 export interface CloneForChannelOptions {
   /** Handoffs for the clone; by default a channel clone has none. */
   readonly handoffs?: readonly Handoff[];
@@ -130,12 +135,14 @@ export class Agent {
 
   /**
    * Rebuilds an agent from its blueprint, with fresh live state; tool implementations come
-   * from `registry` (this thread's). Throws `AGENTCELL_BLUEPRINT_INVALID` for unknown tools.
+   * from `registry` (this thread's), which only a blueprint without tools may leave out.
+   * Throws `AGENTCELL_BLUEPRINT_INVALID` for unknown tools, or tools and no registry.
    *
    * @example
    * const agent = Agent.fromBlueprint(decodeBlueprint(text, { registry }), { registry });
+   * const plain = Agent.fromBlueprint(decodeBlueprint(text)); // a blueprint without tools
    */
-  static fromBlueprint(blueprint: Blueprint, options: { registry: ToolRegistry }): Agent {
+  static fromBlueprint(blueprint: Blueprint, options: FromBlueprintOptions = {}): Agent {
     const tools = Object.freeze(resolveTools(blueprint, options.registry));
     const valid = new ValidatedConfig(
       copyByContract(blueprint.spec),

@@ -192,9 +192,14 @@ function unknownTools(blueprint: Blueprint, registry: ToolRegistry): string[] {
 
 /**
  * The tools of a blueprint with their implementations from the registry of this thread.
- * Throws `AGENTCELL_BLUEPRINT_INVALID` for a tool that is unknown, not loaded, or of another kind.
+ * Throws `AGENTCELL_BLUEPRINT_INVALID` for a tool that is unknown, not loaded, or of another
+ * kind, and when the blueprint names tools but no registry was given.
  */
-export function resolveTools(blueprint: Blueprint, registry: ToolRegistry): Tool[] {
+export function resolveTools(blueprint: Blueprint, registry?: ToolRegistry): Tool[] {
+  if (!registry) {
+    if (blueprint.tools.length > 0) throw invalid(toolsWithoutRegistry(blueprint));
+    return [];
+  }
   const problems: string[] = [];
   const tools = blueprint.tools.map((descriptor, index): Tool => {
     const path = `blueprint.tools.${index}`;
@@ -222,6 +227,13 @@ export function resolveTools(blueprint: Blueprint, registry: ToolRegistry): Tool
   });
   if (problems.length > 0) throw invalid(problems);
   return tools;
+}
+
+function toolsWithoutRegistry(blueprint: Blueprint): string[] {
+  return blueprint.tools.map(
+    (tool, index) =>
+      `blueprint.tools.${index}.name: the blueprint names tool ${JSON.stringify(tool.name)}; pass the { registry } that holds its implementation`,
+  );
 }
 
 function invalid(problems: readonly string[]): BlueprintInvalidError {

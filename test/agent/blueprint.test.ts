@@ -142,6 +142,25 @@ describe('blueprint round trip', () => {
   );
 });
 
+describe('Agent.fromBlueprint without a registry', () => {
+  it('rebuilds an agent that has no tools', () => {
+    const text = encodeBlueprint(toBlueprint(new Agent({ name: 'plain', handoffs: ['billing'] })));
+    const rebuilt = Agent.fromBlueprint(decodeBlueprint(text));
+    expect(rebuilt.name).toBe('plain');
+    expect(rebuilt.tools).toEqual([]);
+    expect(rebuilt.handoffs).toEqual(['billing']);
+  });
+
+  it('refuses a blueprint that names tools, saying to pass a registry', () => {
+    const text = encodeBlueprint(toBlueprint(new Agent({ name: 'a', tools: [lookupTool] })));
+    const error = caught(() => Agent.fromBlueprint(decodeBlueprint(text)));
+    expect(error.code).toBe('AGENTCELL_BLUEPRINT_INVALID');
+    expect(error.message).toContain('registry');
+    expect(error.message).toContain('lookup');
+    expect(error.details?.paths?.some((path) => path.startsWith('blueprint.tools'))).toBe(true);
+  });
+});
+
 describe('data types survive the blueprint', () => {
   it.each<readonly [string, Partial<AgentConfig>, (spec: AgentSpec) => unknown, unknown]>([
     [
