@@ -102,7 +102,7 @@ const executionSchema = z.strictObject({
   maxIterations: positiveInt.optional(),
   /** Retries of an LLM call answered 429/5xx or cut off (default 2). */
   maxRetries: z.number().int().nonnegative().optional(),
-  /** First retry delay in milliseconds, doubled each retry (default 250). */
+  /** Backoff before the first retry in ms, doubled each retry, capped at 60 s; each wait is a random share of it (default 250). */
   retryBaseDelayMs: nonNegative.optional(),
   /** Cumulative cost in USD past which a turn stops with AGENTCELL_BUDGET_EXCEEDED. */
   maxBudget: nonNegative.optional(),

@@ -4,11 +4,11 @@
  * the `openai` SDK; the SDK's own retries are off because a turn needs retries that also
  * cover a stream that stalls or breaks mid-way, with the agent's own backoff settings.
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import OpenAI from 'openai';
 import type { JsonSchema } from '../agent/config.js';
 import type { ChatMessage, ToolCall } from '../agent/messages.js';
 import { estimateTokens } from '../agent/tokens.js';
+import { type Clock, systemClock } from '../clock.js';
 import {
   type AgentcellError,
   InterruptedError,
@@ -18,6 +18,7 @@ import {
   LlmRateLimitedError,
   LlmRequestFailedError,
 } from '../errors.js';
+import { isRetryable, retryDelay, sleep } from './retry.js';
 
 export interface LlmClientOptions {
   readonly baseUrl?: string | undefined;
@@ -27,10 +28,17 @@ export interface LlmClientOptions {
   readonly project?: string | undefined;
   /** Retries of a call answered 429/5xx, refused, or cut off. @default 2 */
   readonly maxRetries?: number | undefined;
-  /** First retry delay, doubled each retry; a Retry-After header wins. @default 250 */
+  /**
+   * The backoff before the first retry, doubled each retry and capped at 60 s; each wait is a
+   * random share of it (full jitter). A Retry-After header wins. @default 250
+   */
   readonly retryBaseDelayMs?: number | undefined;
   /** A stream silent for this long is cut off and retried. @default 60000 */
   readonly idleTimeoutMs?: number | undefined;
+  /** What retry waits run on; a simulated clock lets tests advance them. @default the system clock */
+  readonly clock?: Clock | undefined;
+  /** Uniform in [0, 1), for the jitter; seed it to make waits repeatable. @default Math.random */
+  readonly random?: (() => number) | undefined;
 }
 
 export interface LlmToolSpec {
@@ -58,7 +66,7 @@ export interface LlmResponse {
   readonly finishReason: string;
 }
 
-/** Retries after which a response is given up; useful for tests and telemetry. */
+/** What a call reports as it goes: text deltas, and each retry with the wait before it. */
 export interface LlmCallObserver {
   onTextDelta?(delta: string): void;
   onRetry?(attempt: number, error: AgentcellError, delayMs: number): void;
@@ -79,6 +87,8 @@ export class LlmClient {
   readonly #maxRetries: number;
   readonly #retryBaseDelayMs: number;
   readonly #idleTimeoutMs: number;
+  readonly #clock: Clock;
+  readonly #random: () => number;
 
   constructor(options: LlmClientOptions = {}) {
     this.#sdk = new OpenAI({
@@ -95,6 +105,8 @@ export class LlmClient {
     this.#maxRetries = options.maxRetries ?? 2;
     this.#retryBaseDelayMs = options.retryBaseDelayMs ?? 250;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
   }
 
   /** One completion, streamed; retried on transient failures; aborted by `signal`. */
@@ -112,9 +124,19 @@ export class LlmClient {
         const error = toLlmError(thrown, signal);
         const retryable = isRetryable(error);
         if (!retryable || attempt >= this.#maxRetries) throw error;
-        const delayMs = retryDelay(thrown, this.#retryBaseDelayMs * 2 ** attempt);
+        const delayMs = retryDelay({
+          attempt,
+          baseDelayMs: this.#retryBaseDelayMs,
+          headers: thrown instanceof OpenAI.APIError ? thrown.headers : undefined,
+          now: this.#clock.now(),
+          random: this.#random,
+        });
         observer.onRetry?.(attempt + 1, error, delayMs);
-        await sleep(delayMs, signal);
+        try {
+          await sleep(this.#clock, delayMs, signal);
+        } catch {
+          throw toLlmError(undefined, signal);
+        }
       }
     }
   }
@@ -324,29 +346,4 @@ function toLlmError(thrown: unknown, signal: AbortSignal): AgentcellError {
   return new LlmRequestFailedError(
     `the model request failed: ${(thrown as Error)?.message ?? String(thrown)}`,
   );
-}
-
-function isRetryable(error: AgentcellError): boolean {
-  if (error.code === 'AGENTCELL_LLM_RATE_LIMITED') return true;
-  if (error.code !== 'AGENTCELL_LLM_REQUEST_FAILED') return false;
-  const status = (error.details as { status?: number } | undefined)?.status;
-  return status === undefined || status === 408 || status === 409 || status >= 500;
-}
-
-/** The server's Retry-After (ms or seconds) when it gave one, else the backoff. */
-function retryDelay(thrown: unknown, backoffMs: number): number {
-  if (!(thrown instanceof OpenAI.APIError) || !thrown.headers) return backoffMs;
-  const ms = Number.parseFloat(thrown.headers.get('retry-after-ms') ?? '');
-  if (Number.isFinite(ms) && ms >= 0) return Math.min(ms, 60_000);
-  const seconds = Number.parseFloat(thrown.headers.get('retry-after') ?? '');
-  if (Number.isFinite(seconds) && seconds > 0) return Math.min(seconds * 1000, 60_000);
-  return backoffMs;
-}
-
-async function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  try {
-    await delay(ms, undefined, { signal });
-  } catch {
-    throw toLlmError(undefined, signal);
-  }
 }
