@@ -5,23 +5,24 @@
  * it in theirs. A turn that fails or is interrupted appends nothing to the agent's history.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  type AgentcellError,
-  BudgetExceededError,
-  GuardrailFailedError,
-  HandoffFailedError,
-  HookFailedError,
-  isAgentcellError,
-  MaxIterationsError,
-  OutputInvalidError,
-} from '../errors.js';
-import type { LlmClient, LlmResponse, LlmToolSpec } from '../llm/client.js';
-import type { ToolContext } from '../tools/tool.js';
-import { type Agent, handoffName, redact } from './agent.js';
+import { type AgentcellError, MaxIterationsError } from '../errors.js';
+import type { LlmRequest, LlmResponse, LlmToolSpec } from '../llm/client.js';
+import { type Agent, redact } from './agent.js';
+import { checkBudget, usageOf } from './budget.js';
 import type { Approver, Hook, HookContext, HookPoint, Validator } from './extensions.js';
+import { type HandoffScope, handoffToolSpecs, resolveHandoff } from './handoffs.js';
+import { checkHooksRegistered, runHooks } from './hooks.js';
 import { addUsage, type ChatMessage, type Usage, ZERO_USAGE } from './messages.js';
 import { replyText, systemPrompt, userPrompt, windowHistory } from './prompt.js';
-import { type ResolvedTool, runToolCalls, schemaProblems, turnAbortReason } from './tool-runner.js';
+import {
+  assertGuardrailRetry,
+  checkValidatorsRegistered,
+  feedbackMessages,
+  guardrailFeedback,
+  outputFormat,
+  parseOutput,
+} from './reply-checks.js';
+import { type ResolvedTool, runToolCalls, turnAbortReason } from './tool-runner.js';
 import type { TurnEvent, TurnEventBody, TurnResult } from './turn-events.js';
 
 export interface TurnOptions {
@@ -46,8 +47,6 @@ export interface TurnOptions {
 }
 
 const DEFAULT_MAX_ITERATIONS = 10;
-const DEFAULT_MAX_HANDOFF_DEPTH = 3;
-const HANDOFF_PREFIX = 'transfer_to_';
 
 /**
  * Runs one turn on `agent`. Resolves with the reply and the delta the turn appended; rejects
@@ -111,7 +110,9 @@ class Turn {
 
   async run(): Promise<TurnResult> {
     const spec = this.#agent.config;
-    this.#checkNamesRegistered();
+    // A config that names a hook or validator nobody registered fails before any work.
+    checkHooksRegistered(spec.hooks, this.#options.hooks);
+    checkValidatorsRegistered(spec.guardrails, this.#options.validators);
     this.#emit({ type: 'turn-start', message: this.#message });
     this.#conversation.push({ role: 'user', content: userPrompt(spec, this.#message) });
     let guardrailRetries = 0;
@@ -128,16 +129,23 @@ class Turn {
           this.#conversation.push(...(await runToolCalls(this.#toolScope(), response.toolCalls)));
           continue;
         }
-        const feedback = await this.#guardrailFeedback(response.content);
+        const feedback = await guardrailFeedback(
+          spec.guardrails,
+          this.#options.validators,
+          response.content,
+          {
+            agentName: this.#agent.name,
+            sessionKey: this.#sessionKey,
+            turnId: this.#turnId,
+            config: this.#config,
+          },
+        );
         if (feedback !== undefined) {
-          guardrailRetries++;
-          const { maxRetries = 2, onFail = 'retry' } = spec.guardrails ?? {};
-          if (onFail === 'raise' || guardrailRetries > maxRetries) {
-            throw new GuardrailFailedError(`the reply failed its guardrails: ${feedback}`, {
-              details: { feedback, retries: guardrailRetries - 1 },
-            });
-          }
-          this.#retryWithFeedback(response.content, feedback);
+          assertGuardrailRetry(spec.guardrails, feedback, ++guardrailRetries);
+          // Sent to the model for its retry, never committed.
+          const retry = feedbackMessages(response.content, feedback);
+          this.#conversation.push(...retry);
+          for (const message of retry) this.#transient.add(message);
           continue;
         }
         return await this.#finish(response.content);
@@ -155,33 +163,12 @@ class Turn {
     }
   }
 
-  /** A config that names a hook or validator nobody registered fails before any work. */
-  #checkNamesRegistered(): void {
-    const { hooks, guardrails } = this.#agent.config;
-    for (const [point, names] of Object.entries(hooks ?? {})) {
-      for (const name of names ?? []) {
-        if (!this.#options.hooks?.[name]) {
-          throw new HookFailedError(
-            `hooks.${point} names ${JSON.stringify(name)}, which is not registered`,
-          );
-        }
-      }
-    }
-    for (const name of guardrails?.validators ?? []) {
-      if (!this.#options.validators?.[name]) {
-        throw new GuardrailFailedError(
-          `guardrails.validators names ${JSON.stringify(name)}, which is not registered`,
-        );
-      }
-    }
-  }
-
   async #callModel(): Promise<LlmResponse> {
     this.#signal.throwIfAborted();
     for (const steered of this.#options.steering?.() ?? []) {
       this.#conversation.push({ role: 'user', content: userPrompt(this.#agent.config, steered) });
     }
-    this.#checkBudget();
+    checkBudget(this.#agent.config, this.#agent.usage.costUsd);
     await this.#runHooks('beforeLlmCall', {});
     const request = {
       model: this.#agent.config.llm ?? '',
@@ -192,15 +179,15 @@ class Turn {
       ],
       tools: this.#toolSpecs(),
       parallelToolCalls: this.#agent.config.parallelToolCalls,
-      jsonSchema: this.#jsonSchema(),
+      jsonSchema: outputFormat(this.#agent.config),
     };
     const response = await this.#cachedOrCalled(request);
     await this.#runHooks('afterLlmCall', { reply: response.content });
-    this.#checkBudget();
+    checkBudget(this.#agent.config, this.#agent.usage.costUsd);
     return response;
   }
 
-  async #cachedOrCalled(request: Parameters<LlmClient['complete']>[0]): Promise<LlmResponse> {
+  async #cachedOrCalled(request: LlmRequest): Promise<LlmResponse> {
     const caching = this.#agent.config.caching?.enabled === true;
     const key = caching ? JSON.stringify(request) : '';
     if (caching) {
@@ -226,97 +213,25 @@ class Turn {
 
   /** Counts what was spent, under the cost lock, even if the turn later fails: it was spent. */
   async #account(response: LlmResponse): Promise<void> {
-    const pricing = this.#agent.config.execution?.pricing;
-    const costUsd = pricing
-      ? (response.inputTokens * pricing.inputPerMillion +
-          response.outputTokens * pricing.outputPerMillion) /
-        1e6
-      : 0;
-    const usage: Usage = {
-      inputTokens: response.inputTokens,
-      outputTokens: response.outputTokens,
-      totalTokens: response.inputTokens + response.outputTokens,
-      costUsd,
-      llmCalls: 1,
-    };
+    const usage = usageOf(response, this.#agent.config);
     this.#usage = addUsage(this.#usage, usage);
     await this.#agent.costLock.runExclusive(() => this.#agent.recordUsage(usage));
     this.#emit({ type: 'usage', usage });
   }
 
-  #checkBudget(): void {
-    const maxBudget = this.#agent.config.execution?.maxBudget;
-    if (maxBudget === undefined) return;
-    const spent = this.#agent.usage.costUsd;
-    if (spent > maxBudget || (spent === maxBudget && maxBudget === 0)) {
-      throw new BudgetExceededError(
-        `spent $${spent.toFixed(6)} of a $${maxBudget} budget (execution.maxBudget)`,
-        {
-          details: { spentUsd: spent, maxBudgetUsd: maxBudget },
-        },
-      );
-    }
-  }
-
   #toolSpecs(): LlmToolSpec[] {
-    const tools: LlmToolSpec[] = this.#agent.tools.map(({ name, description, parameters }) => ({
-      name,
-      description,
-      parameters,
-    }));
-    for (const handoff of this.#agent.handoffs) {
-      const name = handoffName(handoff);
-      tools.push({
-        name: `${HANDOFF_PREFIX}${name}`,
-        description: `Hand the conversation to the agent ${name} and return its answer.`,
-        parameters: {
-          type: 'object',
-          properties: { message: { type: 'string', description: `What to ask ${name}` } },
-          required: ['message'],
-        },
-      });
-    }
-    return tools;
-  }
-
-  #jsonSchema() {
-    const output = this.#agent.config.output;
-    if (!output?.schema) return undefined;
-    return { name: output.name ?? 'output', schema: output.schema, strict: output.strict ?? false };
-  }
-
-  async #guardrailFeedback(reply: string): Promise<string | undefined> {
-    const guardrails = this.#agent.config.guardrails;
-    if (!guardrails) return undefined;
-    for (const pattern of guardrails.blockPatterns ?? []) {
-      if (new RegExp(pattern.source, pattern.flags).test(reply))
-        return `the reply matches the blocked pattern ${pattern}`;
-    }
-    const context = {
-      agentName: this.#agent.name,
-      sessionKey: this.#sessionKey,
-      turnId: this.#turnId,
-      config: this.#config,
-    };
-    for (const name of guardrails.validators ?? []) {
-      const verdict = await this.#options.validators?.[name]?.(reply, context);
-      if (verdict !== true) return typeof verdict === 'string' ? verdict : `rejected by ${name}`;
-    }
-    return undefined;
-  }
-
-  #retryWithFeedback(reply: string, feedback: string): void {
-    const rejected: ChatMessage = { role: 'assistant', content: reply };
-    const correction: ChatMessage = {
-      role: 'user',
-      content: `Your previous reply was rejected: ${feedback}. Answer again, fixing that.`,
-    };
-    this.#conversation.push(rejected, correction);
-    this.#transient.add(rejected).add(correction);
+    return [
+      ...this.#agent.tools.map(({ name, description, parameters }) => ({
+        name,
+        description,
+        parameters,
+      })),
+      ...handoffToolSpecs(this.#agent.handoffs),
+    ];
   }
 
   async #finish(content: string): Promise<TurnResult> {
-    const output = this.#parseOutput(content);
+    const output = parseOutput(this.#agent.config, content);
     const reply = replyText(this.#agent.config, content);
     // onTurnEnd runs once per turn: a failure after this point is not reported again.
     this.#turnEndReported = true;
@@ -341,23 +256,6 @@ class Turn {
     };
   }
 
-  #parseOutput(content: string): unknown {
-    const schema = this.#agent.config.output?.schema;
-    if (!schema) return undefined;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(content);
-    } catch {
-      throw new OutputInvalidError('the reply is not JSON', {
-        details: { reply: content.slice(0, 200) },
-      });
-    }
-    const problems = schemaProblems(schema, parsed);
-    if (problems)
-      throw new OutputInvalidError(`the reply does not match output.schema: ${problems}`);
-    return parsed;
-  }
-
   async #runHooks(point: HookPoint, extra: Partial<HookContext>): Promise<void> {
     const names = this.#agent.config.hooks?.[point];
     if (!names?.length) return;
@@ -370,18 +268,7 @@ class Turn {
       iteration: this.#iteration,
       ...extra,
     };
-    for (const name of names) {
-      try {
-        await this.#options.hooks?.[name]?.(context);
-      } catch (error) {
-        throw new HookFailedError(
-          `hook ${JSON.stringify(name)} (${point}) threw: ${(error as Error)?.message}`,
-          {
-            cause: error,
-          },
-        );
-      }
-    }
+    await runHooks(names, this.#options.hooks, context);
   }
 
   #emit(body: TurnEventBody): void {
@@ -426,69 +313,26 @@ class Turn {
       if (!run) return undefined;
       return { tool, run: run as ResolvedTool['run'] };
     }
-    if (!name.startsWith(HANDOFF_PREFIX)) return undefined;
-    const target = this.#agent.handoffs.find(
-      (handoff) => `${HANDOFF_PREFIX}${handoffName(handoff)}` === name,
-    );
-    if (target === undefined) return undefined;
-    return {
-      tool: {
-        name,
-        parameters: {
-          type: 'object',
-          properties: { message: { type: 'string' } },
-          required: ['message'],
-        },
-      },
-      run: (args, context) =>
-        this.#handOff(
-          handoffName(target),
-          typeof target === 'string' ? undefined : target,
-          args,
-          context,
-        ),
-    };
+    return resolveHandoff(this.#handoffScope(), name);
   }
 
-  /** Runs the target agent's own turn (its instance belongs to this agent instance). */
-  async #handOff(
-    name: string,
-    given: Agent | undefined,
-    args: unknown,
-    context: ToolContext,
-  ): Promise<string> {
-    const chain = [...(this.#options.handoffChain ?? []), this.#agent.name];
-    const maxDepth = this.#agent.config.execution?.maxHandoffDepth ?? DEFAULT_MAX_HANDOFF_DEPTH;
-    if (chain.includes(name)) {
-      throw new HandoffFailedError(
-        `handing off to ${name} would form a cycle (${[...chain, name].join(' → ')})`,
-      );
-    }
-    if (chain.length > maxDepth)
-      throw new HandoffFailedError(
-        `handoff depth ${chain.length} is over the limit of ${maxDepth}`,
-      );
-    const template = given ?? this.#options.agents?.(name);
-    if (!template)
-      throw new HandoffFailedError(
-        `no agent named ${JSON.stringify(name)} is registered for handoffs`,
-      );
-    const target = this.#agent.handoffInstance(template);
-    try {
-      const result = await runTurn(target, (args as { message: string }).message, {
-        ...this.#options,
-        signal: context.signal,
-        sessionKey: this.#sessionKey,
-        turnId: `${this.#turnId}/${name}`,
-        handoffChain: chain,
-        onEvent: undefined,
-        // Steered messages belong to the session's own agent: they wait for its next step.
-        steering: undefined,
-      });
-      return result.reply;
-    } catch (error) {
-      if (isAgentcellError(error, 'AGENTCELL_INTERRUPTED') || context.signal.aborted) throw error;
-      throw new HandoffFailedError(`${name} failed: ${(error as Error).message}`, { cause: error });
-    }
+  #handoffScope(): HandoffScope {
+    return {
+      agent: this.#agent,
+      turnId: this.#turnId,
+      chain: this.#options.handoffChain ?? [],
+      agents: this.#options.agents,
+      runTurn: async (target, message, turn) =>
+        (
+          await runTurn(target, message, {
+            ...this.#options,
+            ...turn,
+            sessionKey: this.#sessionKey,
+            onEvent: undefined,
+            // Steered messages belong to the session's own agent: they wait for its next step.
+            steering: undefined,
+          })
+        ).reply,
+    };
   }
 }
