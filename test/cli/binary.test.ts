@@ -80,4 +80,11 @@ describe('the agentcell binary', () => {
     expect(help.stdout).toContain('--fail-on');
     expect(help.stdout).toContain('(default: 300)');
   }, 60_000);
+
+  it('agentcell mock-llm with a port out of range exits 2 naming the option', async () => {
+    const bad = await run(['mock-llm', '--port', '70000']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('options.port');
+    expect(bad.stdout).toBe('');
+  }, 60_000);
 });
