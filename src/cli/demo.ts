@@ -9,24 +9,26 @@
  * shared pool answers the same 900 turns in about 10 s at ~300 MiB.
  */
 import type { Command } from 'commander';
-import { buildLoadtestCommand, exitProcess, processIo } from './loadtest.js';
-import type { LoadtestDefaults, LoadtestOptions } from './loadtest-options.js';
+import { buildLoadtestCommand, exitOnCommanderError, exitProcess } from './loadtest/command.js';
+import {
+  LOADTEST_DEFAULTS,
+  type LoadtestDefaults,
+  type LoadtestOptions,
+} from './loadtest/options.js';
+import { processIo } from './loadtest/run.js';
 
 /**
  * The demo's load: 300 sessions × 3 turns, 1 host tool call per turn, 150 ms to first token,
  * users thinking ~2 s between turns, sessions arriving over 4 s, pooled placement.
  */
 export const DEMO_DEFAULTS: LoadtestDefaults = {
+  ...LOADTEST_DEFAULTS,
   sessions: 300,
   turns: 3,
   thinkMs: 2_000,
   rampS: 4,
   placement: 'pooled',
-  warmPool: 1,
-  firstTokenMs: 150,
-  tokensPerSecond: 200,
-  toolCalls: 1,
-  messageBytes: 64,
+  title: 'agentcell demo',
 };
 
 function preface(options: LoadtestOptions): string {
@@ -42,7 +44,6 @@ export const DEMO_SETUP = {
   name: 'demo',
   description:
     'a load test of a few hundred concurrent sessions on the embedded defaults (FileStore, bundled mock LLM); no network, no API key',
-  title: 'agentcell demo',
   defaults: DEMO_DEFAULTS,
   preface,
 } as const;
@@ -54,7 +55,7 @@ export function demoCommand(program: Command): void {
       ...DEMO_SETUP,
       io: processIo(),
       onExit: exitProcess,
-      onCommanderExit: (error) => process.exit(error.exitCode === 0 ? 0 : 2),
+      onCommanderExit: exitOnCommanderError,
     }),
   );
 }

@@ -2,7 +2,7 @@
 /** The `agentcell` command. */
 import { Command } from 'commander';
 import { demoCommand } from './demo.js';
-import { loadtestCommand } from './loadtest.js';
+import { loadtestCommand } from './loadtest/command.js';
 import { mockLlmCommand } from './mock-llm.js';
 
 const program = new Command('agentcell').description(

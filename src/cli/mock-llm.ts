@@ -1,5 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import { startMockLlm } from '../testing/mock-llm.js';
+import { isAgentcellError } from '../errors.js';
+import { errorFields, log } from '../log.js';
+import { type MockLlm, startMockLlm } from '../testing/mock-llm.js';
 
 /** `agentcell mock-llm`: the bundled OpenAI-compatible mock model server, on loopback. */
 export function mockLlmCommand(program: Command): void {
@@ -24,13 +26,29 @@ export function mockLlmCommand(program: Command): void {
         tokensPerSecond: number;
         apiKey?: string;
       }) => {
-        const mock = await startMockLlm({
-          port: options.port,
-          latency: { firstTokenMs: options.firstTokenMs, tokensPerSecond: options.tokensPerSecond },
-          ...(options.apiKey !== undefined && { apiKey: options.apiKey }),
-        });
+        let mock: MockLlm;
+        try {
+          mock = await startMockLlm({
+            port: options.port,
+            latency: {
+              firstTokenMs: options.firstTokenMs,
+              tokensPerSecond: options.tokensPerSecond,
+            },
+            ...(options.apiKey !== undefined && { apiKey: options.apiKey }),
+          });
+        } catch (error) {
+          if (!isAgentcellError(error, 'AGENTCELL_OPTIONS_INVALID')) throw error;
+          process.stderr.write(`error: ${error.message}\n(see agentcell mock-llm --help)\n`);
+          process.exit(2);
+        }
         console.log(`mock LLM listening on ${mock.url} (model: mock-model); Ctrl-C to stop`);
-        const stop = () => void mock.close().then(() => process.exit(0));
+        const stop = () =>
+          void mock
+            .close()
+            .catch((error: unknown) => {
+              log('cli').warn(errorFields(error), 'mock LLM: closing failed');
+            })
+            .then(() => process.exit(0));
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       },

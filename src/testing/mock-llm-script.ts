@@ -110,7 +110,8 @@ export type MockPlan =
   | { readonly kind: 'toolCalls'; readonly calls: readonly PlannedToolCall[] }
   | { readonly kind: 'fault'; readonly fault: MockFaultKind };
 
-type Action = Exclude<MockPlan, { kind: 'fault' }>;
+/** A plan answered with a completion (a fault is answered otherwise). */
+export type Action = Exclude<MockPlan, { kind: 'fault' }>;
 
 interface CompiledStep {
   readonly guards: readonly MockFault[];

@@ -1,77 +1,50 @@
 /**
  * An OpenAI-compatible chat completions server over real HTTP, for tests, the demo and load
  * tests. Behaviour is deterministic (rules, markers, headers), so tests never need sleeps.
+ *
+ * This module serves and routes; the answers are planned by `mock-llm-script`, written by
+ * `mock-llm-writer` (paced by `mock-llm-pacing`) or `mock-llm-faults`, and every request is
+ * kept by `mock-llm-recorder`.
  */
-import { EventEmitter } from 'node:events';
+import type { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { errorFields, log } from '../log.js';
+import { writeFault } from './mock-llm-faults.js';
+import {
+  type Exchange,
+  JSON_HEADERS,
+  lowercaseHeaders,
+  parseJson,
+  readBody,
+  sendError,
+} from './mock-llm-http.js';
+import {
+  type MockLlmOptions,
+  parseMockLatency,
+  parseMockLlmOptions,
+  type ResolvedMockLlmOptions,
+} from './mock-llm-options.js';
+import type { MockLatency } from './mock-llm-pacing.js';
+import { type MockLlmEvents, type MockLlmRequest, RequestRecorder } from './mock-llm-recorder.js';
 import {
   type ChatCompletionRequest,
   type CompiledRule,
   compileRules,
-  completionTokens,
   FaultCounters,
-  type MockFaultKind,
-  type MockPlan,
   type MockRule,
   planResponse,
-  promptTokens,
   validateRequest,
 } from './mock-llm-script.js';
+import { CompletionWriter } from './mock-llm-writer.js';
 
-/**
- * Response pacing. Streams send their first chunk after `firstTokenMs`, then one ~4-character
- * chunk per token at `tokensPerSecond`; JSON responses wait the same total time.
- */
-export interface MockLatency {
-  readonly firstTokenMs?: number;
-  /** 0 or undefined: no delay between chunks. */
-  readonly tokensPerSecond?: number;
-}
-
-export interface MockLlmOptions {
-  /** Defaults to 127.0.0.1. */
-  readonly host?: string;
-  /** Defaults to 0 (a free port). */
-  readonly port?: number;
-  /** When set, requests without `Authorization: Bearer <apiKey>` get a 401. */
-  readonly apiKey?: string;
-  /** Listed by `GET /v1/models`; defaults to `['mock-model']`. Any model is accepted. */
-  readonly models?: readonly string[];
-  readonly rules?: readonly MockRule[];
-  readonly latency?: MockLatency;
-}
-
-/**
- * Request headers, lowercase. The common ones are declared so they read as `headers.authorization`
- * (an index signature alone would force `headers['authorization']`, which Biome rejects).
- */
-export interface MockLlmRequestHeaders {
-  readonly authorization?: string;
-  readonly 'content-type'?: string;
-  readonly 'x-mock-fault'?: string;
-  readonly [name: string]: string | undefined;
-}
-
-/** One request as the mock received it. */
-export interface MockLlmRequest {
-  readonly method: string;
-  /** Path without the query string, e.g. `/v1/chat/completions`. */
-  readonly path: string;
-  /** Header names are lowercase; repeated headers are joined with `, `. */
-  readonly headers: MockLlmRequestHeaders;
-  /** The parsed body; undefined when it was empty or not a valid chat completion request. */
-  readonly body: ChatCompletionRequest | undefined;
-  /** True when the client closed the connection before the response was complete. */
-  aborted: boolean;
-  /** `Date.now()` when the body had been read. */
-  readonly receivedAt: number;
-}
-
-export interface MockLlmEvents {
-  request: [MockLlmRequest];
-  abort: [MockLlmRequest];
-}
+export type { MockLlmOptions } from './mock-llm-options.js';
+export type { MockLatency } from './mock-llm-pacing.js';
+export type {
+  MockLlmEvents,
+  MockLlmRequest,
+  MockLlmRequestHeaders,
+} from './mock-llm-recorder.js';
 
 /** A running mock server; see {@link startMockLlm}. */
 export interface MockLlm {
@@ -94,162 +67,9 @@ export interface MockLlm {
   close(): Promise<void>;
 }
 
-type Action = Exclude<MockPlan, { kind: 'fault' }>;
-
-interface Exchange {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  record: MockLlmRequest | undefined;
-  timer: NodeJS.Timeout | undefined;
-}
-
-interface FrameParts {
-  /** `data: {` plus the fields every chunk of the stream shares. */
-  readonly prefix: string;
-  /** Everything up to a choice's delta. */
-  readonly head: string;
-  /** Everything after a non-final choice's delta. */
-  readonly tail: string;
-}
-
-interface ErrorBody {
-  readonly status: number;
-  readonly message: string;
-  readonly type: string;
-  readonly code: string | null;
-}
-
-const MAX_BODY_BYTES = 32 * 1024 * 1024;
-const JSON_HEADERS = { 'content-type': 'application/json' } as const;
-const SSE_HEADERS = {
-  'content-type': 'text/event-stream; charset=utf-8',
-  'cache-control': 'no-cache',
-  connection: 'keep-alive',
-} as const;
-const CHUNK_CHARS = 4;
-// Truncated JSON: a client must fail on these rather than read an empty completion.
-const MALFORMED_STREAM =
-  'data: {"id":"chatcmpl-mock","object":"chat.completion.chunk","choices":[{\n\ndata: [DONE]\n\n';
-const MALFORMED_JSON = '{"id":"chatcmpl-mock","object":"chat.completion","choices":[{"index":0,';
-
-const ERRORS = {
-  unauthorized: { status: 401, type: 'invalid_request_error', code: 'invalid_api_key' },
-  notFound: { status: 404, type: 'invalid_request_error', code: 'not_found' },
-  badRequest: { status: 400, type: 'invalid_request_error', code: 'invalid_request' },
-  tooLarge: { status: 413, type: 'invalid_request_error', code: 'request_too_large' },
-  rateLimited: { status: 429, type: 'requests', code: 'rate_limit_exceeded' },
-  serverError: { status: 500, type: 'server_error', code: 'internal_error' },
-} as const;
-
-function sendError(
-  res: ServerResponse,
-  kind: keyof typeof ERRORS,
-  message: string,
-  extraHeaders?: Record<string, string>,
-): void {
-  const { status, type, code }: Omit<ErrorBody, 'message'> = ERRORS[kind];
-  res.writeHead(status, { ...JSON_HEADERS, ...extraHeaders });
-  res.end(JSON.stringify({ error: { message, type, param: null, code } }));
-}
-
-function lowercaseHeaders(req: IncomingMessage): Record<string, string | undefined> {
-  const headers: Record<string, string | undefined> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    headers[name] = Array.isArray(value) ? value.join(', ') : value;
-  }
-  return headers;
-}
-
-function readBody(req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () =>
-      resolve(size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks).toString()),
-    );
-    req.on('error', reject);
-  });
-}
-
-function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch {
-    return { ok: false };
-  }
-}
-
-/** Produces the SSE frames of one streamed completion lazily, so a stream holds O(1) strings. */
-class FrameSource {
-  readonly #head: string;
-  readonly #tail: string;
-  readonly #plan: Action;
-  readonly #ids: readonly string[];
-  #call = 0;
-  /** -1: the frame that opens the message (or the current tool call) is next. */
-  #offset = -1;
-
-  constructor(head: string, tail: string, plan: Action, ids: readonly string[]) {
-    this.#head = head;
-    this.#tail = tail;
-    this.#plan = plan;
-    this.#ids = ids;
-  }
-
-  get done(): boolean {
-    if (this.#plan.kind === 'reply') return this.#offset >= this.#plan.text.length;
-    return this.#call >= this.#plan.calls.length;
-  }
-
-  next(): string {
-    return `${this.#head}${this.#plan.kind === 'reply' ? this.#textDelta(this.#plan.text) : this.#toolDelta(this.#plan.calls)}${this.#tail}`;
-  }
-
-  #textDelta(text: string): string {
-    if (this.#offset < 0) {
-      this.#offset = 0;
-      return '{"role":"assistant","content":"","refusal":null}';
-    }
-    return `{"content":${JSON.stringify(this.#piece(text))}}`;
-  }
-
-  #toolDelta(calls: Extract<Action, { kind: 'toolCalls' }>['calls']): string {
-    const call = calls[this.#call];
-    if (call === undefined) return '{}';
-    const index = this.#call;
-    if (this.#offset < 0) {
-      this.#offset = 0;
-      const role = index === 0 ? '"role":"assistant","content":null,' : '';
-      if (call.arguments.length === 0) this.#nextCall();
-      return `{${role}"tool_calls":[{"index":${index},"id":"${this.#ids[index]}","type":"function","function":{"name":${JSON.stringify(call.name)},"arguments":""}}]}`;
-    }
-    const piece = this.#piece(call.arguments);
-    if (this.#offset >= call.arguments.length) this.#nextCall();
-    return `{"tool_calls":[{"index":${index},"function":{"arguments":${JSON.stringify(piece)}}}]}`;
-  }
-
-  #nextCall(): void {
-    this.#call++;
-    this.#offset = -1;
-  }
-
-  /** The next ~4 characters, never splitting a surrogate pair. */
-  #piece(text: string): string {
-    let end = Math.min(this.#offset + CHUNK_CHARS, text.length);
-    const last = text.charCodeAt(end - 1);
-    if (last >= 0xd800 && last <= 0xdbff && end < text.length) end++;
-    const piece = text.slice(this.#offset, end);
-    this.#offset = end;
-    return piece;
-  }
-}
-
 /**
- * Starts the mock on 127.0.0.1 and a free port.
+ * Starts the mock on 127.0.0.1 and a free port. Throws `AGENTCELL_OPTIONS_INVALID` for bad
+ * options.
  *
  * @example
  * const mock = await startMockLlm({ rules: [{ match: 'hi', steps: [{ reply: 'hello' }] }] });
@@ -258,33 +78,28 @@ class FrameSource {
  * await mock.close();
  */
 export async function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
-  const server = new MockLlmServer(options);
-  await server.listen(options.host ?? '127.0.0.1', options.port ?? 0);
+  const resolved = parseMockLlmOptions(options);
+  const server = new MockLlmServer(resolved);
+  await server.listen(resolved.host, resolved.port);
   return server;
 }
 
 class MockLlmServer implements MockLlm {
-  readonly events = new EventEmitter<MockLlmEvents>();
+  readonly #recorder = new RequestRecorder();
+  readonly #writer: CompletionWriter;
   #url = '';
-  #requests: MockLlmRequest[] = [];
-  #pendingAborts: MockLlmRequest[] = [];
-  #abortWaiters: ((request: MockLlmRequest) => void)[] = [];
   #rules: readonly CompiledRule[];
-  #latency: MockLatency;
   #counters = new FaultCounters();
-  #nextId = 0;
   #closed: Promise<void> | undefined;
   readonly #apiKey: string | undefined;
   readonly #models: readonly string[];
   readonly #server = createServer((req, res) => this.#handle(req, res));
 
-  constructor(options: MockLlmOptions) {
+  constructor(options: ResolvedMockLlmOptions) {
     this.#apiKey = options.apiKey;
-    this.#models = options.models ?? ['mock-model'];
-    this.#rules = compileRules(options.rules ?? []);
-    this.#latency = options.latency ?? {};
-    // Load tests park thousands of waiters and streams; the default cap of 10 would warn.
-    this.events.setMaxListeners(0);
+    this.#models = options.models;
+    this.#rules = compileRules(options.rules);
+    this.#writer = new CompletionWriter(options.latency);
   }
 
   get url(): string {
@@ -292,7 +107,11 @@ class MockLlmServer implements MockLlm {
   }
 
   get requests(): readonly MockLlmRequest[] {
-    return this.#requests;
+    return this.#recorder.requests;
+  }
+
+  get events(): EventEmitter<MockLlmEvents> {
+    return this.#recorder.events;
   }
 
   listen(host: string, port: number): Promise<void> {
@@ -309,28 +128,17 @@ class MockLlmServer implements MockLlm {
   }
 
   reset(): void {
-    this.#requests = [];
-    this.#pendingAborts = [];
+    this.#recorder.reset();
     this.#counters.clear();
-    this.#nextId = 0;
+    this.#writer.resetIds();
   }
 
   waitForRequests(n: number): Promise<void> {
-    if (this.#requests.length >= n) return Promise.resolve();
-    return new Promise((resolve) => {
-      const onRequest = (): void => {
-        if (this.#requests.length < n) return;
-        this.events.off('request', onRequest);
-        resolve();
-      };
-      this.events.on('request', onRequest);
-    });
+    return this.#recorder.waitForRequests(n);
   }
 
   waitForAbort(): Promise<MockLlmRequest> {
-    const pending = this.#pendingAborts.shift();
-    if (pending) return Promise.resolve(pending);
-    return new Promise((resolve) => this.#abortWaiters.push(resolve));
+    return this.#recorder.waitForAbort();
   }
 
   setRules(rules: readonly MockRule[]): void {
@@ -338,7 +146,7 @@ class MockLlmServer implements MockLlm {
   }
 
   setLatency(latency: MockLatency): void {
-    this.#latency = latency;
+    this.#writer.setLatency(parseMockLatency(latency));
   }
 
   close(): Promise<void> {
@@ -353,7 +161,11 @@ class MockLlmServer implements MockLlm {
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const exchange: Exchange = { req, res, record: undefined, timer: undefined };
     res.on('close', () => this.#onClose(exchange));
-    this.#serve(exchange).catch(() => res.destroy());
+    this.#serve(exchange).catch((error: unknown) => {
+      // Mostly a client that went away while its body was being read.
+      log('cli').debug(errorFields(error), 'mock LLM: a request failed');
+      res.destroy();
+    });
   }
 
   #onClose(exchange: Exchange): void {
@@ -361,11 +173,7 @@ class MockLlmServer implements MockLlm {
     exchange.timer = undefined;
     const record = exchange.record;
     if (record === undefined || exchange.res.writableFinished) return;
-    record.aborted = true;
-    this.events.emit('abort', record);
-    const waiter = this.#abortWaiters.shift();
-    if (waiter) waiter(record);
-    else this.#pendingAborts.push(record);
+    this.#recorder.aborted(record);
   }
 
   async #serve(exchange: Exchange): Promise<void> {
@@ -383,8 +191,7 @@ class MockLlmServer implements MockLlm {
       receivedAt: Date.now(),
     };
     exchange.record = record;
-    this.#requests.push(record);
-    this.events.emit('request', record);
+    this.#recorder.record(record);
 
     if (raw === undefined) return sendError(res, 'tooLarge', 'Request body too large.');
     if (!this.#authorized(record)) {
@@ -419,143 +226,7 @@ class MockLlmServer implements MockLlm {
   #complete(exchange: Exchange, body: ChatCompletionRequest): void {
     const header = exchange.record?.headers['x-mock-fault'];
     const plan = planResponse(body, this.#rules, this.#counters, header);
-    if (plan.kind === 'fault') this.#fault(exchange, body, plan.fault);
-    else if (body.stream === true) this.#stream(exchange, body, plan);
-    else this.#json(exchange, body, plan);
+    if (plan.kind === 'fault') writeFault(exchange, body, plan.fault, this.#writer);
+    else this.#writer.write(exchange, body, plan);
   }
-
-  #fault(exchange: Exchange, body: ChatCompletionRequest, fault: MockFaultKind): void {
-    const { res } = exchange;
-    if (fault === '429') {
-      sendError(res, 'rateLimited', 'Rate limit reached (mock).', {
-        'retry-after-ms': '10',
-        'retry-after': '0',
-      });
-    } else if (fault === '500') {
-      sendError(res, 'serverError', 'The server had an error (mock).');
-    } else if (fault === 'malformed') {
-      const streaming = body.stream === true;
-      res.writeHead(200, streaming ? SSE_HEADERS : JSON_HEADERS);
-      res.end(streaming ? MALFORMED_STREAM : MALFORMED_JSON);
-    } else {
-      this.#stall(exchange, body);
-    }
-  }
-
-  /** Sends headers (and for streams the first chunk), then nothing until someone disconnects. */
-  #stall({ res }: Exchange, body: ChatCompletionRequest): void {
-    if (body.stream !== true) {
-      res.writeHead(200, JSON_HEADERS);
-      res.flushHeaders();
-      return;
-    }
-    res.writeHead(200, SSE_HEADERS);
-    const { head, tail } = this.#frameParts(body, this.#completionId());
-    res.write(`${head}{"role":"assistant","content":"","refusal":null}${tail}`);
-  }
-
-  #completionId(): string {
-    return `chatcmpl-mock-${this.#nextId++}`;
-  }
-
-  #toolCallIds(plan: Action): string[] {
-    return plan.kind === 'toolCalls' ? plan.calls.map(() => `call_${this.#nextId++}`) : [];
-  }
-
-  #usage(body: ChatCompletionRequest, plan: Action): string {
-    const prompt = promptTokens(body.messages);
-    const completion = completionTokens(plan);
-    return `{"prompt_tokens":${prompt},"completion_tokens":${completion},"total_tokens":${prompt + completion}}`;
-  }
-
-  #json(exchange: Exchange, body: ChatCompletionRequest, plan: Action): void {
-    const ids = this.#toolCallIds(plan);
-    const message =
-      plan.kind === 'reply'
-        ? { role: 'assistant', content: plan.text, refusal: null }
-        : {
-            role: 'assistant',
-            content: null,
-            refusal: null,
-            tool_calls: plan.calls.map((call, i) => ({
-              id: ids[i],
-              type: 'function',
-              function: { name: call.name, arguments: call.arguments },
-            })),
-          };
-    const finish = plan.kind === 'reply' ? 'stop' : 'tool_calls';
-    const payload = `{"id":"${this.#completionId()}","object":"chat.completion","created":${nowSeconds()},"model":${JSON.stringify(body.model)},"choices":[{"index":0,"message":${JSON.stringify(message)},"logprobs":null,"finish_reason":"${finish}"}],"usage":${this.#usage(body, plan)}}`;
-    const send = (): void => {
-      exchange.timer = undefined;
-      exchange.res.writeHead(200, JSON_HEADERS);
-      exchange.res.end(payload);
-    };
-    const delay = totalDelayMs(this.#latency, completionTokens(plan));
-    if (delay <= 0) send();
-    else exchange.timer = setTimeout(send, delay);
-  }
-
-  /** The fixed text around every delta, built once per stream instead of once per chunk. */
-  #frameParts(body: ChatCompletionRequest, id: string): FrameParts {
-    const usageNull = body.stream_options?.include_usage === true ? ',"usage":null' : '';
-    const prefix = `data: {"id":"${id}","object":"chat.completion.chunk","created":${nowSeconds()},"model":${JSON.stringify(body.model)},`;
-    return {
-      prefix,
-      head: `${prefix}"choices":[{"index":0,"delta":`,
-      tail: `,"logprobs":null,"finish_reason":null}]${usageNull}}\n\n`,
-    };
-  }
-
-  #stream(exchange: Exchange, body: ChatCompletionRequest, plan: Action): void {
-    const parts = this.#frameParts(body, this.#completionId());
-    const frames = new FrameSource(parts.head, parts.tail, plan, this.#toolCallIds(plan));
-    const end = this.#streamEnd(body, plan, parts);
-    const { res } = exchange;
-    res.writeHead(200, SSE_HEADERS);
-    const firstMs = Math.max(0, this.#latency.firstTokenMs ?? 0);
-    const tps = this.#latency.tokensPerSecond ?? 0;
-    const interval = tps > 0 ? 1000 / tps : 0;
-    const start = performance.now() + firstMs;
-    let sent = 0;
-    const pump = (): void => {
-      exchange.timer = undefined;
-      // Catch up on every frame that is due, so timer lag never slows the whole stream down.
-      const due =
-        interval === 0 ? Number.POSITIVE_INFINITY : (performance.now() - start) / interval;
-      // One write per tick: each write is a syscall and a chunked-encoding frame of its own.
-      let batch = '';
-      while (!frames.done && sent <= due) {
-        batch += frames.next();
-        sent++;
-      }
-      if (frames.done) {
-        res.end(batch + end);
-        return;
-      }
-      if (batch !== '') res.write(batch);
-      exchange.timer = setTimeout(pump, start + sent * interval - performance.now());
-    };
-    if (firstMs > 0) exchange.timer = setTimeout(pump, firstMs);
-    else pump();
-  }
-
-  #streamEnd(body: ChatCompletionRequest, plan: Action, { prefix, head }: FrameParts): string {
-    const finish = plan.kind === 'reply' ? 'stop' : 'tool_calls';
-    const includeUsage = body.stream_options?.include_usage === true;
-    let end = `${head}{},"logprobs":null,"finish_reason":"${finish}"}]${includeUsage ? ',"usage":null' : ''}}\n\n`;
-    if (includeUsage) {
-      end += `${prefix}"choices":[],"usage":${this.#usage(body, plan)}}\n\n`;
-    }
-    return `${end}data: [DONE]\n\n`;
-  }
-}
-
-function nowSeconds(): number {
-  return Math.floor(Date.now() / 1000);
-}
-
-function totalDelayMs(latency: MockLatency, tokens: number): number {
-  const first = Math.max(0, latency.firstTokenMs ?? 0);
-  const tps = latency.tokensPerSecond ?? 0;
-  return tps > 0 ? first + (tokens * 1000) / tps : first;
 }

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LoadtestReport } from '../../src/cli/loadtest-report.js';
+import type { LoadtestReport } from '../../src/cli/loadtest/report.js';
 import { tempDir } from './helpers.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -79,5 +79,12 @@ describe('the agentcell binary', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--fail-on');
     expect(help.stdout).toContain('(default: 300)');
+  }, 60_000);
+
+  it('agentcell mock-llm with a port out of range exits 2 naming the option', async () => {
+    const bad = await run(['mock-llm', '--port', '70000']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('options.port');
+    expect(bad.stdout).toBe('');
   }, 60_000);
 });

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import type { LoadtestIo } from '../../src/cli/loadtest.js';
+import type { LoadtestIo } from '../../src/cli/loadtest/run.js';
 
 /** stdout and stderr that are not terminals and keep their text. */
 export interface CapturedIo {

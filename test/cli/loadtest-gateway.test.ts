@@ -6,8 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { runLoadtestCli } from '../../src/cli/loadtest.js';
-import type { LoadtestReport } from '../../src/cli/loadtest-report.js';
+import { runLoadtestCli } from '../../src/cli/loadtest/command.js';
+import type { LoadtestReport } from '../../src/cli/loadtest/report.js';
 import { captureIo, frame, type Stub, sessionIndex, stubServer, tempDir } from './helpers.js';
 
 let dir: string;

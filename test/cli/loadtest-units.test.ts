@@ -3,16 +3,10 @@
  * expressions, the SSE parser, and option validation of the programmatic API.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  crosses,
-  makeMessage,
-  mulberry32,
-  parseFailRule,
-  resolveLoadtestOptions,
-  thinkTime,
-  turnRandom,
-} from '../../src/cli/loadtest-options.js';
-import { SseParser } from '../../src/cli/loadtest-target.js';
+import { crosses, parseFailRule } from '../../src/cli/loadtest/fail-on.js';
+import { resolveLoadtestOptions } from '../../src/cli/loadtest/options.js';
+import { makeMessage, mulberry32, thinkTime, turnRandom } from '../../src/cli/loadtest/random.js';
+import { SseParser } from '../../src/cli/loadtest/sse.js';
 
 describe('seeded randomness', () => {
   it('mulberry32 is deterministic, in [0, 1), and differs by seed', () => {

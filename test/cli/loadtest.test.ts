@@ -6,8 +6,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_SETUP } from '../../src/cli/demo.js';
-import { runLoadtest, runLoadtestCli } from '../../src/cli/loadtest.js';
-import type { LoadtestReport } from '../../src/cli/loadtest-report.js';
+import { runLoadtestCli } from '../../src/cli/loadtest/command.js';
+import type { LoadtestReport } from '../../src/cli/loadtest/report.js';
+import { runLoadtest } from '../../src/cli/loadtest/run.js';
 import { captureIo, tempDir } from './helpers.js';
 
 /** A quick embedded run: zero model latency, no think time, no ramp. */

@@ -515,3 +515,26 @@ describe('http surface', () => {
     await expect(reader.read()).rejects.toThrow();
   });
 });
+
+describe('options', () => {
+  it('refuses unknown options and bad values, naming each, as AGENTCELL_OPTIONS_INVALID', async () => {
+    const bad = { port: 70_000, latancy: {}, latency: { firstTokenMs: -1 } };
+    const caught = await startMockLlm(bad as never).catch((error: unknown) => error);
+    expect(caught).toMatchObject({ code: 'AGENTCELL_OPTIONS_INVALID' });
+    const message = (caught as Error).message;
+    expect(message).toContain('options.port');
+    expect(message).toContain('latancy');
+    expect(message).toContain('options.latency.firstTokenMs');
+  });
+
+  it('checks a latency set later, keeping the one it had', async () => {
+    expect(() => mock.setLatency({ tokensPerSecond: -5 })).toThrow(
+      expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }),
+    );
+    const completion = await client.chat.completions.create({
+      model: MODEL,
+      messages: user('still fine'),
+    });
+    expect(completion.choices[0]?.message.content).toBe('echo: still fine');
+  });
+});

@@ -3,7 +3,7 @@
  * one line every few seconds (CI logs, pipes), or nothing.
  */
 import cliProgress from 'cli-progress';
-import { formatBytes, formatNumber } from './loadtest-report.js';
+import { formatBytes, formatNumber } from './format.js';
 
 /** What the progress shows. */
 export interface ProgressView {
