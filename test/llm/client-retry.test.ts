@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pDefer, { type DeferredPromise } from 'p-defer';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { mulberry32 } from '../../src/cli/loadtest-options.js';
+import { mulberry32 } from '../../src/cli/loadtest/random.js';
 import { LlmClient, type LlmClientOptions, type LlmRequest } from '../../src/llm/client.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/index.js';
 import { SimulatedClock } from '../../src/testing/simulated-clock.js';
