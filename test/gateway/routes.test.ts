@@ -7,7 +7,15 @@ import { request as httpRequest } from 'node:http';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway.js';
-import { Client, expectError, expectNoSecrets, listen, parseSse, SENTINEL } from './helpers.js';
+import {
+  Client,
+  expectError,
+  expectNoSecrets,
+  listen,
+  parseSse,
+  postBytes,
+  SENTINEL,
+} from './helpers.js';
 import { BODY_LIMIT, type GatewayWorld, startGatewayWorld, TOKENS } from './setup.js';
 
 const { acme: ACME, globex: GLOBEX } = TOKENS;
@@ -138,6 +146,17 @@ describe('bad requests', () => {
     const error = expectError(answer, 400, 'AGENTCELL_MESSAGE_INVALID');
     expect(error.message).toContain(fragment);
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+
+  it('refuses a body that is not valid UTF-8: nothing runs, nothing is journaled', async () => {
+    const key = 'not-utf8';
+    const asked = world.mock.requests.length;
+    const answer = await postBytes(`${world.server.url}/v1/sessions/${key}/messages`, ACME);
+    const error = expectError(answer, 400, 'AGENTCELL_MESSAGE_INVALID');
+    expect(error.message).toContain('UTF-8');
+    expect(world.mock.requests.length).toBe(asked);
+    expect(world.supervisor.peek(`acme:${key}`)).toBeUndefined();
+    expect(await world.store.read(`acme:${key}`)).toEqual([]);
   });
 
   it('refuses a non-JSON content type', async () => {
