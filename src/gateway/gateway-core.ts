@@ -13,6 +13,7 @@ import {
   OptionsInvalidError,
   UnauthorizedError,
 } from '../errors.js';
+import { errorFields, log } from '../log.js';
 import type { SupervisorEvents } from '../runtime/events.js';
 import type { Session } from '../runtime/session.js';
 import type { Supervisor } from '../runtime/supervisor.js';
@@ -77,8 +78,8 @@ function rewriteFor(scope: Scope): (text: string) => string {
     text.split(JSON.stringify(namespaced)).join(JSON.stringify(key)).split(namespaced).join(key);
 }
 
-const logToConsole: GatewayErrorListener = (error, context) => {
-  console.error(`agentcell gateway: ${context.method} ${context.path} failed`, error);
+const logHidden: GatewayErrorListener = (error, context) => {
+  log('gateway').error({ ...errorFields(error), ...context }, 'request failed');
 };
 
 export class GatewayCore {
@@ -385,7 +386,7 @@ export class GatewayCore {
 
   #logIfHidden(error: unknown, req: IncomingMessage, scope: Scope): void {
     if (!isHidden(error)) return;
-    const listener = this.#options.onError ?? logToConsole;
+    const listener = this.#options.onError ?? logHidden;
     try {
       listener(error, {
         method: req.method ?? 'GET',

@@ -67,7 +67,7 @@ const gatewayOptionsSchema = z.strictObject({
   metricsToken: z.string().regex(TOKEN, 'expected 16 to 512 visible ASCII characters').optional(),
   /** Interval of SSE keep-alive comments, in ms; 0 sends none. @default 15000 */
   heartbeatMs: z.number().int().nonnegative().default(15_000),
-  /** Receives the failures hidden behind a generic 500. @default logs to console.error */
+  /** Receives the failures hidden behind a generic 500. @default logs them (`log('gateway').error`) */
   onError: z
     .custom<GatewayErrorListener>((value) => typeof value === 'function', 'expected a function')
     .optional(),

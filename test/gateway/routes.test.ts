@@ -7,6 +7,7 @@ import { request as httpRequest } from 'node:http';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway.js';
+import { createLogger, setLogger } from '../../src/log.js';
 import {
   Client,
   expectError,
@@ -277,6 +278,38 @@ describe('internal errors', () => {
     expect(world.hidden.map((error) => (error as { code?: unknown }).code)).toEqual([
       'AGENTCELL_HOOK_FAILED',
       'AGENTCELL_HOOK_FAILED',
+    ]);
+  });
+
+  it('go to the gateway log when no onError is given', async () => {
+    const lines: string[] = [];
+    setLogger(createLogger({ level: 'error', destination: { write: (line) => lines.push(line) } }));
+    const plain = createGateway(world.supervisor, { tenants: { [ACME]: { id: 'acme' } } });
+    const app = await listen(plain.handler);
+    try {
+      const answer = await new Client(app.url, world.bodies).send(ACME, 'hooked-log', {
+        message: 'hi',
+        agent: 'hooked',
+      });
+      expectError(answer, 500, 'AGENTCELL_INTERNAL');
+    } finally {
+      setLogger(createLogger());
+      await plain.close();
+      await app.close();
+    }
+    const gatewayLines = lines
+      .map((line) => JSON.parse(line) as { area?: string })
+      .filter((line) => line.area === 'gateway');
+    expect(gatewayLines).toEqual([
+      expect.objectContaining({
+        level: 50,
+        area: 'gateway',
+        msg: 'request failed',
+        method: 'POST',
+        path: '/v1/sessions/hooked-log/messages',
+        tenant: 'acme',
+        err: expect.objectContaining({ code: 'AGENTCELL_HOOK_FAILED' }),
+      }),
     ]);
   });
 
