@@ -6,9 +6,9 @@
 import { z } from 'zod';
 import { OptionsInvalidError } from '../errors.js';
 
-const TENANT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+export const TENANT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** Visible ASCII without spaces, as a bearer token must be; long enough not to be guessed. */
-const TOKEN = /^[\x21-\x7e]{16,512}$/;
+export const TOKEN = /^[\x21-\x7e]{16,512}$/;
 const BASE_PATH = /^(\/[A-Za-z0-9._~-]+)*$/;
 const AGENT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
