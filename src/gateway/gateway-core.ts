@@ -15,7 +15,8 @@ import { errorFields, log } from '../log.js';
 import type { SupervisorEvents } from '../runtime/events.js';
 import type { Session } from '../runtime/session.js';
 import type { Supervisor } from '../runtime/supervisor.js';
-import { DashboardHub, sendDashboardPage } from './dashboard.js';
+import { DashboardHub } from './dashboard.js';
+import { sendDashboardPage } from './dashboard-page.js';
 import {
   bearerToken,
   ClientGoneError,

@@ -193,8 +193,11 @@ describe('GET /v1/dashboard/events', () => {
         outcome: 'ok',
         durationMs: expect.any(Number),
       });
+      // A snapshot taken after the turn ended (one sent while it ran lists a-1 without it).
       const later = (
-        await acme.next(snapshotWith((s) => s.sessions.some((row) => row.key === 'a-1')))
+        await acme.next(
+          snapshotWith((s) => s.sessions.some((row) => row.key === 'a-1' && row.turns > 0)),
+        )
       ).data as DashboardSnapshot;
       expect(later.sessions.find((row) => row.key === 'a-1')).toMatchObject({
         agent: 'other',

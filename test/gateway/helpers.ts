@@ -102,17 +102,19 @@ export class Client {
  * A message body whose JSON string holds bytes that are not UTF-8 (`ff fe c3`): a decoder
  * that is not strict turns them into U+FFFD and runs an altered message.
  */
-export const NOT_UTF8_BODY = Buffer.concat([
-  Buffer.from('{"message":"caf'),
-  Buffer.from([0xff, 0xfe, 0xc3]),
-  Buffer.from('"}'),
-]);
+export const NOT_UTF8_BODY = new Uint8Array(
+  Buffer.concat([
+    Buffer.from('{"message":"caf'),
+    Buffer.from([0xff, 0xfe, 0xc3]),
+    Buffer.from('"}'),
+  ]),
+);
 
 /** POSTs `body` (raw bytes) as JSON with `token`; the answer is read like {@link Client}'s. */
 export async function postBytes(
   url: string,
   token: string,
-  body: Uint8Array = NOT_UTF8_BODY,
+  body: Uint8Array<ArrayBuffer> = NOT_UTF8_BODY,
 ): Promise<Answer> {
   const response = await fetch(url, {
     method: 'POST',
