@@ -6,17 +6,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import {
-  AgentNotRegisteredError,
   GatewayClosingError,
   MessageInvalidError,
   NotFoundError,
-  OptionsInvalidError,
   UnauthorizedError,
 } from '../errors.js';
+import { errorFields, log } from '../log.js';
 import type { SupervisorEvents } from '../runtime/events.js';
 import type { Session } from '../runtime/session.js';
 import type { Supervisor } from '../runtime/supervisor.js';
-import { DashboardHub, sendDashboardPage } from './dashboard.js';
+import { DashboardHub } from './dashboard.js';
+import { sendDashboardPage } from './dashboard-page.js';
 import {
   bearerToken,
   ClientGoneError,
@@ -28,11 +28,11 @@ import {
   wantsEventStream,
 } from './http.js';
 import { GatewayMetrics } from './metrics.js';
+import { openSession } from './open-session.js';
 import type { GatewayErrorListener, ResolvedGatewayOptions } from './options.js';
 import { decodeKey, matchRoute, ROUTE_LABELS, type Route } from './routes.js';
 import { streamTurn } from './sse.js';
 import {
-  assertAgentAllowed,
   namespacedKey,
   ownKeys,
   sameToken,
@@ -77,8 +77,8 @@ function rewriteFor(scope: Scope): (text: string) => string {
     text.split(JSON.stringify(namespaced)).join(JSON.stringify(key)).split(namespaced).join(key);
 }
 
-const logToConsole: GatewayErrorListener = (error, context) => {
-  console.error(`agentcell gateway: ${context.method} ${context.path} failed`, error);
+const logHidden: GatewayErrorListener = (error, context) => {
+  log('gateway').error({ ...errorFields(error), ...context }, 'request failed');
 };
 
 export class GatewayCore {
@@ -296,7 +296,13 @@ export class GatewayCore {
     if (limit !== undefined && tenant.turnsInFlight >= limit) {
       throw tenantLimitError(tenant, 'maxConcurrentTurns', limit);
     }
-    const session = this.#openSession(tenant, scope.key ?? '', namespaced, body.agent, existing);
+    const session = openSession(this.#supervisor, this.#options.defaultAgent, {
+      tenant,
+      key: scope.key ?? '',
+      namespaced,
+      requested: body.agent,
+      existing,
+    });
     tenant.turnsInFlight++;
     const turn = this.#runTurn(req, res, session, body.message, scope);
     const tracked = turn.catch(() => {});
@@ -340,52 +346,9 @@ export class GatewayCore {
     });
   }
 
-  /**
-   * The caller's session by that key: `existing` (what `find` gave), or opened on its first
-   * message (within the tenant's limits).
-   */
-  #openSession(
-    tenant: Tenant,
-    key: string,
-    namespaced: string,
-    requested: string | undefined,
-    existing: Session | undefined,
-  ): Session {
-    if (existing) {
-      if (requested !== undefined && requested !== existing.agent) {
-        assertAgentAllowed(tenant, requested);
-        const error = new OptionsInvalidError();
-        error.message = `session ${JSON.stringify(key)} runs agent ${existing.agent}, not ${requested}; leave "agent" out or use another session key`;
-        throw error;
-      }
-      assertAgentAllowed(tenant, existing.agent);
-      return existing;
-    }
-    const agent = requested ?? this.#defaultAgent(tenant);
-    assertAgentAllowed(tenant, agent);
-    if (!this.#supervisor.agentNames().includes(agent)) {
-      throw new AgentNotRegisteredError(`no agent named ${JSON.stringify(agent)}`);
-    }
-    const max = tenant.maxSessions;
-    if (max !== undefined && ownKeys(tenant, this.#supervisor.sessionKeys()).length >= max) {
-      throw tenantLimitError(tenant, 'maxSessions', max);
-    }
-    return this.#supervisor.session(namespaced, { agent });
-  }
-
-  #defaultAgent(tenant: Tenant): string {
-    if (this.#options.defaultAgent !== undefined) return this.#options.defaultAgent;
-    const candidates = tenant.agents ? [...tenant.agents] : this.#supervisor.agentNames();
-    const [only, ...others] = candidates;
-    if (only !== undefined && others.length === 0) return only;
-    throw new MessageInvalidError(
-      'name the agent in the body ("agent"): this gateway has no defaultAgent and several agents',
-    );
-  }
-
   #logIfHidden(error: unknown, req: IncomingMessage, scope: Scope): void {
     if (!isHidden(error)) return;
-    const listener = this.#options.onError ?? logToConsole;
+    const listener = this.#options.onError ?? logHidden;
     try {
       listener(error, {
         method: req.method ?? 'GET',

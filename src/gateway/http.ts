@@ -140,7 +140,13 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** The body as JSON; `undefined` when it is empty. Non-JSON content types are refused. */
+// ignoreBOM keeps a byte order mark in the text, where JSON.parse refuses it (as it always did).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The body as JSON; `undefined` when it is empty. Non-JSON content types and bodies that are
+ * not valid UTF-8 are refused.
+ */
 export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const type = req.headers['content-type'];
   if (type !== undefined && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
@@ -148,8 +154,15 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
   }
   const body = await readBody(req, limit);
   if (body.length === 0) return undefined;
+  let text: string;
   try {
-    return JSON.parse(body.toString('utf8'));
+    // Strict: a lenient decoder turns bad bytes into U+FFFD, and an altered message would run.
+    text = utf8.decode(body);
+  } catch {
+    throw new MessageInvalidError('the request body is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text);
   } catch {
     throw new MessageInvalidError('the request body is not valid JSON');
   }

@@ -6,9 +6,9 @@
 import { z } from 'zod';
 import { OptionsInvalidError } from '../errors.js';
 
-const TENANT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+export const TENANT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** Visible ASCII without spaces, as a bearer token must be; long enough not to be guessed. */
-const TOKEN = /^[\x21-\x7e]{16,512}$/;
+export const TOKEN = /^[\x21-\x7e]{16,512}$/;
 const BASE_PATH = /^(\/[A-Za-z0-9._~-]+)*$/;
 const AGENT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -67,7 +67,7 @@ const gatewayOptionsSchema = z.strictObject({
   metricsToken: z.string().regex(TOKEN, 'expected 16 to 512 visible ASCII characters').optional(),
   /** Interval of SSE keep-alive comments, in ms; 0 sends none. @default 15000 */
   heartbeatMs: z.number().int().nonnegative().default(15_000),
-  /** Receives the failures hidden behind a generic 500. @default logs to console.error */
+  /** Receives the failures hidden behind a generic 500. @default logs them (`log('gateway').error`) */
   onError: z
     .custom<GatewayErrorListener>((value) => typeof value === 'function', 'expected a function')
     .optional(),

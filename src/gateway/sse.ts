@@ -33,12 +33,21 @@ function settle(next: Promise<IteratorResult<TurnEvent>>): Promise<Step> {
   );
 }
 
-const SSE_HEADERS = {
+/** Headers of every event stream the gateway serves. */
+export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache, no-transform',
   'x-accel-buffering': 'no',
   'x-content-type-options': 'nosniff',
 } as const;
+
+/** The last event of a turn that answered: the reply. */
+export interface TurnDone {
+  readonly reply: string;
+  readonly turnId: string;
+  readonly usage: Usage | undefined;
+  readonly output?: unknown;
+}
 
 /** One SSE frame; JSON never contains a raw newline, so `data` is always one line. */
 export function sseFrame(event: string, data: unknown): string {
@@ -118,7 +127,7 @@ export async function streamTurn(res: ServerResponse, options: StreamTurnOptions
       await write(sseFrame(event.type, { ...event, sessionKey: key }));
     }
     finished = true;
-    const done = {
+    const done: TurnDone = {
       reply: final?.reply ?? '',
       turnId: final?.turnId ?? turnId ?? '',
       usage: final?.usage,

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readEvents } from '../../src/gateway/dashboard/events.js';
 import type { DashboardSnapshot } from '../../src/gateway/dashboard.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { Client, codeOf, type Listening, listen, SENTINEL, type SseFrame } from './helpers.js';
@@ -60,23 +61,12 @@ async function openEvents(baseUrl: string, token: string): Promise<EventStream> 
   const frames: SseFrame[] = [];
   const waiters = new Set<() => void>();
   const ended = (async () => {
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    let buffer = '';
     try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += decoder.decode(value, { stream: true });
-        for (let at = buffer.indexOf('\n\n'); at >= 0; at = buffer.indexOf('\n\n')) {
-          const block = buffer.slice(0, at);
-          buffer = buffer.slice(at + 2);
-          const match = /^event: ([a-z-]+)\ndata: (.+)$/.exec(block);
-          if (!match) throw new Error(`not an SSE frame: ${JSON.stringify(block)}`);
-          frames.push({ event: match[1] ?? '', data: JSON.parse(match[2] ?? '') as unknown });
-          for (const wake of [...waiters]) wake();
-        }
-      }
+      // The page's own reader of event streams.
+      await readEvents(response, (event, data) => {
+        frames.push({ event, data });
+        for (const wake of [...waiters]) wake();
+      });
     } catch (error) {
       if (!controller.signal.aborted) throw error;
     } finally {
@@ -193,8 +183,11 @@ describe('GET /v1/dashboard/events', () => {
         outcome: 'ok',
         durationMs: expect.any(Number),
       });
+      // A snapshot taken after the turn ended (one sent while it ran lists a-1 without it).
       const later = (
-        await acme.next(snapshotWith((s) => s.sessions.some((row) => row.key === 'a-1')))
+        await acme.next(
+          snapshotWith((s) => s.sessions.some((row) => row.key === 'a-1' && row.turns > 0)),
+        )
       ).data as DashboardSnapshot;
       expect(later.sessions.find((row) => row.key === 'a-1')).toMatchObject({
         agent: 'other',

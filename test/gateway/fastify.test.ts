@@ -5,7 +5,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
-import { Client, codeOf, parseExposition, parseSse, SENTINEL } from './helpers.js';
+import { Client, codeOf, parseExposition, parseSse, postBytes, SENTINEL } from './helpers.js';
 import { createWorld, type World } from './setup.js';
 
 const ACME = 'acme-token-0123456789abcdef';
@@ -110,6 +110,19 @@ describe('the Fastify plugin', () => {
       status: 400,
       code: 'AGENTCELL_MESSAGE_INVALID',
     });
+  });
+
+  it('refuses a body that is not valid UTF-8: nothing runs, nothing is journaled', async () => {
+    const asked = world.mock.requests.length;
+    const answer = await postBytes(`${origin}/api/v1/sessions/f-utf8/messages`, ACME);
+    expect({ status: answer.status, code: codeOf(answer) }).toEqual({
+      status: 400,
+      code: 'AGENTCELL_MESSAGE_INVALID',
+    });
+    bodies.push(answer.text);
+    expect(world.mock.requests.length).toBe(asked);
+    expect(world.supervisor.peek('acme:f-utf8')).toBeUndefined();
+    expect(await world.store.read('acme:f-utf8')).toEqual([]);
   });
 
   it('takes keys longer than Fastify’s maxParamLength, and rejects bad ones like the handler', async () => {

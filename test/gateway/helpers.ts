@@ -98,6 +98,39 @@ export class Client {
   }
 }
 
+/**
+ * A message body whose JSON string holds bytes that are not UTF-8 (`ff fe c3`): a decoder
+ * that is not strict turns them into U+FFFD and runs an altered message.
+ */
+export const NOT_UTF8_BODY = new Uint8Array(
+  Buffer.concat([
+    Buffer.from('{"message":"caf'),
+    Buffer.from([0xff, 0xfe, 0xc3]),
+    Buffer.from('"}'),
+  ]),
+);
+
+/** POSTs `body` (raw bytes) as JSON with `token`; the answer is read like {@link Client}'s. */
+export async function postBytes(
+  url: string,
+  token: string,
+  body: Uint8Array<ArrayBuffer> = NOT_UTF8_BODY,
+): Promise<Answer> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body,
+  });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, json };
+}
+
 /** The error code of an answer (undefined when it is not an error body). */
 export function codeOf(answer: Answer): string | undefined {
   return (answer.json as Partial<ErrorBody> | undefined)?.error?.code;

@@ -7,7 +7,16 @@ import { request as httpRequest } from 'node:http';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway.js';
-import { Client, expectError, expectNoSecrets, listen, parseSse, SENTINEL } from './helpers.js';
+import { createLogger, setLogger } from '../../src/log.js';
+import {
+  Client,
+  expectError,
+  expectNoSecrets,
+  listen,
+  parseSse,
+  postBytes,
+  SENTINEL,
+} from './helpers.js';
 import { BODY_LIMIT, type GatewayWorld, startGatewayWorld, TOKENS } from './setup.js';
 
 const { acme: ACME, globex: GLOBEX } = TOKENS;
@@ -140,6 +149,17 @@ describe('bad requests', () => {
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
   });
 
+  it('refuses a body that is not valid UTF-8: nothing runs, nothing is journaled', async () => {
+    const key = 'not-utf8';
+    const asked = world.mock.requests.length;
+    const answer = await postBytes(`${world.server.url}/v1/sessions/${key}/messages`, ACME);
+    const error = expectError(answer, 400, 'AGENTCELL_MESSAGE_INVALID');
+    expect(error.message).toContain('UTF-8');
+    expect(world.mock.requests.length).toBe(asked);
+    expect(world.supervisor.peek(`acme:${key}`)).toBeUndefined();
+    expect(await world.store.read(`acme:${key}`)).toEqual([]);
+  });
+
   it('refuses a non-JSON content type', async () => {
     const answer = await client.request('POST', path, {
       token: ACME,
@@ -258,6 +278,38 @@ describe('internal errors', () => {
     expect(world.hidden.map((error) => (error as { code?: unknown }).code)).toEqual([
       'AGENTCELL_HOOK_FAILED',
       'AGENTCELL_HOOK_FAILED',
+    ]);
+  });
+
+  it('go to the gateway log when no onError is given', async () => {
+    const lines: string[] = [];
+    setLogger(createLogger({ level: 'error', destination: { write: (line) => lines.push(line) } }));
+    const plain = createGateway(world.supervisor, { tenants: { [ACME]: { id: 'acme' } } });
+    const app = await listen(plain.handler);
+    try {
+      const answer = await new Client(app.url, world.bodies).send(ACME, 'hooked-log', {
+        message: 'hi',
+        agent: 'hooked',
+      });
+      expectError(answer, 500, 'AGENTCELL_INTERNAL');
+    } finally {
+      setLogger(createLogger());
+      await plain.close();
+      await app.close();
+    }
+    const gatewayLines = lines
+      .map((line) => JSON.parse(line) as { area?: string })
+      .filter((line) => line.area === 'gateway');
+    expect(gatewayLines).toEqual([
+      expect.objectContaining({
+        level: 50,
+        area: 'gateway',
+        msg: 'request failed',
+        method: 'POST',
+        path: '/v1/sessions/hooked-log/messages',
+        tenant: 'acme',
+        err: expect.objectContaining({ code: 'AGENTCELL_HOOK_FAILED' }),
+      }),
     ]);
   });
 

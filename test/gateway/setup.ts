@@ -6,6 +6,8 @@ import { Agent, type AgentConfig } from '../../src/agent/agent.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import type { SupervisorEvents } from '../../src/runtime/events.js';
 import type { SupervisorOptions } from '../../src/runtime/options.js';
+import { MemoryStore } from '../../src/runtime/stores/memory.js';
+import type { JournalStore } from '../../src/runtime/stores/store.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { Client, createGate, type Gate, type Listening, listen, SENTINEL } from './helpers.js';
@@ -14,6 +16,8 @@ export interface World {
   readonly mock: MockLlm;
   readonly gate: Gate;
   readonly supervisor: Supervisor;
+  /** Where the supervisor journals (a MemoryStore unless the options name one). */
+  readonly store: JournalStore;
   /** An agent on the mock with the sentinel apiKey and millisecond retries. */
   agent(name: string, config?: Partial<AgentConfig>): Agent;
   /** Resolves with the next `turn:end` of supervisor key `key` (register before acting). */
@@ -28,7 +32,8 @@ export async function createWorld(options: SupervisorOptions = {}): Promise<Worl
     rules: [{ match: /^hold/, steps: [{ toolCalls: [{ name: 'gate', arguments: {} }] }] }],
   });
   const gate = createGate('gate');
-  const supervisor = new Supervisor(options);
+  const store = options.store ?? new MemoryStore();
+  const supervisor = new Supervisor({ ...options, store });
   const agent = (name: string, config: Partial<AgentConfig> = {}) =>
     new Agent({
       name,
@@ -42,6 +47,7 @@ export async function createWorld(options: SupervisorOptions = {}): Promise<Worl
     mock,
     gate,
     supervisor,
+    store,
     agent,
     turnEnd: (key) =>
       new Promise((resolve) => {
