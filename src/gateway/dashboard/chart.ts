@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /** The turn latency chart: the tenant's last 60 turns as bars, with p50, p95 and max. */
 import { $, axis, clear, ms, svg } from './dom.js';
 import { latencyOf } from './latency.js';

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The chat box: a message to one of the tenant's sessions with its reply streamed in (the
  * gateway's SSE route), and a session's history when it is selected.

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * Signing in and the dashboard's event stream: connect with the tenant's token, render what
  * arrives, reconnect with backoff, and sign out when the token is refused.

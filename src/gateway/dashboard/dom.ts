@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * DOM helpers of the dashboard page. Every dynamic value reaches the document through
  * `textContent`, `createElement` or an attribute, never as markup.

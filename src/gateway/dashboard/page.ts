@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The dashboard page's script (bundled by scripts/build-dashboard.mjs into the page's one
  * inline <script>): sign-in, the live view of the tenant's sessions and turns, and the chat.

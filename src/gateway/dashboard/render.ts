@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /** What a snapshot and the activity log show: stat cards, the session and error tables. */
 import type { DashboardSession, DashboardSessionEvent, DashboardSnapshot } from '../dashboard.js';
 import { $, clear, clock, el, ms, short } from './dom.js';

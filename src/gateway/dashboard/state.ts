@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /** What the dashboard page holds while it is open. */
 import type { DashboardSnapshot, DashboardTurn } from '../dashboard.js';
 
