@@ -19,6 +19,7 @@ import { mkdir, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JournalRecord } from '../../agent/journal.js';
 import { InternalError, OptionsInvalidError, StoreCorruptError } from '../../errors.js';
+import { errorFields, log } from '../../log.js';
 import {
   readHead,
   readIfPresent,
@@ -43,6 +44,7 @@ import {
   splitLines,
   withoutTornTail,
 } from './journal-lines.js';
+import { RecentMap } from './recent-map.js';
 import { SerialQueues } from './serial-queues.js';
 import { assertAppendable, type JournalStore } from './store.js';
 
@@ -109,8 +111,7 @@ export class FileStore implements JournalStore {
   readonly #onCorrupt: CorruptionObserver;
   /** One operation at a time per session, in order. */
   readonly #queues = new SerialQueues();
-  /** Least recently used first (a Map keeps insertion order). */
-  readonly #states = new Map<string, SessionState>();
+  readonly #states = new RecentMap<string, SessionState>(MAX_CACHED_SESSIONS);
   /** Sessions with a compaction queued, so a burst of appends queues just one. */
   readonly #compactionQueued = new Set<string>();
   #dirReady: Promise<void> | undefined;
@@ -139,7 +140,7 @@ export class FileStore implements JournalStore {
   read(sessionKey: string): Promise<readonly JournalRecord[]> {
     return this.#serialize(sessionKey, async () => {
       const { records, state } = await this.#scan(sessionKey);
-      this.#remember(sessionKey, state);
+      this.#states.set(sessionKey, state);
       // Freshly decoded from disk: the caller's copy shares nothing with the store.
       return records;
     });
@@ -256,17 +257,21 @@ export class FileStore implements JournalStore {
     this.#serialize(key, async () => {
       this.#compactionQueued.delete(key);
       await this.#compact(key);
-    }).catch(() => {
+    }).catch((error: unknown) => {
       // The journal is intact (every step is atomic); read it again and let the next append
       // retry the compaction.
       this.#states.delete(key);
+      log('store').warn(
+        { ...errorFields(error), sessionKey: key },
+        'a journal compaction failed; the journal is intact and the next append retries it',
+      );
     });
   }
 
   async #compact(key: string): Promise<void> {
     const { records, state } = await this.#scan(key);
     if (!state.exists || state.journalRecords < this.#compactAfter) {
-      this.#remember(key, state);
+      this.#states.set(key, state);
       return;
     }
     const paths = this.#paths(key);
@@ -282,27 +287,15 @@ export class FileStore implements JournalStore {
     await writeFileAtomically(paths.journal, [header], fsync);
     state.size = state.validEnd = header.length;
     state.journalRecords = 0;
-    this.#remember(key, state);
+    this.#states.set(key, state);
   }
 
   async #stateOf(key: string): Promise<SessionState> {
     const cached = this.#states.get(key);
-    if (cached) {
-      this.#remember(key, cached);
-      return cached;
-    }
+    if (cached) return cached;
     const { state } = await this.#scan(key);
-    this.#remember(key, state);
-    return state;
-  }
-
-  #remember(key: string, state: SessionState): void {
-    this.#states.delete(key);
     this.#states.set(key, state);
-    if (this.#states.size > MAX_CACHED_SESSIONS) {
-      const oldest = this.#states.keys().next();
-      if (!oldest.done) this.#states.delete(oldest.value);
-    }
+    return state;
   }
 
   /** Reads a session from disk: its records (snapshot, then the journal's newer ones) and state. */

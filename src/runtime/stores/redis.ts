@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { type JournalRecord, journalRecordProblem } from '../../agent/journal.js';
 import { decodeUntrusted, encode } from '../../codec.js';
 import { InternalError, OptionsInvalidError, StoreCorruptError } from '../../errors.js';
+import { errorFields, log } from '../../log.js';
 import { type CorruptionObserver, logCorruption, reportCorruption } from './corruption.js';
 import { assertFence, epochOf, type Fence, fencedError } from './fence.js';
 import {
@@ -100,7 +101,9 @@ export class RedisStore implements JournalStore {
       // Lazy: a store that is never used never connects.
       this.#client = new Redis(options.redis, { lazyConnect: true });
       // ioredis reconnects by itself; without a listener it would print every failed attempt.
-      this.#client.on('error', () => {});
+      this.#client.on('error', (error: unknown) =>
+        log('store').debug(errorFields(error), 'the Redis connection failed; ioredis reconnects'),
+      );
       this.#ownsClient = true;
     } else if (options.redis instanceof Redis) {
       this.#client = options.redis;
