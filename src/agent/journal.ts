@@ -28,6 +28,37 @@ export interface JournalRecord {
 /** Largest journal accepted when decoding: 256 MiB. */
 const MAX_JOURNAL_BYTES = 256 * 1024 * 1024;
 
+/**
+ * What is wrong with `value` as a journal record, or undefined if nothing is: the one shape
+ * check of every store and of the journal a thread decodes. Plain checks, no validator library:
+ * session threads import this module.
+ */
+export function journalRecordProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return 'not a journal record: expected an object';
+  }
+  const record = value as Record<string, unknown>;
+  if (typeof record['turnId'] !== 'string') return 'not a journal record: turnId is not a string';
+  if (!Array.isArray(record['messages'])) {
+    return 'not a journal record: messages is not an array';
+  }
+  if (typeof record['usage'] !== 'object' || record['usage'] === null) {
+    return 'not a journal record: usage is not an object';
+  }
+  if (typeof record['at'] !== 'number') return 'not a journal record: at is not a number';
+  if (record['agent'] !== undefined && typeof record['agent'] !== 'string') {
+    return 'not a journal record: agent is not a string';
+  }
+  if (record['reset'] !== undefined && record['reset'] !== true) {
+    return 'not a journal record: reset is not true';
+  }
+  return undefined;
+}
+
+export function isJournalRecord(value: unknown): value is JournalRecord {
+  return journalRecordProblem(value) === undefined;
+}
+
 export function encodeJournal(records: readonly JournalRecord[]): string {
   return encode(records);
 }
@@ -39,7 +70,14 @@ export function decodeJournal(text: string): JournalRecord[] {
       `the journal does not decode: ${'problems' in decoded ? decoded.problems.join('; ') : 'not an array'}`,
     );
   }
-  return decoded.value as JournalRecord[];
+  const records: unknown[] = decoded.value;
+  for (const [index, record] of records.entries()) {
+    const problem = journalRecordProblem(record);
+    if (problem !== undefined) {
+      throw new StoreCorruptError(`the journal does not decode: record ${index} is ${problem}`);
+    }
+  }
+  return records as JournalRecord[];
 }
 
 /** The conversation and cumulative usage a journal restores. */

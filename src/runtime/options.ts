@@ -15,6 +15,14 @@ export type BusyPolicy = (typeof BUSY_POLICIES)[number];
 
 const positiveInt = z.number().int().positive();
 
+/** Heap limits of a worker thread (best effort: see Node's `resourceLimits`). */
+export const resourceLimitsSchema = z.strictObject({
+  maxOldGenerationSizeMb: positiveInt.optional(),
+  maxYoungGenerationSizeMb: positiveInt.optional(),
+  codeRangeSizeMb: positiveInt.optional(),
+  stackSizeMb: positiveInt.optional(),
+});
+
 export const budgetSchema = z.strictObject({
   /** Tokens a session may spend in all; past it, turns fail with AGENTCELL_BUDGET_EXCEEDED. */
   maxTokens: positiveInt.optional(),
@@ -106,14 +114,7 @@ const supervisorOptionsSchema = z.strictObject({
     })
     .prefault({}),
   /** Heap limits of each session worker (best effort: see Node's `resourceLimits`). */
-  resourceLimits: z
-    .strictObject({
-      maxOldGenerationSizeMb: positiveInt.optional(),
-      maxYoungGenerationSizeMb: positiveInt.optional(),
-      codeRangeSizeMb: positiveInt.optional(),
-      stackSizeMb: positiveInt.optional(),
-    })
-    .optional(),
+  resourceLimits: resourceLimitsSchema.optional(),
   budget: budgetSchema.optional(),
   /**
    * Release a session's worker after this long without activity (a message accepted or a
@@ -158,7 +159,7 @@ export type SupervisorOptions = z.input<typeof supervisorOptionsSchema>;
 export type ResolvedSupervisorOptions = z.output<typeof supervisorOptionsSchema>;
 
 /** `value` checked against `schema`, or one OPTIONS_INVALID listing every failing path. */
-function parseWith<S extends z.ZodType>(
+export function parseWith<S extends z.ZodType>(
   schema: S,
   value: unknown,
   what: string,

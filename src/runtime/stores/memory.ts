@@ -1,5 +1,5 @@
 import type { JournalRecord } from '../../agent/journal.js';
-import type { JournalStore } from './store.js';
+import { assertAppendable, type JournalStore } from './store.js';
 
 /**
  * Journals in memory: for tests and for sessions that need not survive the process.
@@ -11,6 +11,7 @@ export class MemoryStore implements JournalStore {
   readonly #journals = new Map<string, { records: JournalRecord[]; turnIds: Set<string> }>();
 
   async append(sessionKey: string, record: JournalRecord): Promise<void> {
+    assertAppendable(sessionKey, record);
     let journal = this.#journals.get(sessionKey);
     if (!journal) {
       journal = { records: [], turnIds: new Set() };

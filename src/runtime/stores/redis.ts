@@ -3,45 +3,33 @@
  * guarantees as the FileStore (an acknowledged append is stored once, in order, readable by any
  * later store over the same Redis), plus an optional fence for the cluster's shard owners.
  *
- * Keys, under a prefix (default `agentcell:`) so that several deployments or test runs can share
- * one Redis:
- * - `<prefix>j:records:<sessionKey>`: a list, one record per element, each one value encoded
- *   with the shared codec, oldest first;
- * - `<prefix>j:turns:<sessionKey>`: a hash, turn id → position in the list (1-based), which is
- *   what makes appends idempotent by turn id;
- * - `<prefix>j:requests:<sessionKey>`: a hash, request id → turn id, kept only for appends
- *   that name the request they answer (the cluster's durable inboxes), so a message redelivered
- *   after a failover is recognised as already journaled;
- * - `<prefix>j:sessions`: a set of every session key with a journal, for `keys()` (a SCAN over
- *   key names would have to unescape glob characters, and would see other deployments' keys).
- *
- * Every write is one Lua script, so each append checks the turn id, the request id and the
- * fence, pushes the record and updates the indexes atomically: there is no torn state to repair
- * as the FileStore has to, and two stores appending the same turn at once still store it once.
- *
- * The fence: a shard owner passes `{ shard, epoch }` and the script refuses the write unless
- * `<prefix>shard:<shard>:epoch` still holds that epoch. Epochs only grow (a new owner INCRs
- * them when it takes the lease), so an owner that was paused or cut off past its lease can never
- * write after its successor started: a TTL lock alone could not promise that.
+ * The key layout and the scripts are in `redis-journal-scripts.ts`; the fence in `fence.ts`.
+ * Every write is one Lua script, so there is no torn state to repair as the FileStore has to,
+ * and two stores appending the same turn at once still store it once.
  */
-import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { JournalRecord } from '../../agent/journal.js';
+import { type JournalRecord, journalRecordProblem } from '../../agent/journal.js';
 import { decodeUntrusted, encode } from '../../codec.js';
+import { InternalError, OptionsInvalidError, StoreCorruptError } from '../../errors.js';
+import { errorFields, log } from '../../log.js';
+import { type CorruptionObserver, logCorruption, reportCorruption } from './corruption.js';
+import { assertFence, epochOf, type Fence, fencedError } from './fence.js';
 import {
-  FencedError,
-  InternalError,
-  isAgentcellError,
-  OptionsInvalidError,
-  StoreCorruptError,
-} from '../../errors.js';
-import type { JournalStore } from './store.js';
+  APPEND,
+  DELETE,
+  JOURNAL_SCRIPTS,
+  journalKeys,
+  RECORD_OF_REQUEST,
+  scriptReply,
+  sessionsKey,
+  writeKeys,
+} from './redis-journal-scripts.js';
+import type { RedisScript } from './redis-script.js';
+import { assertAppendable, type JournalStore } from './store.js';
 
-/** The shard a write belongs to and the epoch its owner holds. */
-export interface Fence {
-  readonly shard: number | string;
-  readonly epoch: number;
-}
+// What the cluster layer imports from here.
+export { type Fence, fencedError, isFencedError, shardEpochKey } from './fence.js';
+export { RedisScript } from './redis-script.js';
 
 export interface RedisStoreOptions {
   /**
@@ -58,9 +46,9 @@ export interface RedisStoreOptions {
   readonly fence?: Fence | ((sessionKey: string) => Fence | undefined);
   /**
    * Told of every stored record that does not decode or is not a journal record; it is
-   * skipped and the rest kept. @default emits a process warning
+   * skipped and the rest kept. @default a warning line of the `store` logger
    */
-  readonly onCorrupt?: (error: StoreCorruptError) => void;
+  readonly onCorrupt?: CorruptionObserver;
 }
 
 /** What {@link RedisStore.appendWith} did. */
@@ -71,113 +59,6 @@ export type AppendOutcome =
   /** The request was already journaled, as `turnId`: nothing changed. */
   | { readonly status: 'request-known'; readonly turnId: string };
 
-/** Whether `error` is the refusal of a write by a stale shard owner. */
-export function isFencedError(error: unknown): error is FencedError {
-  return isAgentcellError(error, 'AGENTCELL_FENCED');
-}
-
-/** The error a write refused by the fence is reported with. */
-export function fencedError(
-  what: string,
-  fence: Fence,
-  currentEpoch: number | undefined,
-): FencedError {
-  return new FencedError(
-    `${what} was refused: shard ${fence.shard} is now at epoch ${currentEpoch ?? 'none'}, the writer holds epoch ${fence.epoch} (another node took the shard over)`,
-    {
-      details: {
-        shard: fence.shard,
-        epoch: fence.epoch,
-        currentEpoch,
-      },
-    },
-  );
-}
-
-/** The key holding a shard's fencing epoch; shared by the store and the cluster's leases. */
-export function shardEpochKey(prefix: string, shard: number | string): string {
-  return `${prefix}shard:${shard}:epoch`;
-}
-
-/**
- * A Lua script run by its SHA-1, loaded on first use. Falls back to sending the script when
- * Redis lost it (a restart or SCRIPT FLUSH), so callers never see NOSCRIPT.
- */
-export class RedisScript {
-  readonly lua: string;
-  readonly sha: string;
-
-  constructor(lua: string) {
-    this.lua = lua;
-    this.sha = createHash('sha1').update(lua, 'utf8').digest('hex');
-  }
-
-  async load(client: Redis): Promise<void> {
-    await client.script('LOAD', this.lua);
-  }
-
-  async run(
-    client: Redis,
-    keys: readonly string[],
-    args: readonly (string | number)[],
-  ): Promise<unknown> {
-    try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return client.eval(this.lua, keys.length, ...keys, ...args);
-    }
-  }
-}
-
-/**
- * KEYS: records, turns, sessions, requests, epoch (the records key again when unfenced).
- * ARGV: session key, turn id, payload, fence epoch ('' when unfenced), request id ('' for none).
- */
-const APPEND = new RedisScript(`
-if ARGV[4] ~= '' then
-  local current = redis.call('GET', KEYS[5])
-  if current ~= ARGV[4] then return {'fenced', current or ''} end
-end
-if ARGV[5] ~= '' then
-  local known = redis.call('HGET', KEYS[4], ARGV[5])
-  -- The same turn again is this append replayed (its answer was lost), not a second run.
-  if known == ARGV[2] then return {'duplicate', ''} end
-  if known then return {'request-known', known} end
-end
-if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return {'duplicate', ''} end
-local position = redis.call('RPUSH', KEYS[1], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[2], position)
-redis.call('SADD', KEYS[3], ARGV[1])
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[2]) end
-return {'appended', ''}
-`);
-
-/**
- * KEYS: records, turns, sessions, requests, epoch (the records key again when unfenced).
- * ARGV: session key, fence epoch ('' when unfenced).
- */
-const DELETE = new RedisScript(`
-if ARGV[2] ~= '' then
-  local current = redis.call('GET', KEYS[5])
-  if current ~= ARGV[2] then return {'fenced', current or ''} end
-end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
-redis.call('SREM', KEYS[3], ARGV[1])
-return {'deleted', ''}
-`);
-
-/** KEYS: records, turns, requests. ARGV: request id. The record journaled for a request. */
-const RECORD_OF_REQUEST = new RedisScript(`
-local turn = redis.call('HGET', KEYS[3], ARGV[1])
-if not turn then return false end
-local position = redis.call('HGET', KEYS[2], turn)
-if not position then return false end
-return redis.call('LINDEX', KEYS[1], tonumber(position) - 1)
-`);
-
-const SCRIPTS = [APPEND, DELETE, RECORD_OF_REQUEST];
-
 /** Largest record accepted, as in the file store (Redis itself allows 512 MB per value). */
 const MAX_RECORD_BYTES = 256 * 1024 * 1024;
 /** Records fetched per LRANGE: large journals are read in pages, not one huge reply. */
@@ -185,12 +66,6 @@ const READ_PAGE = 1000;
 /** Members fetched per SSCAN step. */
 const SCAN_COUNT = 1000;
 const DEFAULT_PREFIX = 'agentcell:';
-
-interface SessionKeys {
-  readonly records: string;
-  readonly turns: string;
-  readonly requests: string;
-}
 
 /**
  * Journals in Redis: durable as Redis is configured to be (AOF with `appendfsync everysec` or
@@ -208,7 +83,7 @@ export class RedisStore implements JournalStore {
   readonly #ownsClient: boolean;
   readonly #prefix: string;
   readonly #fence: ((sessionKey: string) => Fence | undefined) | undefined;
-  readonly #onCorrupt: (error: StoreCorruptError) => void;
+  readonly #onCorrupt: CorruptionObserver;
   /** Operations not yet settled: `close()` waits for them. */
   readonly #pending = new Set<Promise<unknown>>();
   #scriptsLoaded: Promise<void> | undefined;
@@ -226,7 +101,9 @@ export class RedisStore implements JournalStore {
       // Lazy: a store that is never used never connects.
       this.#client = new Redis(options.redis, { lazyConnect: true });
       // ioredis reconnects by itself; without a listener it would print every failed attempt.
-      this.#client.on('error', () => {});
+      this.#client.on('error', (error: unknown) =>
+        log('store').debug(errorFields(error), 'the Redis connection failed; ioredis reconnects'),
+      );
       this.#ownsClient = true;
     } else if (options.redis instanceof Redis) {
       this.#client = options.redis;
@@ -239,7 +116,7 @@ export class RedisStore implements JournalStore {
     this.#fence =
       fence === undefined ? undefined : typeof fence === 'function' ? fence : () => fence;
     this.#prefix = prefix;
-    this.#onCorrupt = options.onCorrupt ?? ((error) => process.emitWarning(error));
+    this.#onCorrupt = options.onCorrupt ?? logCorruption;
   }
 
   /** The prefix every key of this store starts with. */
@@ -265,9 +142,7 @@ export class RedisStore implements JournalStore {
     options: { readonly fence?: Fence | undefined; readonly requestId?: string | undefined },
   ): Promise<AppendOutcome> {
     return this.#track(async () => {
-      if (typeof record?.turnId !== 'string') {
-        throw new InternalError('a journal record needs a string turnId');
-      }
+      assertAppendable(sessionKey, record);
       const payload = encode(record);
       const bytes = Buffer.byteLength(payload, 'utf8');
       if (bytes > MAX_RECORD_BYTES) {
@@ -276,14 +151,14 @@ export class RedisStore implements JournalStore {
         );
       }
       const { fence, requestId } = options;
-      const result = await this.#run(APPEND, this.#scriptKeys(sessionKey, fence), [
+      const result = await this.#run(APPEND, writeKeys(this.#prefix, sessionKey, fence), [
         sessionKey,
         record.turnId,
         payload,
         fence === undefined ? '' : String(fence.epoch),
         requestId ?? '',
       ]);
-      const [status, value] = pair(result);
+      const [status, value] = scriptReply(result);
       if (status === 'fenced' && fence) {
         throw fencedError(
           `the append of turn ${JSON.stringify(record.turnId)} to session ${JSON.stringify(sessionKey)}`,
@@ -300,7 +175,7 @@ export class RedisStore implements JournalStore {
   /** The record journaled for `requestId` (by {@link appendWith}), if any. */
   recordOfRequest(sessionKey: string, requestId: string): Promise<JournalRecord | undefined> {
     return this.#track(async () => {
-      const keys = this.#sessionKeys(sessionKey);
+      const keys = journalKeys(this.#prefix, sessionKey);
       const payload = await this.#run(
         RECORD_OF_REQUEST,
         [keys.records, keys.turns, keys.requests],
@@ -313,7 +188,7 @@ export class RedisStore implements JournalStore {
 
   read(sessionKey: string): Promise<readonly JournalRecord[]> {
     return this.#track(async () => {
-      const key = this.#sessionKeys(sessionKey).records;
+      const key = journalKeys(this.#prefix, sessionKey).records;
       const records: JournalRecord[] = [];
       // Appends only add at the tail, so page by page reads what a single LRANGE would have
       // (plus, at most, turns appended meanwhile).
@@ -336,11 +211,11 @@ export class RedisStore implements JournalStore {
   deleteWith(sessionKey: string, options: { readonly fence?: Fence | undefined }): Promise<void> {
     return this.#track(async () => {
       const { fence } = options;
-      const result = await this.#run(DELETE, this.#scriptKeys(sessionKey, fence), [
+      const result = await this.#run(DELETE, writeKeys(this.#prefix, sessionKey, fence), [
         sessionKey,
         fence === undefined ? '' : String(fence.epoch),
       ]);
-      const [status, value] = pair(result);
+      const [status, value] = scriptReply(result);
       if (status === 'fenced' && fence) {
         throw fencedError(
           `the delete of session ${JSON.stringify(sessionKey)}`,
@@ -357,7 +232,7 @@ export class RedisStore implements JournalStore {
       let cursor = '0';
       do {
         const [next, members] = await this.#client.sscan(
-          `${this.#prefix}j:sessions`,
+          sessionsKey(this.#prefix),
           cursor,
           'COUNT',
           SCAN_COUNT,
@@ -404,7 +279,9 @@ export class RedisStore implements JournalStore {
     keys: readonly string[],
     args: readonly (string | number)[],
   ): Promise<unknown> {
-    this.#scriptsLoaded ??= Promise.all(SCRIPTS.map((each) => each.load(this.#client))).then(
+    this.#scriptsLoaded ??= Promise.all(
+      JOURNAL_SCRIPTS.map((each) => each.load(this.#client)),
+    ).then(
       () => undefined,
       (error: unknown) => {
         this.#scriptsLoaded = undefined; // let the next call try again
@@ -413,26 +290,6 @@ export class RedisStore implements JournalStore {
     );
     await this.#scriptsLoaded;
     return script.run(this.#client, keys, args);
-  }
-
-  #sessionKeys(sessionKey: string): SessionKeys {
-    return {
-      records: `${this.#prefix}j:records:${sessionKey}`,
-      turns: `${this.#prefix}j:turns:${sessionKey}`,
-      requests: `${this.#prefix}j:requests:${sessionKey}`,
-    };
-  }
-
-  /** The five KEYS of the append and delete scripts. */
-  #scriptKeys(sessionKey: string, fence: Fence | undefined): string[] {
-    const keys = this.#sessionKeys(sessionKey);
-    return [
-      keys.records,
-      keys.turns,
-      `${this.#prefix}j:sessions`,
-      keys.requests,
-      fence === undefined ? keys.records : shardEpochKey(this.#prefix, fence.shard),
-    ];
   }
 
   #decode(
@@ -444,57 +301,14 @@ export class RedisStore implements JournalStore {
     // What Redis holds came from outside this process: it goes through the guarded decoder.
     const decoded = decodeUntrusted(payload, { maxBytes: MAX_RECORD_BYTES });
     const reason =
-      'problems' in decoded
-        ? decoded.problems.join('; ')
-        : isJournalRecord(decoded.value)
-          ? undefined
-          : 'not a journal record';
+      'problems' in decoded ? decoded.problems.join('; ') : journalRecordProblem(decoded.value);
     if (reason === undefined && 'value' in decoded) return decoded.value as JournalRecord;
     const where = index === undefined ? redisKey : `${redisKey}[${index}]`;
     const error = new StoreCorruptError(
       `a stored record of session ${JSON.stringify(sessionKey)} is unreadable at ${where}: ${reason}`,
       { details: { sessionKey, key: redisKey, index, reason } },
     );
-    try {
-      this.#onCorrupt(error);
-    } catch {
-      // A failing observer must not make the rest of the journal unreadable.
-    }
+    reportCorruption(this.#onCorrupt, error);
     return undefined;
   }
-}
-
-function assertFence(fence: Fence): void {
-  const shardOk =
-    (typeof fence?.shard === 'number' && Number.isSafeInteger(fence.shard)) ||
-    (typeof fence?.shard === 'string' && fence.shard !== '');
-  if (!shardOk || !Number.isSafeInteger(fence.epoch) || fence.epoch < 1) {
-    throw new OptionsInvalidError(
-      'fence: expected { shard: a whole number or a name, epoch: a whole number of at least 1 }',
-    );
-  }
-}
-
-/** A script's `{status, value}` reply. */
-function pair(result: unknown): [string, string] {
-  if (!Array.isArray(result)) return ['', ''];
-  const [status, value] = result as unknown[];
-  return [typeof status === 'string' ? status : '', typeof value === 'string' ? value : ''];
-}
-
-function epochOf(value: string): number | undefined {
-  const epoch = Number(value);
-  return value !== '' && Number.isSafeInteger(epoch) ? epoch : undefined;
-}
-
-function isJournalRecord(value: unknown): value is JournalRecord {
-  if (typeof value !== 'object' || value === null) return false;
-  const record = value as Record<string, unknown>;
-  return (
-    typeof record['turnId'] === 'string' &&
-    Array.isArray(record['messages']) &&
-    typeof record['usage'] === 'object' &&
-    record['usage'] !== null &&
-    typeof record['at'] === 'number'
-  );
 }

@@ -2,7 +2,8 @@
  * Where journals live. Small on purpose, so that a file, Redis or PostgreSQL store can
  * implement it without touching the runtime.
  */
-import type { JournalRecord } from '../../agent/journal.js';
+import { type JournalRecord, journalRecordProblem } from '../../agent/journal.js';
+import { InternalError } from '../../errors.js';
 
 export interface JournalStore {
   /**
@@ -18,4 +19,17 @@ export interface JournalStore {
   keys(): Promise<readonly string[]>;
   /** Releases what the store holds (files, connections). */
   close(): Promise<void>;
+}
+
+/**
+ * Refuses to append what a store could not read back as a journal record (it would be skipped
+ * as corrupt, and the turn lost): such a record is a bug of the caller.
+ */
+export function assertAppendable(sessionKey: string, record: JournalRecord): void {
+  const problem = journalRecordProblem(record);
+  if (problem !== undefined) {
+    throw new InternalError(
+      `cannot append to the journal of session ${JSON.stringify(sessionKey)}: ${problem}`,
+    );
+  }
 }

@@ -10,6 +10,7 @@ import type { JournalRecord } from '../../../src/agent/journal.js';
 import { encode } from '../../../src/codec.js';
 import { type AgentcellError, isAgentcellError } from '../../../src/errors.js';
 import { FileStore, type FileStoreOptions } from '../../../src/runtime/stores/file.js';
+import { captureLog } from '../../fixtures/log-capture.js';
 import { journalStoreSuite, type StoreFixture, sampleRecord } from './store-suite.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -70,6 +71,18 @@ async function journalLines(dir: string, key: string): Promise<string[]> {
   const text = await readFile(journalPath(dir, key), 'utf8');
   expect(text.endsWith('\n')).toBe(true);
   return text.slice(0, -1).split('\n');
+}
+
+/** Rewrites line `index` (0 is the header) of a session's journal. */
+async function replaceLine(
+  dir: string,
+  key: string,
+  index: number,
+  replace: (text: string) => string,
+) {
+  const lines = await journalLines(dir, key);
+  lines[index] = replace(lines[index] ?? '');
+  await writeFile(journalPath(dir, key), `${lines.join('\n')}\n`);
 }
 
 function ids(records: readonly JournalRecord[]): string[] {
@@ -170,16 +183,6 @@ describe('FileStore after a torn append', () => {
 
 describe('FileStore with corrupted records', () => {
   /** Rewrites line `index` (0 is the header) of a session's journal. */
-  async function replaceLine(
-    dir: string,
-    key: string,
-    index: number,
-    replace: (text: string) => string,
-  ) {
-    const lines = await journalLines(dir, key);
-    lines[index] = replace(lines[index] ?? '');
-    await writeFile(journalPath(dir, key), `${lines.join('\n')}\n`);
-  }
 
   const corruptions: [string, (text: string) => string, RegExp][] = [
     [
@@ -271,6 +274,51 @@ describe('FileStore with corrupted records', () => {
     expect(onCorrupt.mock.calls.every(([error]) => error.code === 'AGENTCELL_STORE_CORRUPT')).toBe(
       true,
     );
+  });
+});
+
+describe('FileStore reporting', () => {
+  it('logs a skipped record on the store logger when no onCorrupt is given', async () => {
+    const dir = await tempDir();
+    await storeWith(dir, 's', ['t1', 't2', 't3']);
+    await replaceLine(dir, 's', 2, () => 'hello');
+    const log = captureLog();
+    try {
+      expect(ids(await new FileStore({ dir }).read('s'))).toEqual(['t1', 't3']);
+    } finally {
+      log.restore();
+    }
+    expect(log.lines).toEqual([
+      expect.objectContaining({
+        level: 40,
+        area: 'store',
+        sessionKey: 's',
+        line: 3,
+        err: expect.objectContaining({ code: 'AGENTCELL_STORE_CORRUPT' }),
+      }),
+    ]);
+  });
+
+  it('keeps reading when onCorrupt throws, and logs the throw', async () => {
+    const dir = await tempDir();
+    await storeWith(dir, 's', ['t1', 't2', 't3']);
+    await replaceLine(dir, 's', 2, () => 'hello');
+    const log = captureLog();
+    const onCorrupt = vi.fn(() => {
+      throw new Error('observer broke');
+    });
+    try {
+      expect(ids(await new FileStore({ dir, onCorrupt }).read('s'))).toEqual(['t1', 't3']);
+    } finally {
+      log.restore();
+    }
+    expect(onCorrupt).toHaveBeenCalledTimes(1);
+    expect(log.lines).toEqual([
+      expect.objectContaining({
+        area: 'store',
+        err: expect.objectContaining({ message: 'observer broke' }),
+      }),
+    ]);
   });
 });
 

@@ -74,6 +74,21 @@ export function journalStoreSuite(name: string, makeStore: () => Promise<StoreFi
       expect(await store.read('s')).toEqual(records);
     });
 
+    it('refuses to append what it could not read back as a record, and stores nothing', async () => {
+      const broken = [
+        { ...sampleRecord('t1'), usage: null },
+        { ...sampleRecord('t2'), messages: 'hello' },
+        { ...sampleRecord('t3'), turnId: 3 },
+      ] as unknown as JournalRecord[];
+      for (const record of broken) {
+        await expect(store.append('s', record)).rejects.toMatchObject({
+          code: 'AGENTCELL_INTERNAL',
+          message: expect.stringMatching(/not a journal record/),
+        });
+      }
+      expect(await store.read('s')).toEqual([]);
+    });
+
     it('is idempotent by turnId: a second append of a turn changes nothing', async () => {
       await store.append('s', sampleRecord('t1'));
       await store.append('s', sampleRecord('t2'));
