@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it, type MockInstance, vi } from
 import { Agent } from '../../src/agent/agent.js';
 import type { HookContext } from '../../src/agent/extensions.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
+import { createLogger, setLogger } from '../../src/log.js';
 import type { SupervisorEvents } from '../../src/runtime/events.js';
 import { FileStore } from '../../src/runtime/stores/file.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
@@ -136,6 +137,13 @@ beforeAll(async () => {
     );
   }
   process.on('warning', onWarning);
+  // Every log line of every area, at every level, is captured too.
+  setLogger(
+    createLogger({
+      level: 'trace',
+      destination: { write: (line: string) => capture('log', line) },
+    }),
+  );
 
   mock = await startMockLlm({
     apiKey: API_KEY,
@@ -217,6 +225,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const spy of spies) spy.mockRestore();
   process.off('warning', onWarning);
+  setLogger(createLogger());
   client?.close();
   await gateway?.close();
   await new Promise<void>((resolve) => {
@@ -297,7 +306,7 @@ describe('secrets never leave', () => {
       'AGENTCELL_LLM_AUTH_FAILED',
       'AGENTCELL_HOOK_FAILED',
     ]);
-    // The hidden 500 of a failing hook over HTTP (logged by the gateway to console.error).
+    // The hidden 500 of a failing hook over HTTP (logged by the gateway's logger).
     const hidden = await post('acme', 'hooked-session', { message: 'boom', agent: 'hooked' });
     expect(hidden.status).toBe(500);
     expect((hidden.json as { error?: { code?: string } }).error?.code).toBe('AGENTCELL_INTERNAL');
@@ -336,7 +345,7 @@ describe('secrets never leave', () => {
     );
     expect(captured.length).toBeGreaterThan(200);
     expect(captured.some(({ source }) => source.startsWith('hook '))).toBe(true);
-    expect(captured.some(({ source }) => source === 'console.error')).toBe(true);
+    expect(captured.some(({ source }) => source === 'log')).toBe(true);
     // ... and show nowhere else.
     for (const spy of spies.splice(0)) spy.mockRestore();
     expect(leaks()).toEqual([]);
