@@ -5,8 +5,8 @@
  * `{ error: { code, message } }` and only when they are marked public.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyPluginAsync } from 'fastify';
 import type { Supervisor } from '../runtime/supervisor.js';
+import type { FastifyPlugin } from './fastify-plugin.js';
 import { GatewayCore, type NextFunction } from './gateway-core.js';
 import { sendJson } from './http.js';
 import { type GatewayOptions, parseGatewayOptions } from './options.js';
@@ -27,7 +27,7 @@ export interface Gateway {
    * with a `prefix` if wanted. It reads request bodies itself (its routes take no Fastify
    * body parser) and answers on the raw response.
    */
-  readonly fastifyPlugin: FastifyPluginAsync;
+  readonly fastifyPlugin: FastifyPlugin;
   /** Prometheus text exposition of the supervisor and the gateway. */
   metrics(): string;
   /**
@@ -91,7 +91,7 @@ export function createGateway(supervisor: Supervisor, options: GatewayOptions): 
     void core.dispatch(req, res, path.slice(base.length), query, next);
   };
 
-  const fastifyPlugin: FastifyPluginAsync = async (instance) => {
+  const fastifyPlugin: FastifyPlugin = async (instance) => {
     // Bodies are read (and size-limited) by the gateway itself, from the raw request.
     instance.removeAllContentTypeParsers();
     instance.addContentTypeParser('*', (_request, _payload, done) => done(null));

@@ -19,9 +19,10 @@ import { RedisStore } from '../../src/runtime/stores/redis.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { deleteKeys } from '../fixtures/redis-keys.js';
 import { sampleRecord } from '../runtime/stores/store-suite.js';
+import { sharedRedisUrl } from '../support/redis.js';
 import { until } from './harness.js';
 
-const REDIS_URL = process.env['AGENTCELL_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = await sharedRedisUrl();
 const RUN_PREFIX = `agentcell-test:${randomUUID()}:`;
 const SHARDS = 8;
 

@@ -14,6 +14,7 @@ import { shardOf } from '../../src/cluster/shards.js';
 import { RedisStore } from '../../src/runtime/stores/redis.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { deleteKeys } from '../fixtures/redis-keys.js';
+import { sharedRedisUrl } from '../support/redis.js';
 import {
   inboxBacklog,
   leaseOwners,
@@ -24,7 +25,7 @@ import {
   until,
 } from './harness.js';
 
-const REDIS_URL = process.env['AGENTCELL_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = await sharedRedisUrl();
 const RUN_PREFIX = `agentcell-test:${randomUUID()}:`;
 const SHARDS = 16;
 const HEARTBEAT_MS = 150;

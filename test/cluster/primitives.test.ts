@@ -17,8 +17,9 @@ import { ownerOf, shardOf } from '../../src/cluster/shards.js';
 import { isFencedError, RedisStore } from '../../src/runtime/stores/redis.js';
 import { deleteKeys } from '../fixtures/redis-keys.js';
 import { sampleRecord } from '../runtime/stores/store-suite.js';
+import { sharedRedisUrl } from '../support/redis.js';
 
-const REDIS_URL = process.env['AGENTCELL_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = await sharedRedisUrl();
 const RUN_PREFIX = `agentcell-test:${randomUUID()}:`;
 
 let client: Redis;

@@ -13,10 +13,11 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../src/runtime/stores/redis.js';
 import { deleteKeys } from '../fixtures/redis-keys.js';
+import { sharedRedisUrl } from '../support/redis.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = join(ROOT, 'dist/src/cli/main.js');
-const REDIS_URL = process.env['AGENTCELL_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = await sharedRedisUrl();
 const PREFIX = `agentcell-test-serve:${randomUUID()}:`;
 const TOKEN = 'cluster-serve-test-token-0123456789';
 

@@ -15,9 +15,10 @@ import { encode } from '../../src/codec.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { deleteKeys } from '../fixtures/redis-keys.js';
+import { sharedRedisUrl } from '../support/redis.js';
 import { until } from './harness.js';
 
-const REDIS_URL = process.env['AGENTCELL_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = await sharedRedisUrl();
 const PREFIX = `agentcell-test:${randomUUID()}:`;
 const SHARDS = 8;
 const NODES = ['alpha', 'beta'] as const;

@@ -1,30 +1,21 @@
 /**
- * The dashboard in a real browser: Debian's Chromium, headless, driven by playwright-core
- * (no browser download). The server runs in-process on the bundled mock LLM and a FileStore.
- * The test signs in with a tenant token, sends a message through the chat box, watches the
- * reply stream in, sees the session in the live table, and saves a screenshot to
- * test-output/dashboard.png. Without Chromium it fails (it does not skip): .ci/run installs it.
+ * The dashboard in a real browser: headless Chromium driven by playwright-core (the system's
+ * or the one a dev dependency ships; see test/support/chromium.ts). The server runs in-process
+ * on the bundled mock LLM and a FileStore. The test signs in with a tenant token, sends a
+ * message through the chat box, watches the reply stream in, sees the session in the live
+ * table, and saves a screenshot to test-output/dashboard.png. Without a Chromium that starts it
+ * fails (it does not skip).
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { type RunningServer, startServer } from '../../src/gateway/serve.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
+import { launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = process.env['AGENTCELL_CHROMIUM'] ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SCREENSHOT = resolve('test-output/dashboard.png');
 const ACME = 'acme-browser-token-0123456789';
 const GLOBEX = 'globex-browser-token-0123456789';
@@ -63,13 +54,6 @@ async function post(token: string, key: string, body: object): Promise<Response>
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium is not installed at ${CHROMIUM}, and the dashboard test drives a real browser. ` +
-        'Install it with: apt-get update && apt-get install -y --no-install-recommends chromium ' +
-        '(.ci/run does this), or point AGENTCELL_CHROMIUM at a Chromium binary.',
-    );
-  }
   // Slow enough that a reply arrives in several chunks the page must stream.
   mock = await startMockLlm({ latency: { firstTokenMs: 40, tokensPerSecond: 50 } });
   storeDir = mkdtempSync(join(tmpdir(), 'agentcell-dashboard-'));
@@ -95,7 +79,7 @@ beforeAll(async () => {
   expect((await post(ACME, HOSTILE_KEY, { message: 'hi' })).status).toBe(200);
   expect((await post(GLOBEX, 'globex-private', { message: 'hi' })).status).toBe(200);
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1360, height: 980 } });
   // Fail within the test's time, naming the step, rather than at the test timeout.
   page.setDefaultTimeout(8_000);

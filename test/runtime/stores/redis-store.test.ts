@@ -15,9 +15,10 @@ import {
   shardEpochKey,
 } from '../../../src/runtime/stores/redis.js';
 import { deleteKeys } from '../../fixtures/redis-keys.js';
+import { sharedRedisUrl } from '../../support/redis.js';
 import { journalStoreSuite, type StoreFixture, sampleRecord } from './store-suite.js';
 
-const REDIS_URL = process.env['AGENTCELL_TEST_REDIS'] ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = await sharedRedisUrl();
 const RUN_PREFIX = `agentcell-test:${randomUUID()}:`;
 
 let admin: Redis;
