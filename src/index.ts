@@ -135,20 +135,29 @@ export {
 export type { SupervisorEvents } from './runtime/events.js';
 export type {
   BusyPolicy,
-  ClusterOptions,
   Placement,
   RegisterOptions,
   ResetPolicy,
   SessionBudget,
   SessionOptions,
-  SupervisorOptions,
 } from './runtime/options.js';
+export type {
+  NodeSupervisor,
+  RemoteNode,
+  RemotePlacement,
+  RemoteSendOptions,
+} from './runtime/remote-placement.js';
 export { Session } from './runtime/session.js';
 export type { Reply, SendOptions, SessionStats, SessionStatus } from './runtime/session-types.js';
 export { FileStore, type FileStoreOptions } from './runtime/stores/file.js';
 export { MemoryStore } from './runtime/stores/memory.js';
 export type { JournalStore } from './runtime/stores/store.js';
-export { Supervisor, type SupervisorStats, type SupervisorStatus } from './runtime/supervisor.js';
+export {
+  Supervisor,
+  type SupervisorOptions,
+  type SupervisorStats,
+  type SupervisorStatus,
+} from './runtime/supervisor.js';
 export { type HostCall, ToolRegistry, type ToolRegistryEntry } from './tools/registry.js';
 export {
   defineTool,

@@ -75,8 +75,8 @@ import {
   type ClusterNodeStatus,
   type ClusterSendOptions,
   type MessageEvent,
+  parseNodeOptions,
   type ResolvedNodeOptions,
-  resolveNodeOptions,
   type SubmitResult,
 } from './node-options.js';
 import { AwaitedReplies, type Outcome } from './replies.js';
@@ -156,9 +156,10 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   /** Throws `AGENTCELL_OPTIONS_INVALID` for bad options; connects lazily, on `start()`. */
   constructor(options: ClusterNodeOptions) {
     super();
-    const { nodeId, shards, resolved } = resolveNodeOptions(options);
+    const resolved = parseNodeOptions(options);
+    const nodeId = resolved.nodeId;
     this.nodeId = nodeId;
-    this.shards = shards;
+    this.shards = resolved.shards;
     this.#options = resolved;
     this.#keys = new ClusterKeys(resolved.prefix);
     this.#client = new Redis(resolved.redis, { lazyConnect: true });

@@ -11,10 +11,10 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { Agent, type AgentConfig } from '../agent/agent.js';
 import { isAgentcellError, OptionsInvalidError } from '../errors.js';
-import type { ClusterOptions, SupervisorOptions } from '../runtime/options.js';
+import type { RemotePlacement as ClusterOptions } from '../runtime/remote-placement.js';
 import { FileStore } from '../runtime/stores/file.js';
 import type { JournalStore } from '../runtime/stores/store.js';
-import { Supervisor } from '../runtime/supervisor.js';
+import { Supervisor, type SupervisorOptions } from '../runtime/supervisor.js';
 import { ToolRegistry } from '../tools/registry.js';
 import { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
 
