@@ -53,27 +53,39 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
+/** Relative specifiers of `import … from`, `export … from`, `import('…')` and `import '…'`. */
 const IMPORT =
-  /(?:^|\s)(?:import|export)\b[^'"]*?from\s*['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g;
+  /(?:^|\s)(?:import|export)\b[^'"]*?from\s*['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)|(?:^|\s)import\s*['"](\.[^'"]+)['"]/g;
 
-/** Each module's relative imports (static, type-only and dynamic), as repository paths. */
+const SOURCES = () => [...sourceFiles(join(root, 'src')), ...sourceFiles(join(root, 'workers'))];
+
+/** A path relative to the repository, with forward slashes. */
+function repoPath(file: string): string {
+  return relative(root, file).split('\\').join('/');
+}
+
+/** What `file` imports: each specifier as written, and the absolute path of its module. */
+function importsOf(file: string): { readonly specifier: string; readonly module: string }[] {
+  return [...readFileSync(file, 'utf8').matchAll(IMPORT)].map((match) => {
+    const specifier = match[1] ?? match[2] ?? match[3] ?? '';
+    return { specifier, module: resolve(dirname(file), specifier.replace(/\.js$/, '.ts')) };
+  });
+}
+
+/** Each module's relative imports (static, type-only, dynamic, side-effect), as repository paths. */
 function importGraph(): Map<string, string[]> {
-  const graph = new Map<string, string[]>();
-  for (const file of [...sourceFiles(join(root, 'src')), ...sourceFiles(join(root, 'workers'))]) {
-    const targets = [...readFileSync(file, 'utf8').matchAll(IMPORT)].map((match) => {
-      const specifier = (match[1] ?? match[2] ?? '').replace(/\.js$/, '.ts');
-      return relative(root, resolve(dirname(file), specifier))
-        .split('\\')
-        .join('/');
-    });
-    graph.set(relative(root, file).split('\\').join('/'), [...new Set(targets)]);
-  }
-  return graph;
+  return new Map(
+    SOURCES().map((file) => [
+      repoPath(file),
+      [...new Set(importsOf(file).map(({ module }) => repoPath(module)))],
+    ]),
+  );
 }
 
 /**
- * The import circles of `graph`, each as the path that closes it (`a → b → a`): one per
- * strongly connected part that has one, found by a depth-first walk.
+ * Import circles of `graph`, each as the path that closes it (`a → b → a`), found by a
+ * depth-first walk: at least one in every group of modules that import each other, and the
+ * same circle reported once.
  */
 function findCycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
   const done = new Set<string>();
@@ -107,18 +119,17 @@ function findCycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
 
 function violations(): string[] {
   const found: string[] = [];
-  for (const file of [...sourceFiles(join(root, 'src')), ...sourceFiles(join(root, 'workers'))]) {
+  for (const file of SOURCES()) {
     const from = areaOf(file);
     if (!from) {
-      found.push(`${relative(root, file)} is in no known area`);
+      found.push(`${repoPath(file)} is in no known area`);
       continue;
     }
-    for (const match of readFileSync(file, 'utf8').matchAll(IMPORT)) {
-      const specifier = (match[1] ?? match[2] ?? '').replace(/\.js$/, '.ts');
-      const target = areaOf(resolve(dirname(file), specifier));
+    for (const { specifier, module } of importsOf(file)) {
+      const target = areaOf(module);
       if (target === from) continue;
       if (!target || !ALLOWED[from]?.includes(target)) {
-        found.push(`${relative(root, file)} imports ${match[1] ?? match[2]} (${from} → ${target})`);
+        found.push(`${repoPath(file)} imports ${specifier} (${from} → ${target})`);
       }
     }
   }
@@ -147,10 +158,11 @@ describe('import circles', () => {
     expect(findCycles(graph)).toEqual([]);
   });
 
-  it('the graph sees dynamic and type-only imports', () => {
-    const sample = "import type { A } from './a.js';\nconst b = await import('./b.js');";
-    const found = [...sample.matchAll(IMPORT)].map((match) => match[1] ?? match[2]);
-    expect(found).toEqual(['./a.js', './b.js']);
+  it('the graph sees type-only, dynamic and side-effect imports', () => {
+    const sample =
+      "import type { A } from './a.js';\nconst b = await import('./b.js');\nimport './c.js';";
+    const found = [...sample.matchAll(IMPORT)].map((match) => match[1] ?? match[2] ?? match[3]);
+    expect(found).toEqual(['./a.js', './b.js', './c.js']);
   });
 });
 

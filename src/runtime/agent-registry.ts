@@ -83,7 +83,7 @@ export class AgentRegistry {
   }
 
   /** The agent named `name`; throws `AGENTCELL_AGENT_NOT_REGISTERED` if there is none. */
-  require(name: string): Registered {
+  named(name: string): Registered {
     const registered = this.#agents.get(name);
     if (!registered) throw new AgentNotRegisteredError(`no agent named ${JSON.stringify(name)}`);
     return registered;
@@ -107,7 +107,7 @@ export class AgentRegistry {
 
   /** The encoded blueprints of the agents `agentName` hands off to, by name. */
   handoffBlueprints(agentName: string): Record<string, string> {
-    const registered = this.require(agentName);
+    const registered = this.named(agentName);
     const handoffs: Record<string, string> = {};
     for (const name of registered.blueprint.handoffs) {
       const target = this.#agents.get(name);

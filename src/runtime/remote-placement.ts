@@ -13,6 +13,7 @@ import type { Agent } from '../agent/agent.js';
 import type { Blueprint } from '../agent/blueprint.js';
 import type { JournalRecord } from '../agent/journal.js';
 import type { TurnEvent } from '../agent/turn-events.js';
+import { OptionsInvalidError } from '../errors.js';
 import type { SupervisorEvents } from './events.js';
 import type {
   BusyPolicy,
@@ -77,4 +78,14 @@ export interface RemoteNode {
   close(): Promise<void>;
   /** Leaves at once; the messages of its turns are retried by the next owners. */
   destroy(reason: string): Promise<void>;
+}
+
+/** Throws `AGENTCELL_OPTIONS_INVALID` unless `value` is a placement (the old data form included). */
+export function assertRemotePlacement(value: unknown): asserts value is RemotePlacement {
+  const attach = (value as { attach?: unknown } | null)?.attach;
+  if (typeof attach !== 'function') {
+    throw new OptionsInvalidError(
+      "cluster: expected a cluster placement, such as redisCluster({ redis: 'redis://…' }) from agentcell/cluster",
+    );
+  }
 }

@@ -21,6 +21,7 @@ import type { HostApi } from '../worker/api.js';
 import { AgentRegistry } from './agent-registry.js';
 import type { SupervisorEvents } from './events.js';
 import { makeHostApi } from './host-api.js';
+import { type Journals, journalsOfCluster, journalsOfStore } from './journals.js';
 import { LocalPlacement } from './local-placement.js';
 import {
   type LocalSupervisorOptions,
@@ -33,7 +34,11 @@ import {
   type SessionOptions,
 } from './options.js';
 import type { AgentRunnerInit, RunnerInit } from './placement/runner.js';
-import type { RemoteNode, RemotePlacement } from './remote-placement.js';
+import {
+  assertRemotePlacement,
+  type RemoteNode,
+  type RemotePlacement,
+} from './remote-placement.js';
 import type { Session } from './session.js';
 import { ActorSession } from './session-actor.js';
 import type { SessionGate, SessionHost } from './session-host.js';
@@ -60,13 +65,6 @@ export type SupervisorOptions = LocalSupervisorOptions & {
    */
   readonly cluster?: RemotePlacement | undefined;
 };
-
-/** Where journals are read, listed and deleted: the store here, or the cluster. */
-interface Journals {
-  read(key: string): Promise<readonly JournalRecord[]>;
-  keys(): Promise<readonly string[]>;
-  delete(key: string): Promise<void>;
-}
 
 /**
  * Gives every session its own clone of a registered agent, each in its own worker thread.
@@ -106,7 +104,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     super();
     const { cluster, ...local } = options ?? {};
     const parsed = parseSupervisorOptions(local);
-    if (cluster !== undefined) assertPlacement(cluster);
+    if (cluster !== undefined) assertRemotePlacement(cluster);
     if (cluster && parsed.store !== undefined) {
       throw new OptionsInvalidError(
         'store: a cluster keeps its journals in Redis; leave store out when cluster is set',
@@ -184,7 +182,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       }
       return existing;
     }
-    const registered = this.#agents.require(parsed.agent);
+    const registered = this.#agents.named(parsed.agent);
     this.#agents.assertHandoffs(registered);
     const sessionOptions = {
       busyPolicy: parsed.busyPolicy ?? registered.options.busyPolicy ?? this.#options.busyPolicy,
@@ -390,7 +388,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #agentInit(agentName: string): AgentRunnerInit {
-    const registered = this.#agents.require(agentName);
+    const registered = this.#agents.named(agentName);
     return {
       blueprint: registered.encoded,
       tools: this.#options.tools.entries(),
@@ -404,29 +402,4 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #runnerInit(key: string, agentName: string, journal: readonly JournalRecord[]): RunnerInit {
     return { ...this.#agentInit(agentName), sessionKey: key, journal: encodeJournal(journal) };
   }
-}
-
-function assertPlacement(cluster: unknown): asserts cluster is RemotePlacement {
-  const attach = (cluster as { attach?: unknown } | null)?.attach;
-  if (typeof attach !== 'function') {
-    throw new OptionsInvalidError(
-      "cluster: expected a cluster placement, such as redisCluster({ redis: 'redis://…' }) from agentcell/cluster",
-    );
-  }
-}
-
-function journalsOfStore(store: JournalStore): Journals {
-  return {
-    read: (key) => store.read(key),
-    keys: () => store.keys(),
-    delete: (key) => store.delete(key),
-  };
-}
-
-function journalsOfCluster(node: RemoteNode): Journals {
-  return {
-    read: (key) => node.journal(key),
-    keys: () => node.journalKeys(),
-    delete: (key) => node.deleteSession(key),
-  };
 }
