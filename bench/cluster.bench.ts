@@ -268,7 +268,7 @@ export default async function clusterBench(): Promise<string> {
   const base = rows[0]!;
   const perCore = (row: Row) => row.turns / (row.elapsedMs / 1000) / Math.min(row.processes, cores);
   const lines = [
-    `Load average before measuring (1/5/15 min): ${load}. ${cores} cores. ${SESSIONS.toLocaleString('en-US')} sessions × ${TURNS} turns, ${CONCURRENCY} sessions in progress at once, mock LLM (no delay) in its own process, Redis ${REDIS_URL.replace(/\/\/.*@/, '//')}, ${SHARDS} shards, ${PLACEMENT === 'dedicated' ? 'dedicated workers (at most 256 live per process)' : 'pooled placement (a pool of one thread per core per process)'}. Nodes are \`new Supervisor({ cluster })\` processes.`,
+    `Load average before measuring (1/5/15 min): ${load}. ${cores} cores. ${SESSIONS.toLocaleString('en-US')} sessions × ${TURNS} turns, ${CONCURRENCY} sessions in progress at once, mock LLM (no delay) in its own process, Redis ${REDIS_URL.replace(/\/\/.*@/, '//')}, ${SHARDS} shards, ${PLACEMENT === 'dedicated' ? 'dedicated workers (at most 256 live per process)' : 'pooled placement (a pool of one thread per core per process)'}. Nodes are \`new Supervisor({ cluster: redisCluster(…) })\` processes.`,
     '',
     '| setup | turns ok | failed | wall | turns/s | vs baseline | turns/s per core in use | p50 | p99 | node CPU per turn |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

@@ -25,9 +25,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { Agent } from '../src/agent/agent.js';
 import { isAgentcellError } from '../src/errors.js';
-import type { SupervisorOptions } from '../src/runtime/options.js';
 import { MemoryStore } from '../src/runtime/stores/memory.js';
-import { Supervisor, type SupervisorStats } from '../src/runtime/supervisor.js';
+import {
+  Supervisor,
+  type SupervisorOptions,
+  type SupervisorStats,
+} from '../src/runtime/supervisor.js';
 import { workerEntryUrl } from '../src/runtime/worker-entry.js';
 import { type CpuShare, cpuShare, findChildProcess, formatCpuShare } from './_util/cpu-share.js';
 import { runIsolated } from './_util/isolated.js';

@@ -14,7 +14,6 @@ export {
   type CloneForChannelOptions,
   type FromBlueprintOptions,
   type Handoff,
-  redact,
 } from './agent/agent.js';
 export {
   BLUEPRINT_VERSION,
@@ -63,6 +62,7 @@ export type {
 export { InterruptController } from './agent/interrupt.js';
 export type { JournalRecord } from './agent/journal.js';
 export type { ChatMessage, ToolCall, Usage } from './agent/messages.js';
+export { redact } from './agent/redact.js';
 export type { TurnDelta, TurnEvent, TurnEventBody, TurnResult } from './agent/turn-events.js';
 export type { Clock, ClockTimer } from './clock.js';
 export {
@@ -136,20 +136,29 @@ export {
 export type { SupervisorEvents } from './runtime/events.js';
 export type {
   BusyPolicy,
-  ClusterOptions,
   Placement,
   RegisterOptions,
   ResetPolicy,
   SessionBudget,
   SessionOptions,
-  SupervisorOptions,
 } from './runtime/options.js';
+export type {
+  NodeSupervisor,
+  RemoteNode,
+  RemotePlacement,
+  RemoteSendOptions,
+} from './runtime/remote-placement.js';
 export { Session } from './runtime/session.js';
 export type { Reply, SendOptions, SessionStats, SessionStatus } from './runtime/session-types.js';
 export { FileStore, type FileStoreOptions } from './runtime/stores/file.js';
 export { MemoryStore } from './runtime/stores/memory.js';
 export type { JournalStore } from './runtime/stores/store.js';
-export { Supervisor, type SupervisorStats, type SupervisorStatus } from './runtime/supervisor.js';
+export {
+  Supervisor,
+  type SupervisorOptions,
+  type SupervisorStats,
+  type SupervisorStatus,
+} from './runtime/supervisor.js';
 export { type HostCall, ToolRegistry, type ToolRegistryEntry } from './tools/registry.js';
 export {
   defineTool,

@@ -1,6 +1,6 @@
 /**
  * One process of bench/cluster.bench.ts, plain JavaScript on the build (dist/): no loader, so
- * session workers start as they do in production. `mode: 'cluster'` runs a Supervisor with the cluster option,
+ * session workers start as they do in production. `mode: 'cluster'` runs a Supervisor with the cluster option (redisCluster),
  * `mode: 'file'` a single-node Supervisor on a FileStore (the baseline).
  *
  * argv: config JSON { mode, redis, prefix, nodeId, shards, mockUrl, storeDir, supervisor }.
@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 
 const config = JSON.parse(process.argv.at(-1) ?? '{}');
 const { Agent, Supervisor, FileStore } = await import('../../dist/src/index.js');
+const { redisCluster } = await import('../../dist/src/cluster/index.js');
 const agent = new Agent({
   name: 'cell',
   llm: 'mock-model',
@@ -25,14 +26,14 @@ if (config.mode === 'cluster') {
   // The user-facing API: the same Supervisor, with the cluster option.
   const supervisor = new Supervisor({
     ...config.supervisor,
-    cluster: {
+    cluster: redisCluster({
       redis: config.redis,
       prefix: config.prefix,
       nodeId: config.nodeId,
       shards: config.shards,
       heartbeatMs: 250,
       leaseMs: 5_000,
-    },
+    }),
   });
   supervisor.register('cell', agent);
   await supervisor.start();

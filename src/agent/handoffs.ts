@@ -6,7 +6,8 @@
 import { HandoffFailedError, isAgentcellError } from '../errors.js';
 import type { LlmToolSpec } from '../llm/client.js';
 import type { ToolContext } from '../tools/tool.js';
-import { type Agent, type Handoff, handoffName } from './agent.js';
+import type { AgentCore as Agent, Handoff } from './agent-core.js';
+import { handoffName } from './redact.js';
 import type { ResolvedTool } from './tool-runner.js';
 
 const HANDOFF_PREFIX = 'transfer_to_';

@@ -7,13 +7,14 @@
 import { randomUUID } from 'node:crypto';
 import { type AgentcellError, MaxIterationsError } from '../errors.js';
 import type { LlmRequest, LlmResponse, LlmToolSpec } from '../llm/client.js';
-import { type Agent, redact } from './agent.js';
+import type { AgentCore as Agent } from './agent-core.js';
 import { checkBudget, usageOf } from './budget.js';
 import type { Approver, Hook, HookContext, HookPoint, Validator } from './extensions.js';
 import { type HandoffScope, handoffToolSpecs, resolveHandoff } from './handoffs.js';
 import { checkHooksRegistered, runHooks } from './hooks.js';
 import { addUsage, type ChatMessage, type Usage, ZERO_USAGE } from './messages.js';
 import { replyText, systemPrompt, userPrompt, windowHistory } from './prompt.js';
+import { redact } from './redact.js';
 import {
   assertGuardrailRetry,
   checkValidatorsRegistered,

@@ -214,10 +214,12 @@ export async function start(
     };
     if (options.cluster !== undefined) {
       const { store: _store, ...rest } = serverOptions;
-      const cluster = {
+      // Loaded only here: a single-node server never loads the Redis client.
+      const { redisCluster } = await import('../cluster/redis-cluster.js');
+      const cluster = redisCluster({
         redis: options.cluster,
         ...(options.clusterPrefix !== undefined && { prefix: options.clusterPrefix }),
-      };
+      });
       return { running: await startServer({ ...rest, cluster }), mock };
     }
     return { running: await startServer(serverOptions), mock };

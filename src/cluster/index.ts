@@ -1,6 +1,8 @@
 /**
- * Many nodes: the same sessions served by several processes or machines over one Redis. See
- * {@link ClusterNode}; the rest is exported for operators' tooling and tests.
+ * Many nodes: the same sessions served by several processes or machines over one Redis.
+ * `new Supervisor({ cluster: redisCluster({ redis }) })` makes a Supervisor one node of a
+ * cluster; {@link ClusterNode} is the node itself; the rest is exported for operators' tooling
+ * and tests.
  */
 export {
   type Fence,
@@ -14,12 +16,14 @@ export { ClusterKeys } from './keys.js';
 export { type AcquireResult, type LeaseOwner, parseLease, ShardLeases } from './leases.js';
 export { type Member, type MemberState, Membership } from './membership.js';
 export { ClusterNode } from './node.js';
-export type {
-  ClusterNodeEvents,
-  ClusterNodeOptions,
-  ClusterNodeStats,
-  ClusterNodeStatus,
-  ClusterSendOptions,
-  SubmitResult,
+export {
+  type ClusterNodeEvents,
+  type ClusterNodeOptions,
+  type ClusterNodeStats,
+  type ClusterNodeStatus,
+  type ClusterSendOptions,
+  NODE_DEFAULTS,
+  type SubmitResult,
 } from './node-options.js';
+export { type RedisClusterOptions, redisCluster } from './redis-cluster.js';
 export { DEFAULT_SHARDS, ownerOf, shardOf } from './shards.js';

@@ -1,55 +1,88 @@
 /**
- * What a cluster node is configured with, checked in one place, and the shapes it shows its
- * users: send options, events, stats.
+ * What a cluster node is configured with (one schema, a table of defaults, checked once), and
+ * the shapes it shows its users: send options, events, stats.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { z } from 'zod';
 import type { TurnEvent } from '../agent/turn-events.js';
-import { OptionsInvalidError } from '../errors.js';
-import type { BusyPolicy, SessionBudget, SupervisorOptions } from '../runtime/options.js';
+import {
+  type BusyPolicy,
+  type LocalSupervisorOptions,
+  parseWith,
+  type SessionBudget,
+} from '../runtime/options.js';
 import type { Reply } from '../runtime/session-types.js';
-import { assertShardCount, DEFAULT_SHARDS } from './shards.js';
+import { DEFAULT_SHARDS, MAX_SHARDS } from './shards.js';
 
-export interface ClusterNodeOptions {
-  /** The Redis every node of the cluster shares, as a `redis://` URL. */
-  readonly redis: string;
-  /** Unique per live node. @default `<hostname>-<pid>-<random>` */
-  readonly nodeId?: string;
-  /** Shards sessions hash into; the same on every node, for the life of the data. @default 64 */
-  readonly shards?: number;
-  /** Put before every Redis key (one prefix per cluster). @default 'agentcell:' */
-  readonly prefix?: string;
-  /** How often the node heartbeats, renews its leases and rebalances. @default 1000 */
-  readonly heartbeatMs?: number;
-  /**
-   * How long a node may go without heartbeating before it counts as dead and its shards are
-   * taken over (also the lease TTL). At least 3 heartbeats, so one slow tick is not fatal.
-   * @default 10000
-   */
-  readonly leaseMs?: number;
-  /** Messages a shard's inbox may hold before `send` fails with MAILBOX_FULL. @default 10000 */
-  readonly maxInboxPerShard?: number;
-  /** Messages this node reads ahead from its shards before it waits for some to finish. @default 1024 */
-  readonly maxInFlight?: number;
-  /** How long `send` waits for the reply of an accepted message. @default 300000 */
-  readonly replyTimeoutMs?: number;
-  /**
-   * How long a shard being handed over waits for its running turns before it lets go anyway
-   * (the next owner then retries those turns, which were not journaled). @default 30000
-   */
-  readonly drainTimeoutMs?: number;
-  /** Largest message accepted, in UTF-8 bytes. @default 262144 */
-  readonly maxMessageBytes?: number;
-  /**
-   * How many times a message's turn is started before it is answered with
-   * `AGENTCELL_DELIVERY_LIMIT` instead: each start beyond the first means its owner stopped
-   * (crashed, was fenced, or handed the shard over past drainTimeoutMs) before settling it, so
-   * a message that kills every node that runs it is not retried for ever. @default 3
-   */
-  readonly maxDeliveries?: number;
-  /** Options of the local Supervisor; its store is the cluster's (fenced RedisStore). */
-  readonly supervisor?: Omit<SupervisorOptions, 'store'>;
-}
+/** What a node falls back to for each option left out. */
+export const NODE_DEFAULTS = {
+  prefix: 'agentcell:',
+  shards: DEFAULT_SHARDS,
+  heartbeatMs: 1_000,
+  leaseMs: 10_000,
+  maxInboxPerShard: 10_000,
+  maxInFlight: 1_024,
+  replyTimeoutMs: 300_000,
+  drainTimeoutMs: 30_000,
+  maxMessageBytes: 256 * 1024,
+  maxDeliveries: 3,
+} as const;
+
+const positiveInt = z.number().int().positive();
+const isObject = (value: unknown) => typeof value === 'object' && value !== null;
+
+const nodeOptionsSchema = z
+  .strictObject({
+    /** The Redis every node of the cluster shares, as a `redis://` URL. */
+    redis: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL'),
+    /** Unique per live node. @default `<hostname>-<pid>-<random>` */
+    nodeId: z
+      .string()
+      .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'use 1 to 128 letters, digits, ".", "_", ":" or "-"')
+      .optional(),
+    /** Shards sessions hash into; the same on every node, for the life of the data. @default 64 */
+    shards: positiveInt.max(MAX_SHARDS).default(NODE_DEFAULTS.shards),
+    /** Put before every Redis key (one prefix per cluster). @default 'agentcell:' */
+    prefix: z.string().default(NODE_DEFAULTS.prefix),
+    /** How often the node heartbeats, renews its leases and rebalances. @default 1000 */
+    heartbeatMs: positiveInt.default(NODE_DEFAULTS.heartbeatMs),
+    /**
+     * How long a node may go without heartbeating before it counts as dead and its shards are
+     * taken over (also the lease TTL). At least 3 heartbeats, so one slow tick is not fatal.
+     * @default 10000
+     */
+    leaseMs: positiveInt.default(NODE_DEFAULTS.leaseMs),
+    /** Messages a shard's inbox may hold before `send` fails with MAILBOX_FULL (0: no limit). @default 10000 */
+    maxInboxPerShard: z.number().int().nonnegative().default(NODE_DEFAULTS.maxInboxPerShard),
+    /** Messages this node reads ahead from its shards before it waits for some to finish. @default 1024 */
+    maxInFlight: positiveInt.default(NODE_DEFAULTS.maxInFlight),
+    /** How long `send` waits for the reply of an accepted message. @default 300000 */
+    replyTimeoutMs: positiveInt.default(NODE_DEFAULTS.replyTimeoutMs),
+    /**
+     * How long a shard being handed over waits for its running turns before it lets go anyway
+     * (the next owner then retries those turns, which were not journaled). @default 30000
+     */
+    drainTimeoutMs: positiveInt.default(NODE_DEFAULTS.drainTimeoutMs),
+    /** Largest message accepted, in UTF-8 bytes. @default 262144 */
+    maxMessageBytes: positiveInt.default(NODE_DEFAULTS.maxMessageBytes),
+    /**
+     * How many times a message's turn is started before it is answered with
+     * `AGENTCELL_DELIVERY_LIMIT` instead: each start beyond the first means its owner stopped
+     * (crashed, was fenced, or handed the shard over past drainTimeoutMs) before settling it, so
+     * a message that kills every node that runs it is not retried for ever. @default 3
+     */
+    maxDeliveries: positiveInt.default(NODE_DEFAULTS.maxDeliveries),
+    /** Options of the local Supervisor (checked by it); its store is the cluster's (fenced RedisStore). */
+    supervisor: z.custom<Omit<LocalSupervisorOptions, 'store'>>(isObject).optional(),
+  })
+  .refine((options) => options.leaseMs >= 3 * options.heartbeatMs, {
+    path: ['leaseMs'],
+    message:
+      'must be at least 3 × heartbeatMs, so that a late heartbeat does not cost the node its shards',
+  });
+
+export type ClusterNodeOptions = z.input<typeof nodeOptionsSchema>;
 
 export interface ClusterNodeEvents {
   /** This node took a shard, and claimed `claimed` messages its previous owner left pending. */
@@ -118,64 +151,23 @@ export interface ClusterSendOptions {
   readonly onEvent?: ((event: TurnEvent) => void) | undefined;
 }
 
-export type ResolvedNodeOptions = Required<
-  Omit<ClusterNodeOptions, 'nodeId' | 'shards' | 'supervisor'>
->;
-
-const NODE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** Defaults filled in; every bad option listed in one `AGENTCELL_OPTIONS_INVALID`. */
-export function resolveNodeOptions(options: ClusterNodeOptions): {
+export type ResolvedNodeOptions = Omit<z.output<typeof nodeOptionsSchema>, 'supervisor'> & {
   readonly nodeId: string;
-  readonly shards: number;
-  readonly resolved: ResolvedNodeOptions;
-} {
-  if (typeof options?.redis !== 'string' || !/^rediss?:\/\//.test(options.redis)) {
-    throw new OptionsInvalidError('redis: expected a redis:// or rediss:// URL');
-  }
-  const nodeId = options.nodeId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-  if (!NODE_ID.test(nodeId)) {
-    throw new OptionsInvalidError(
-      `nodeId ${JSON.stringify(nodeId)}: use 1 to 128 letters, digits, ".", "_", ":" or "-"`,
-    );
-  }
-  const shards = options.shards ?? DEFAULT_SHARDS;
-  assertShardCount(shards);
-  const resolved: ResolvedNodeOptions = {
-    redis: options.redis,
-    prefix: options.prefix ?? 'agentcell:',
-    heartbeatMs: options.heartbeatMs ?? 1_000,
-    leaseMs: options.leaseMs ?? 10_000,
-    maxInboxPerShard: options.maxInboxPerShard ?? 10_000,
-    maxInFlight: options.maxInFlight ?? 1_024,
-    replyTimeoutMs: options.replyTimeoutMs ?? 300_000,
-    drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
-    maxMessageBytes: options.maxMessageBytes ?? 256 * 1024,
-    maxDeliveries: options.maxDeliveries ?? 3,
+};
+
+/**
+ * Defaults filled in, the node id made up if none is given; every bad option (unknown keys
+ * included) listed in one `AGENTCELL_OPTIONS_INVALID`.
+ */
+export function parseNodeOptions(options: unknown): ResolvedNodeOptions {
+  const { supervisor: _supervisor, ...parsed } = parseWith(
+    nodeOptionsSchema,
+    options,
+    'cluster node options',
+    'options',
+  );
+  return {
+    ...parsed,
+    nodeId: parsed.nodeId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
   };
-  const problems: string[] = [];
-  for (const name of [
-    'heartbeatMs',
-    'leaseMs',
-    'maxInFlight',
-    'replyTimeoutMs',
-    'drainTimeoutMs',
-    'maxMessageBytes',
-    'maxDeliveries',
-  ] as const) {
-    if (!Number.isSafeInteger(resolved[name]) || resolved[name] < 1) {
-      problems.push(`${name}: expected a whole number of at least 1, got ${resolved[name]}`);
-    }
-  }
-  if (!Number.isSafeInteger(resolved.maxInboxPerShard) || resolved.maxInboxPerShard < 0) {
-    problems.push(`maxInboxPerShard: expected a whole number (0 for no limit)`);
-  }
-  if (resolved.leaseMs < 3 * resolved.heartbeatMs) {
-    problems.push(
-      `leaseMs (${resolved.leaseMs}) must be at least 3 × heartbeatMs (${resolved.heartbeatMs}), so that a late heartbeat does not cost the node its shards`,
-    );
-  }
-  if (typeof resolved.prefix !== 'string') problems.push('prefix: expected a string');
-  if (problems.length > 0) throw new OptionsInvalidError(problems.join('; '));
-  return { nodeId, shards, resolved };
 }

@@ -5,20 +5,11 @@
  * session's inbox and fence are per shard: every node must use the same number.
  */
 import { createHash } from 'node:crypto';
-import { OptionsInvalidError } from '../errors.js';
 
 /** Shards per cluster unless told otherwise: well above the node counts it is meant for (~10×). */
 export const DEFAULT_SHARDS = 64;
 /** More shards than this is configuration gone wrong, not scale (each shard is a stream). */
 export const MAX_SHARDS = 16_384;
-
-export function assertShardCount(shards: number): void {
-  if (!Number.isSafeInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
-    throw new OptionsInvalidError(
-      `shards: expected a whole number from 1 to ${MAX_SHARDS}, got ${shards}`,
-    );
-  }
-}
 
 /**
  * The shard of a session key: the first 32 bits of its SHA-1, modulo the shard count. A

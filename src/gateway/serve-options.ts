@@ -4,8 +4,9 @@
  */
 import type { Agent } from '../agent/agent.js';
 import { OptionsInvalidError } from '../errors.js';
-import type { ClusterOptions, SupervisorOptions } from '../runtime/options.js';
+import type { RemotePlacement as ClusterOptions } from '../runtime/remote-placement.js';
 import type { JournalStore } from '../runtime/stores/store.js';
+import type { SupervisorOptions } from '../runtime/supervisor.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import type { GatewayOptions } from './gateway.js';
 import { TOKEN } from './options.js';

@@ -52,3 +52,16 @@ export interface SupervisorEvents {
   'session:fail': [{ readonly key: string; readonly error: AgentcellError }];
   'session:close': [{ readonly key: string }];
 }
+
+/** Every lifecycle event a supervisor emits, by name (to forward or record them all). */
+export const SUPERVISOR_EVENT_NAMES = [
+  'session:start',
+  'session:passivate',
+  'session:reset',
+  'turn:start',
+  'turn:end',
+  'session:crash',
+  'session:restart',
+  'session:fail',
+  'session:close',
+] as const satisfies readonly (keyof SupervisorEvents)[];

@@ -4,8 +4,8 @@
  * a message to its own session is refused (it would wait on itself forever).
  */
 import type { AsyncLocalStorage } from 'node:async_hooks';
-import { redact } from '../agent/agent.js';
 import type { AgentSpec } from '../agent/config.js';
+import { redact } from '../agent/redact.js';
 import { ToolNotFoundError } from '../errors.js';
 import type { HostApi } from '../worker/api.js';
 import type { ResolvedSupervisorOptions } from './options.js';

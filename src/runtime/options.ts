@@ -43,30 +43,6 @@ export type ResetPolicy = z.infer<typeof resetPolicySchema>;
 export const PLACEMENTS = ['dedicated', 'pooled'] as const;
 export type Placement = (typeof PLACEMENTS)[number];
 
-/**
- * Joins the supervisor to a cluster on Redis: the same sessions served by many processes or
- * machines (see `ClusterNode`, which checks the finer rules: shard range, lease vs heartbeat).
- */
-export const clusterOptionsSchema = z.strictObject({
-  /** The Redis every node shares. */
-  redis: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL'),
-  /** Unique per live node. @default `<hostname>-<pid>-<random>` */
-  nodeId: z.string().optional(),
-  /** Shards sessions hash into; the same on every node. @default 64 */
-  shards: positiveInt.optional(),
-  /** Put before every Redis key (one prefix per cluster). @default 'agentcell:' */
-  prefix: z.string().optional(),
-  heartbeatMs: positiveInt.optional(),
-  leaseMs: positiveInt.optional(),
-  maxInboxPerShard: z.number().int().nonnegative().optional(),
-  maxInFlight: positiveInt.optional(),
-  replyTimeoutMs: positiveInt.optional(),
-  drainTimeoutMs: positiveInt.optional(),
-  maxDeliveries: positiveInt.optional(),
-});
-
-export type ClusterOptions = z.input<typeof clusterOptionsSchema>;
-
 const supervisorOptionsSchema = z.strictObject({
   /** Tools workers may use: modules they import, host tools they call back. */
   tools: z.instanceof(ToolRegistry).default(() => new ToolRegistry()),
@@ -138,11 +114,6 @@ const supervisorOptionsSchema = z.strictObject({
   poolThreads: positiveInt.optional(),
   /** Turns one pool thread runs at once (they mostly wait on the model). @default 32 */
   poolTurnsPerThread: positiveInt.optional(),
-  /**
-   * Run as one node of a cluster on Redis: any node accepts messages for any session, each
-   * session runs on the node that owns its shard. Journals live in Redis (leave `store` out).
-   */
-  cluster: clusterOptionsSchema.optional(),
   /** Inputs of the live-worker ceiling (see CapacityOptions); mostly for tests and tuning. */
   capacity: z
     .strictObject({
@@ -155,7 +126,11 @@ const supervisorOptionsSchema = z.strictObject({
     .optional(),
 });
 
-export type SupervisorOptions = z.input<typeof supervisorOptionsSchema>;
+/**
+ * Every Supervisor option but `cluster`, which takes a placement rather than data (see
+ * `SupervisorOptions`): what a cluster node builds its own Supervisor with.
+ */
+export type LocalSupervisorOptions = z.input<typeof supervisorOptionsSchema>;
 export type ResolvedSupervisorOptions = z.output<typeof supervisorOptionsSchema>;
 
 /** `value` checked against `schema`, or one OPTIONS_INVALID listing every failing path. */

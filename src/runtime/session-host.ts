@@ -3,15 +3,30 @@ import type PQueue from 'p-queue';
 import type { JournalRecord } from '../agent/journal.js';
 import type { Clock } from '../clock.js';
 import type { SupervisorEvents } from './events.js';
+import type { LiveMember } from './live-set.js';
 import type { OverflowPolicy } from './mailbox.js';
 import type { ResetPolicy } from './options.js';
 import type { RunnerInit, TurnRunner } from './placement/runner.js';
 import type { RestartOptions } from './restart-policy.js';
-import type { Session } from './session.js';
 import type { JournalStore } from './stores/store.js';
 
-/** What a session needs from its supervisor. */
-export interface SessionHost {
+/** What every session checks a message against, wherever its turns run. */
+export interface SessionGate {
+  readonly maxMessageBytes: number;
+  /** Throws the supervisor's closed/destroyed error when it no longer admits messages. */
+  assertOpen(): void;
+  /** Whether the caller is inside a turn of this session (a host tool calling back in). */
+  isInsideTurnOf(key: string): boolean;
+  emit<E extends keyof SupervisorEvents>(event: E, ...payload: SupervisorEvents[E]): void;
+}
+
+/** A session as the placement sees it: what makes room for it, and which agent it runs. */
+export interface PlacedSession extends LiveMember {
+  readonly agent: string;
+}
+
+/** What a session whose turns run in this process needs from its supervisor. */
+export interface SessionHost extends SessionGate {
   readonly clock: Clock;
   readonly store: JournalStore;
   readonly admission: PQueue;
@@ -19,20 +34,17 @@ export interface SessionHost {
   readonly overflow: OverflowPolicy;
   readonly turnTimeoutMs: number;
   readonly interruptGraceMs: number;
-  readonly maxMessageBytes: number;
   readonly restart: RestartOptions;
-  /** Throws the supervisor's closed/destroyed error when it no longer admits messages. */
-  assertOpen(): void;
-  /** Whether the caller is inside a turn of this session (a host tool calling back in). */
-  isInsideTurnOf(key: string): boolean;
   /** Idle time after which a session's worker is released (0 = never). */
   readonly idleTimeoutMs: number;
   /** When a session starts a new conversation on its next message. */
   resetPolicy(agent: string): ResetPolicy | undefined;
   runnerInit(key: string, agent: string, journal: readonly JournalRecord[]): RunnerInit;
   /** A runner for the session: a live slot taken, then a warm worker or a cold start. */
-  startRunner(session: Session, init: RunnerInit): Promise<{ runner: TurnRunner; warm: boolean }>;
-  /** A turn ended or a worker went away: waiting activations may now get a slot. */
-  onIdle(session: Session): void;
-  emit<E extends keyof SupervisorEvents>(event: E, ...payload: SupervisorEvents[E]): void;
+  startRunner(
+    session: PlacedSession,
+    init: RunnerInit,
+  ): Promise<{ runner: TurnRunner; warm: boolean }>;
+  /** A turn of session `key` ended or a worker went away: waiting activations may get a slot. */
+  onIdle(key: string): void;
 }

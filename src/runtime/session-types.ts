@@ -1,11 +1,6 @@
-/**
- * What a session gives its callers (replies, stats) and what it takes (send options, and the
- * route of a session whose turns run on another node).
- */
-import type { JournalRecord } from '../agent/journal.js';
+/** What a session gives its callers (replies, stats) and what it takes (send options). */
 import type { Usage } from '../agent/messages.js';
 import type { TurnEvent } from '../agent/turn-events.js';
-import type { SessionBudget } from './options.js';
 
 /** What a caller gets back for a message. */
 export interface Reply {
@@ -42,20 +37,4 @@ export interface SessionStats {
 export interface SendOptions {
   /** Called with each event of the turn that answers the message, as {@link Session.stream} yields them. */
   readonly onEvent?: ((event: TurnEvent) => void) | undefined;
-}
-
-/**
- * Where a session's messages go when its turns run elsewhere: on a cluster, the node that owns
- * its shard. The session then keeps no mailbox or worker of its own.
- */
-export interface SessionRoute {
-  /** `budget`: the session's, for the turn the message starts where the session runs. */
-  send(
-    message: string,
-    onEvent: ((event: TurnEvent) => void) | undefined,
-    budget: SessionBudget | undefined,
-  ): Promise<Reply>;
-  /** Whether the interrupt reached the node that runs the session. */
-  interrupt(reason: string): Promise<boolean>;
-  journal(): Promise<readonly JournalRecord[]>;
 }

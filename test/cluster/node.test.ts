@@ -112,6 +112,21 @@ describe('ClusterNode options', () => {
   });
 });
 
+describe('ClusterNode options, unknown keys', () => {
+  it('refuses a typo such as heartbeatMS instead of running on the default, naming it', () => {
+    const typo = { redis: REDIS_URL, heartbeatMS: 100 } as ClusterNodeOptions;
+    let thrown: unknown;
+    try {
+      new ClusterNode(typo);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({ code: 'AGENTCELL_OPTIONS_INVALID' });
+    const paths = (thrown as { details?: { paths?: string[] } }).details?.paths ?? [];
+    expect(paths.join('\n')).toContain('heartbeatMS');
+  });
+});
+
 describe('a ClusterNode next to a member played by hand', { timeout: 30_000 }, () => {
   it('refuses bad sends with typed errors, and a full inbox with MAILBOX_FULL', async () => {
     const prefix = freshPrefix();

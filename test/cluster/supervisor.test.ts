@@ -1,5 +1,5 @@
 /**
- * `new Supervisor({ cluster })`: two supervisors in this process, each a node of one cluster on
+ * `new Supervisor({ cluster: redisCluster(…) })`: two supervisors in this process, each a node of one cluster on
  * the real Redis. Sessions are picked on the shards of the node the test does *not* send
  * through, so every message, stream, interrupt and delete crosses from one node to the other.
  */
@@ -10,6 +10,7 @@ import { Agent } from '../../src/agent/agent.js';
 import type { TurnEvent } from '../../src/agent/turn-events.js';
 import { ClusterKeys } from '../../src/cluster/keys.js';
 import { ShardLeases } from '../../src/cluster/leases.js';
+import { redisCluster } from '../../src/cluster/redis-cluster.js';
 import { ownerOf, shardOf } from '../../src/cluster/shards.js';
 import { encode } from '../../src/codec.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
@@ -32,14 +33,14 @@ let keyCounter = 0;
 function makeSupervisor(nodeId: string): Supervisor {
   const supervisor = new Supervisor({
     warmPoolSize: 0,
-    cluster: {
+    cluster: redisCluster({
       redis: REDIS_URL,
       prefix: PREFIX,
       nodeId,
       shards: SHARDS,
       heartbeatMs: 100,
       leaseMs: 600,
-    },
+    }),
   });
   supervisor.register(
     'cell',
@@ -249,15 +250,15 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
       () =>
         new Supervisor({
           store: { append: async () => {}, read: async () => [] } as never,
-          cluster: { redis: REDIS_URL },
+          cluster: redisCluster({ redis: REDIS_URL }),
         }),
     ).toThrow(expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }));
-    expect(() => new Supervisor({ cluster: { redis: 'http://127.0.0.1:6379' } })).toThrow(
-      expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }),
-    );
+    expect(
+      () => new Supervisor({ cluster: redisCluster({ redis: 'http://127.0.0.1:6379' }) }),
+    ).toThrow(expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }));
     // A Redis that does not answer: typed, retry-safe, and the password stays out of the message.
     const unreachable = new Supervisor({
-      cluster: { redis: 'redis://agent:hunter2-secret@127.0.0.1:1' },
+      cluster: redisCluster({ redis: 'redis://agent:hunter2-secret@127.0.0.1:1' }),
     });
     const failure = await unreachable.start().then(
       () => undefined,
@@ -275,9 +276,22 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
       code: 'AGENTCELL_CLUSTER_UNAVAILABLE',
     });
     await unreachable.close();
-    const badNode = new Supervisor({ cluster: { redis: REDIS_URL, nodeId: 'no spaces allowed' } });
-    await expect(badNode.start()).rejects.toMatchObject({ code: 'AGENTCELL_OPTIONS_INVALID' });
-    await badNode.close();
+    // A bad node id, a typo, or the cluster's options where its placement belongs: refused
+    // before anything connects.
+    for (const make of [
+      () => redisCluster({ redis: REDIS_URL, nodeId: 'no spaces allowed' }),
+      () => redisCluster({ redis: REDIS_URL, heartbeatMS: 100 } as never),
+      () => new Supervisor({ cluster: { redis: REDIS_URL } as never }),
+    ]) {
+      expect(make).toThrow(expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }));
+    }
+    // One Supervisor per placement: each is one node of the cluster.
+    const shared = redisCluster({ redis: REDIS_URL });
+    const first = new Supervisor({ cluster: shared });
+    expect(() => new Supervisor({ cluster: shared })).toThrow(
+      expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }),
+    );
+    await first.close();
     await expect(
       alpha.session(keyOwnedBy('beta', 'empty'), { agent: 'cell' }).send('   '),
     ).rejects.toMatchObject({ code: 'AGENTCELL_MESSAGE_INVALID' });

@@ -5,10 +5,9 @@
 import { Agent, type AgentConfig } from '../../src/agent/agent.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import type { SupervisorEvents } from '../../src/runtime/events.js';
-import type { SupervisorOptions } from '../../src/runtime/options.js';
 import { MemoryStore } from '../../src/runtime/stores/memory.js';
 import type { JournalStore } from '../../src/runtime/stores/store.js';
-import { Supervisor } from '../../src/runtime/supervisor.js';
+import { Supervisor, type SupervisorOptions } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { Client, createGate, type Gate, type Listening, listen, SENTINEL } from './helpers.js';
 

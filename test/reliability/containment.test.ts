@@ -12,10 +12,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import type { TurnEvent } from '../../src/agent/turn-events.js';
-import type { SupervisorOptions } from '../../src/runtime/options.js';
 import type { Session } from '../../src/runtime/session.js';
 import { FileStore } from '../../src/runtime/stores/file.js';
-import { Supervisor } from '../../src/runtime/supervisor.js';
+import { Supervisor, type SupervisorOptions } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import type { Tool } from '../../src/tools/tool.js';
 import {

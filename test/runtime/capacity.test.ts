@@ -7,9 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SupervisorEvents } from '../../src/runtime/events.js';
-import type { SupervisorOptions } from '../../src/runtime/options.js';
 import type { Reply } from '../../src/runtime/session-types.js';
-import { Supervisor } from '../../src/runtime/supervisor.js';
+import { Supervisor, type SupervisorOptions } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { createGate, type GateCall, mockAgent, rejectionOf, shutdown } from './helpers.js';
 

@@ -7,9 +7,9 @@
 import { once } from 'node:events';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SupervisorEvents } from '../../src/runtime/events.js';
-import type { RegisterOptions, ResetPolicy, SupervisorOptions } from '../../src/runtime/options.js';
+import type { RegisterOptions, ResetPolicy } from '../../src/runtime/options.js';
 import { shouldReset } from '../../src/runtime/reset-policy.js';
-import { Supervisor } from '../../src/runtime/supervisor.js';
+import { Supervisor, type SupervisorOptions } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { contentText } from '../../src/testing/mock-llm-script.js';
 import { SimulatedClock } from '../../src/testing/simulated-clock.js';

@@ -6,10 +6,10 @@
  */
 import { threadId as testThreadId } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BusyPolicy, SupervisorOptions } from '../../src/runtime/options.js';
+import type { BusyPolicy } from '../../src/runtime/options.js';
 import type { Reply } from '../../src/runtime/session-types.js';
 import { MemoryStore } from '../../src/runtime/stores/memory.js';
-import { Supervisor } from '../../src/runtime/supervisor.js';
+import { Supervisor, type SupervisorOptions } from '../../src/runtime/supervisor.js';
 import type { MockLlm } from '../../src/testing/mock-llm.js';
 import { contentText, type MockRule } from '../../src/testing/mock-llm-script.js';
 import type { ToolRegistry } from '../../src/tools/registry.js';

@@ -5,8 +5,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SupervisorEvents } from '../../src/runtime/events.js';
-import type { RegisterOptions, SupervisorOptions } from '../../src/runtime/options.js';
-import { Supervisor } from '../../src/runtime/supervisor.js';
+import type { RegisterOptions } from '../../src/runtime/options.js';
+import { Supervisor, type SupervisorOptions } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { createGate, mockAgent, shutdown } from './helpers.js';
 

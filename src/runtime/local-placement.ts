@@ -1,0 +1,168 @@
+/**
+ * Where the turns of this process's sessions run. Dedicated: a worker per live session, under
+ * the machine's ceiling (the live set), taken from the warm pool or started cold through the
+ * start queue. Pooled: the turns of every session on one shared pool of threads.
+ */
+import { availableParallelism } from 'node:os';
+import PQueue from 'p-queue';
+import { encodeJournal } from '../agent/journal.js';
+import { errorFields, log } from '../log.js';
+import { CapacityGuard } from './capacity.js';
+import { LiveSet } from './live-set.js';
+import type { Placement, ResolvedSupervisorOptions } from './options.js';
+import { DedicatedRunner } from './placement/dedicated.js';
+import { PooledRunner, TurnPool } from './placement/pooled.js';
+import type { AgentRunnerInit, RunnerInit, TurnRunner } from './placement/runner.js';
+import type { PlacedSession } from './session-host.js';
+import type { JournalStore } from './stores/store.js';
+import { WarmPool } from './warm-pool.js';
+
+export interface LocalPlacementOptions {
+  readonly options: ResolvedSupervisorOptions;
+  readonly store: JournalStore;
+  /** Global admission: while turns wait for it, the warm pool does not refill. */
+  readonly admission: PQueue;
+  /** What a worker for `agent` is prepared with, before it is given a session. */
+  readonly agentInit: (agent: string) => AgentRunnerInit;
+  readonly placementOf: (agent: string) => Placement;
+}
+
+export class LocalPlacement {
+  readonly #options: ResolvedSupervisorOptions;
+  readonly #deps: LocalPlacementOptions;
+  /**
+   * Worker starts go through a queue as wide as the machine: a thread's start is ~100 ms of
+   * CPU, and hundreds started at once would all crawl, time out their RPCs, and starve the
+   * turns already running. Queued starts each finish fast instead.
+   */
+  readonly #starts = new PQueue({ concurrency: Math.max(2, availableParallelism()) });
+  readonly #capacity: CapacityGuard;
+  readonly #live: LiveSet;
+  readonly #warm: WarmPool;
+  #pool: TurnPool | undefined;
+
+  constructor(deps: LocalPlacementOptions) {
+    const options = deps.options;
+    this.#deps = deps;
+    this.#options = options;
+    this.#capacity = new CapacityGuard(options.capacity);
+    const ceiling = this.#capacity.ceiling(0);
+    this.#live = new LiveSet({
+      maxLive: Math.max(1, Math.min(options.maxLiveSessions ?? ceiling, ceiling)),
+      guard: this.#capacity,
+      clock: options.clock,
+      waitTimeoutMs: options.activationTimeoutMs,
+      reserved: (agent) =>
+        this.#warm.size +
+        this.#warm.preparing -
+        (agent !== undefined && this.#warm.readyFor(agent) > 0 ? 1 : 0),
+      evictReserved: (agent) => this.#warm.evict(agent),
+    });
+    this.#warm = new WarmPool({
+      prepare: (agent) => this.#startWorker(deps.agentInit(agent)),
+      canGrow: () =>
+        this.#live.size + this.#warm.size + this.#warm.preparing + 1 < this.#live.maxLive &&
+        this.#capacity.headroom() > 0,
+      isUnderPressure: () => deps.admission.size > 0 || this.#live.waiting > 0,
+      onError: (agent, error) => {
+        log('runtime').warn(
+          { ...errorFields(error), agent },
+          'a warm worker could not be prepared; the pool stops refilling this agent until a worker of it is taken',
+        );
+      },
+    });
+  }
+
+  /** Keeps `size` prepared workers for `agent` (0: none). */
+  setWarmTarget(agent: string, size: number): void {
+    this.#warm.setTarget(agent, size);
+  }
+
+  /** A turn of session `key` ended: it becomes most recently used, and waiting work may go on. */
+  onIdle(key: string): void {
+    this.#live.touch(key);
+    this.#live.kick();
+    // A refill that stopped while turns waited for admission resumes once load eases.
+    this.#warm.kick();
+  }
+
+  /** Live workers, the warm pool and waiting activations, for the supervisor's stats. */
+  figures(): {
+    readonly liveWorkers: number;
+    readonly maxLiveSessions: number;
+    readonly warmWorkers: number;
+    readonly warmHits: number;
+    readonly warmMisses: number;
+    readonly activationsWaiting: number;
+  } {
+    return {
+      liveWorkers: this.#live.size,
+      maxLiveSessions: this.#live.maxLive,
+      warmWorkers: this.#warm.size,
+      warmHits: this.#warm.hits,
+      warmMisses: this.#warm.misses,
+      activationsWaiting: this.#live.waiting,
+    };
+  }
+
+  /** What the live-worker ceiling is made of, for operators (maps, memory). */
+  capacity(): Record<string, number | undefined> {
+    return {
+      ...this.#capacity.describe(),
+      maxLiveSessions: this.#live.maxLive,
+      liveWorkers: this.#live.size,
+    };
+  }
+
+  /**
+   * Where a session's turns run. Dedicated: take a live slot (passivating the least recently
+   * used idle session, or waiting), then a warm worker or a cold start, then activate it with
+   * the session's journal. Pooled: a runner over the shared pool, no thread of its own.
+   */
+  async startRunner(
+    session: PlacedSession,
+    init: RunnerInit,
+  ): Promise<{ runner: TurnRunner; warm: boolean }> {
+    if (this.#deps.placementOf(session.agent) === 'pooled') {
+      this.#pool ??= new TurnPool({
+        maxThreads: this.#options.poolThreads,
+        turnsPerThread: this.#options.poolTurnsPerThread,
+        resourceLimits: this.#options.resourceLimits,
+      });
+      const runner = PooledRunner.create(this.#pool, init, {
+        journal: async () => encodeJournal(await this.#deps.store.read(session.key)),
+        interruptGraceMs: this.#options.interruptGraceMs,
+      });
+      return { runner, warm: false };
+    }
+    const lease = await this.#live.acquire(session);
+    const prepared = this.#warm.take(session.agent);
+    let runner: DedicatedRunner | undefined = prepared;
+    try {
+      runner ??= await this.#startWorker(init);
+      await runner.activate(init.sessionKey, init.journal);
+    } catch (error) {
+      await runner?.terminate();
+      this.#live.release(session.key, lease);
+      throw error;
+    }
+    void runner.exited.then(() => this.#live.release(session.key, lease));
+    return { runner, warm: prepared !== undefined };
+  }
+
+  /** Stops the warm workers and the pool (sessions stop their own workers). */
+  async close(): Promise<void> {
+    await this.#warm.close();
+    await this.#pool?.destroy();
+  }
+
+  #startWorker(init: AgentRunnerInit): Promise<DedicatedRunner> {
+    return this.#starts.add(() =>
+      DedicatedRunner.prepare(init, {
+        resourceLimits: this.#options.resourceLimits,
+        startTimeoutMs: this.#options.startTimeoutMs,
+        rpcTimeoutMs: this.#options.rpcTimeoutMs,
+      }),
+    );
+  }
+}

@@ -1,0 +1,400 @@
+/**
+ * A session whose turns run in this process, as an actor: messages wait in its mailbox (in
+ * order, bounded), pass global admission, and run one at a time as turns on its runner (its
+ * worker, kept by {@link RunnerSupervision}). What a message arriving mid-turn does is the
+ * session's busy policy: wait its turn (`enqueue`), fail fast (`reject`), cut the running turn
+ * short (`interrupt`), join it (`steer`), or join the others into one next turn (`coalesce`).
+ */
+import { randomUUID } from 'node:crypto';
+import { currentConversation } from '../agent/journal.js';
+import { addUsage, type ChatMessage, type Usage, ZERO_USAGE } from '../agent/messages.js';
+import {
+  type AgentcellError,
+  BudgetExceededError,
+  MailboxFullError,
+  SessionBusyError,
+  SessionClosedError,
+  type SessionFailedError,
+} from '../errors.js';
+import { errorFields, log } from '../log.js';
+import { deferred } from './deferred.js';
+import { Mailbox } from './mailbox.js';
+import type { BusyPolicy, SessionBudget } from './options.js';
+import { RunnerSupervision, type SupervisedSession } from './runner-supervision.js';
+import { Session, type TurnListener } from './session.js';
+import { SessionActivity } from './session-activity.js';
+import type { SessionHost } from './session-host.js';
+import { type Caller, type CurrentTurn, newTurn, runTurnOn, turnError } from './session-turn.js';
+import type { Reply, SessionStats } from './session-types.js';
+
+export class ActorSession extends Session {
+  readonly #host: SessionHost;
+  readonly #policy: BusyPolicy;
+  readonly #mailbox: Mailbox;
+  readonly #supervision: RunnerSupervision;
+  #current: CurrentTurn | undefined;
+  #coalesced: { parts: string[]; callers: Caller[] } | undefined;
+  #closing: Promise<void> | undefined;
+  #usage: Usage = ZERO_USAGE;
+  #usageLoaded = false;
+  #turns = 0;
+  #failedTurns = 0;
+  #lastTurnCpuMs: number | undefined;
+  #lastWaitMs: number | undefined;
+  /** From the moment a turn leaves the mailbox until its callers are settled. */
+  #turnActive = false;
+  readonly #activity: SessionActivity;
+
+  constructor(
+    key: string,
+    agent: string,
+    host: SessionHost,
+    options: { busyPolicy: BusyPolicy; budget?: SessionBudget | undefined },
+  ) {
+    super(key, agent, host, options.budget);
+    this.#host = host;
+    this.#policy = options.busyPolicy;
+    this.#mailbox = new Mailbox({ capacity: host.capacity, overflow: host.overflow, name: key });
+    this.#supervision = new RunnerSupervision(host, this.#supervised());
+    this.#activity = new SessionActivity(host, agent, () => void this.passivate('idle'));
+  }
+
+  /** The view supervision has of this session. */
+  #supervised(): SupervisedSession {
+    const session = this;
+    return {
+      key: this.key,
+      agent: this.agent,
+      get destroyedWith() {
+        return session.destroyedWith;
+      },
+      get stopping() {
+        return session.state === 'closed' || session.state === 'closing';
+      },
+      runningTools: () => {
+        const current = this.#current;
+        return current && [...current.inFlightTools.values()];
+      },
+      onRunnerStarted: () => this.#armIdleTimer(),
+      fail: (failure) => this.#fail(failure),
+      canPassivate: () => this.canPassivate(),
+      passivate: (reason) => this.passivate(reason),
+    };
+  }
+
+  override async interrupt(reason = 'interrupted', turnId?: string): Promise<boolean> {
+    const current = this.#current;
+    const runner = this.#supervision.runner;
+    if (!current || !runner) return false;
+    if (turnId !== undefined && current.turnId !== turnId) return false;
+    return runner.interrupt(current.turnId, reason).catch((error: unknown) => {
+      log('runtime').warn(
+        { ...errorFields(error), sessionKey: this.key, turnId: current.turnId },
+        'the interrupt did not reach the worker',
+      );
+      return false;
+    });
+  }
+
+  override async history(): Promise<ChatMessage[]> {
+    const records = await this.#host.store.read(this.key);
+    return currentConversation(records).flatMap((record) => record.messages);
+  }
+
+  override async stats(): Promise<SessionStats> {
+    const runner = this.#supervision.runner;
+    const workerStats = runner ? await runner.stats().catch(() => undefined) : undefined;
+    await this.#loadUsage();
+    return {
+      key: this.key,
+      agent: this.agent,
+      status: this.state,
+      threadId: runner?.threadId,
+      busy: this.#current !== undefined,
+      queued: this.#mailbox.size,
+      turns: this.#turns,
+      failedTurns: this.#failedTurns,
+      restarts: this.#supervision.restarts,
+      usage: this.#usage,
+      heapUsedBytes: workerStats?.heapUsedBytes,
+      eventLoopUtilization: runner?.eventLoopUtilization().utilization,
+      lastTurnCpuMs: this.#lastTurnCpuMs,
+      lastMailboxWaitMs: this.#lastWaitMs,
+    };
+  }
+
+  override get threadId(): number | undefined {
+    return this.#supervision.runner?.threadId;
+  }
+
+  override get queued(): number {
+    return this.#mailbox.size;
+  }
+
+  override get busy(): boolean {
+    return this.#current !== undefined;
+  }
+
+  override close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.state !== 'failed') this.state = 'closing';
+      await this.#mailbox.onIdle();
+      await this.#stopRunner();
+      this.state = 'closed';
+      this.#host.emit('session:close', { key: this.key });
+    })();
+    return this.#closing;
+  }
+
+  override async destroy(error: Error): Promise<void> {
+    if (this.state === 'closed' && !this.#closing) return;
+    this.destroyedWith ??= error;
+    this.state = 'closed';
+    this.#mailbox.clear(error);
+    for (const caller of this.#coalesced?.callers ?? []) caller.reply.reject(error);
+    this.#coalesced = undefined;
+    await this.#stopRunner();
+    await this.#mailbox.onIdle();
+  }
+
+  override canPassivate(): boolean {
+    return (
+      this.#supervision.runner !== undefined &&
+      this.#current === undefined &&
+      !this.#supervision.starting &&
+      !this.#turnActive &&
+      this.#mailbox.size === 0 &&
+      this.#coalesced === undefined
+    );
+  }
+
+  override async passivate(
+    reason: 'idle' | 'capacity' | 'requested' = 'requested',
+  ): Promise<boolean> {
+    if (!this.canPassivate()) return false;
+    this.#activity.stopIdleTimer();
+    await this.#supervision.passivate();
+    this.#host.emit('session:passivate', { key: this.key, reason });
+    return true;
+  }
+
+  override get isPassivated(): boolean {
+    return this.#supervision.passivated;
+  }
+
+  /** Past the restart bound: everything waiting fails with `failure`. */
+  #fail(failure: SessionFailedError): void {
+    this.state = 'failed';
+    this.#mailbox.clear(failure);
+    for (const caller of this.#coalesced?.callers ?? []) caller.reply.reject(failure);
+    this.#coalesced = undefined;
+  }
+
+  #armIdleTimer(): void {
+    this.#activity.startIdleTimer(this.#supervision.runner !== undefined);
+  }
+
+  /** A reset marker in the journal, then a worker rebuilt from it: a fresh conversation. */
+  async #startNewConversation(): Promise<void> {
+    await this.#host.store.append(this.key, {
+      turnId: `reset-${randomUUID()}`,
+      messages: [],
+      usage: ZERO_USAGE,
+      at: this.#host.clock.now(),
+      agent: this.agent,
+      reset: true,
+    });
+    await this.#stopRunner();
+    this.#host.emit('session:reset', { key: this.key });
+  }
+
+  protected override submit(message: string, onEvent: TurnListener | undefined): Promise<Reply> {
+    this.assertAccepting();
+    this.assertMessage(message);
+    this.#activity.noteMessage();
+    const caller: Caller = { reply: deferred(), onEvent };
+    const busy = this.#turnActive || this.#mailbox.size > 0;
+    if (busy && this.#policy === 'reject') {
+      throw new SessionBusyError(`session ${JSON.stringify(this.key)} is in a turn`);
+    }
+    if (this.#current && this.#policy === 'steer') {
+      void this.#steer(this.#current, message, caller);
+      return caller.reply.promise;
+    }
+    if (busy && this.#policy === 'coalesce') return this.#coalesce(message, caller);
+    if (this.#current && this.#policy === 'interrupt')
+      void this.interrupt('superseded by a newer message');
+    this.#enqueue(message, [caller]);
+    return caller.reply.promise;
+  }
+
+  /** Queues a turn for `callers`; a rejection is delivered to each of them. */
+  #enqueue(message: string, callers: Caller[], first = false): void {
+    this.#mailbox
+      .add((waitedMs) => this.#admitted(() => this.#runTurn(message, callers, waitedMs)), { first })
+      .catch((error: unknown) => {
+        for (const caller of callers) caller.reply.reject(error);
+      });
+  }
+
+  /**
+   * Runs a turn that left the mailbox through global admission. The session counts as busy
+   * from here, while it waits for admission too, so the 'reject' policy sees it.
+   */
+  async #admitted(run: () => Promise<void>): Promise<void> {
+    this.#turnActive = true;
+    try {
+      await this.#host.admission.add(run);
+    } finally {
+      this.#turnActive = false;
+    }
+  }
+
+  /** Messages that arrive during a turn become one next turn, answered to each of them. */
+  #coalesce(message: string, caller: Caller): Promise<Reply> {
+    const pending = this.#coalesced;
+    if (pending) {
+      if (pending.parts.length >= Math.max(1, this.#host.capacity)) {
+        return Promise.reject(
+          new MailboxFullError(
+            `session ${JSON.stringify(this.key)} has ${pending.parts.length} coalesced messages`,
+          ),
+        );
+      }
+      pending.parts.push(message);
+      pending.callers.push(caller);
+      return caller.reply.promise;
+    }
+    const batch = { parts: [message], callers: [caller] };
+    this.#coalesced = batch;
+    this.#mailbox
+      .add((waitedMs) => {
+        if (this.#coalesced === batch) this.#coalesced = undefined;
+        return this.#admitted(() =>
+          this.#runTurn(batch.parts.join('\n\n'), batch.callers, waitedMs),
+        );
+      })
+      .catch((error: unknown) => {
+        if (this.#coalesced === batch) this.#coalesced = undefined;
+        for (const each of batch.callers) each.reply.reject(error);
+      });
+    return caller.reply.promise;
+  }
+
+  /** Hands the message to the running turn; if it can no longer take it, it waits its turn. */
+  async #steer(current: CurrentTurn, message: string, caller: Caller): Promise<void> {
+    const steerId = randomUUID();
+    current.steers.set(steerId, { message, caller });
+    const runner = this.#supervision.runner;
+    // Not taken (the turn ended, or the worker went) means queued: nothing is lost either way.
+    const taken = await runner?.steer(current.turnId, steerId, message).catch(() => false);
+    if (!taken && current.steers.delete(steerId)) this.#enqueue(message, [caller], true);
+  }
+
+  async #runTurn(message: string, callers: Caller[], waitedMs: number): Promise<void> {
+    if (this.destroyedWith) throw this.destroyedWith;
+    this.#lastWaitMs = waitedMs;
+    const current = newTurn(randomUUID(), callers);
+    const { turnId } = current;
+    const budget = this.budget;
+    const started = this.#host.clock.now();
+    let outcome = 'ok';
+    let cpuMs: number | undefined;
+    let usage: Usage | undefined;
+    // Callers are settled last, once the session is idle again: whoever awaited a reply may
+    // send the next message at once, even under the 'reject' policy.
+    let settle: () => void = () => {};
+    this.#turnActive = true;
+    try {
+      await this.#checkBudget(budget);
+      if (this.#activity.takeReset()) await this.#startNewConversation();
+      const runner = await this.#supervision.ensure();
+      this.#current = current;
+      this.state = this.state === 'idle' ? 'running' : this.state;
+      this.#host.emit('turn:start', { key: this.key, turnId, waitedMs });
+      const reply = await runTurnOn(runner, current, message, {
+        host: this.#host,
+        key: this.key,
+        agent: this.agent,
+        maxTurnCpuMs: budget?.maxTurnCpuMs,
+        onCpu: (ms) => {
+          cpuMs = ms;
+        },
+      });
+      this.#usage = addUsage(this.#usage, reply.usage);
+      this.#turns++;
+      usage = reply.usage;
+      settle = () => {
+        for (const caller of current.callers) caller.reply.resolve(reply);
+      };
+    } catch (thrown) {
+      // A destroyed session answers with the error it was destroyed with (always typed).
+      const error =
+        (this.destroyedWith as AgentcellError | undefined) ??
+        turnError(current, thrown, {
+          turnTimeoutMs: this.#host.turnTimeoutMs,
+          maxTurnCpuMs: budget?.maxTurnCpuMs,
+        });
+      outcome = error.code;
+      this.#failedTurns++;
+      settle = () => {
+        for (const caller of current.callers) caller.reply.reject(error);
+      };
+    } finally {
+      this.#turnActive = false;
+      if (this.#current === current) this.#current = undefined;
+      if (this.state === 'running') this.state = 'idle';
+      this.#requeueUntakenSteers(current);
+      this.#lastTurnCpuMs = cpuMs;
+      this.#activity.noteTurnEnd();
+      this.#armIdleTimer();
+      this.#host.onIdle(this.key);
+      this.#host.emit('turn:end', {
+        key: this.key,
+        turnId,
+        outcome,
+        durationMs: this.#host.clock.now() - started,
+        cpuMs,
+        usage,
+      });
+      settle();
+    }
+  }
+
+  #requeueUntakenSteers(current: CurrentTurn): void {
+    for (const { message, caller } of current.steers.values()) {
+      if (this.state === 'closed' || this.state === 'failed')
+        caller.reply.reject(this.destroyedWith ?? new SessionClosedError());
+      else this.#enqueue(message, [caller], true);
+    }
+    current.steers.clear();
+  }
+
+  async #checkBudget(budget: SessionBudget | undefined): Promise<void> {
+    if (budget?.maxTokens === undefined && budget?.maxCostUsd === undefined) return;
+    await this.#loadUsage();
+    if (budget.maxTokens !== undefined && this.#usage.totalTokens >= budget.maxTokens) {
+      throw new BudgetExceededError(
+        `session ${JSON.stringify(this.key)} used ${this.#usage.totalTokens} of ${budget.maxTokens} tokens (budget.maxTokens)`,
+      );
+    }
+    if (budget.maxCostUsd !== undefined && this.#usage.costUsd >= budget.maxCostUsd) {
+      throw new BudgetExceededError(
+        `session ${JSON.stringify(this.key)} spent $${this.#usage.costUsd} of $${budget.maxCostUsd} (budget.maxCostUsd)`,
+      );
+    }
+  }
+
+  async #loadUsage(): Promise<void> {
+    if (this.#usageLoaded) return;
+    this.#usageLoaded = true;
+    const records = await this.#host.store.read(this.key);
+    this.#usage = records.reduce((sum, record) => addUsage(sum, record.usage), ZERO_USAGE);
+    this.#turns = records.length;
+  }
+
+  async #stopRunner(): Promise<void> {
+    this.#activity.stopIdleTimer();
+    await this.#supervision.stop();
+  }
+}

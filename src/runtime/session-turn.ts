@@ -1,0 +1,148 @@
+/**
+ * One turn of a session on its runner: the message in, the events out to its callers (the
+ * final one held back until the turn is journaled), the delta journaled, and the reply. A turn
+ * that fails ends with the error its callers should see.
+ */
+import type { JournalRecord } from '../agent/journal.js';
+import type { TurnEvent } from '../agent/turn-events.js';
+import {
+  type AgentcellError,
+  BudgetExceededError,
+  fromWire,
+  InternalError,
+  isAgentcellError,
+  TurnTimeoutError,
+  withDetails,
+} from '../errors.js';
+import type { Deferred } from './deferred.js';
+import type { TurnRunner } from './placement/runner.js';
+import type { SessionHost } from './session-host.js';
+import type { Reply } from './session-types.js';
+import { type WatchedTurn, watchTurn } from './turn-watch.js';
+
+/** Whoever waits for a turn's reply, and hears its events. */
+export interface Caller {
+  readonly reply: Deferred<Reply>;
+  readonly onEvent: ((event: TurnEvent) => void) | undefined;
+}
+
+export interface CurrentTurn extends WatchedTurn {
+  readonly callers: Caller[];
+  /** Messages steered into the turn, by steer id, until the worker says it took them. */
+  readonly steers: Map<string, { message: string; caller: Caller }>;
+  readonly inFlightTools: Map<string, string>;
+  /** Held back until the turn is journaled. */
+  final?: TurnEvent | undefined;
+}
+
+export function newTurn(turnId: string, callers: Caller[]): CurrentTurn {
+  return {
+    turnId,
+    callers,
+    steers: new Map(),
+    inFlightTools: new Map(),
+    timedOut: false,
+    overCpuBudget: false,
+  };
+}
+
+/** What a turn reports besides its reply. */
+export interface TurnOutcome {
+  readonly reply: Reply;
+  readonly cpuMs: number;
+}
+
+/**
+ * Runs `turn` on `runner` under the turn watch, journals it and returns its reply. A completed
+ * turn is journaled before anyone hears the reply, so an acknowledged turn is never lost.
+ * `onCpu` hears the CPU the worker reported even when the turn then fails.
+ */
+export async function runTurnOn(
+  runner: TurnRunner,
+  turn: CurrentTurn,
+  message: string,
+  context: {
+    readonly host: SessionHost;
+    readonly key: string;
+    readonly agent: string;
+    readonly maxTurnCpuMs: number | undefined;
+    readonly onCpu: (ms: number) => void;
+  },
+): Promise<Reply> {
+  const { host } = context;
+  const stopWatch = watchTurn(runner, turn, {
+    clock: host.clock,
+    turnTimeoutMs: host.turnTimeoutMs,
+    interruptGraceMs: host.interruptGraceMs,
+    maxTurnCpuMs: context.maxTurnCpuMs,
+    sessionKey: context.key,
+  });
+  try {
+    const end = await runner.runTurn(turn.turnId, message, (event) => deliver(turn, event));
+    context.onCpu(end.cpuMs);
+    for (const steerId of end.steered) {
+      const steer = turn.steers.get(steerId);
+      if (steer) {
+        turn.steers.delete(steerId);
+        turn.callers.push(steer.caller);
+      }
+    }
+    if (!end.ok) throw fromWire(end.error);
+    const { result } = end;
+    const record: JournalRecord = {
+      turnId: result.turnId,
+      messages: result.delta.messages,
+      usage: result.delta.usage,
+      ...(result.output !== undefined && { output: result.output }),
+      at: host.clock.now(),
+      agent: context.agent,
+    };
+    await host.store.append(context.key, record);
+    const final = turn.final;
+    if (final) for (const caller of turn.callers) caller.onEvent?.(final);
+    return {
+      text: result.reply,
+      turnId: result.turnId,
+      usage: result.delta.usage,
+      ...(result.output !== undefined && { output: result.output }),
+    };
+  } finally {
+    stopWatch();
+  }
+}
+
+function deliver(turn: CurrentTurn, event: TurnEvent): void {
+  if (event.type === 'tool-start') turn.inFlightTools.set(event.callId, event.name);
+  if (event.type === 'tool-end') turn.inFlightTools.delete(event.callId);
+  // The final event waits for the journal: a stream never shows a reply that is then lost.
+  if (event.type === 'final') {
+    turn.final = event;
+    return;
+  }
+  for (const caller of turn.callers) caller.onEvent?.(event);
+}
+
+/** The error callers see: a crash of a timed-out turn is a timeout, and so on. */
+export function turnError(
+  turn: CurrentTurn,
+  thrown: unknown,
+  limits: { readonly turnTimeoutMs: number; readonly maxTurnCpuMs: number | undefined },
+): AgentcellError {
+  const inFlightTools = [...turn.inFlightTools.values()];
+  const details = { turnId: turn.turnId, inFlightTools };
+  if (turn.timedOut) {
+    return new TurnTimeoutError(
+      `turn ${turn.turnId} ran past ${limits.turnTimeoutMs} ms (turnTimeoutMs)`,
+      { details, cause: thrown },
+    );
+  }
+  if (turn.overCpuBudget) {
+    return new BudgetExceededError(
+      `turn ${turn.turnId} used more than ${limits.maxTurnCpuMs} ms of CPU (budget.maxTurnCpuMs)`,
+      { details, cause: thrown },
+    );
+  }
+  if (!isAgentcellError(thrown)) return new InternalError(String(thrown), { cause: thrown });
+  if (thrown.code === 'AGENTCELL_SESSION_CRASHED') return withDetails(thrown, details);
+  return thrown;
+}

@@ -1,0 +1,70 @@
+/** The figures a Supervisor reports about itself, and the counts they are made of. */
+import type { EventEmitter } from 'node:events';
+import type { SupervisorEvents } from './events.js';
+
+export type SupervisorStatus = 'open' | 'closing' | 'closed' | 'destroyed';
+
+export interface SupervisorStats {
+  readonly status: SupervisorStatus;
+  readonly agents: number;
+  readonly sessions: number;
+  /** Sessions with a live worker of their own. */
+  readonly liveWorkers: number;
+  /** The most live workers allowed (option, capped by the machine ceiling). */
+  readonly maxLiveSessions: number;
+  /** Prepared workers waiting in the warm pool. */
+  readonly warmWorkers: number;
+  readonly warmHits: number;
+  readonly warmMisses: number;
+  /** Sessions whose worker was released while idle (they come back on their next message). */
+  readonly passivatedSessions: number;
+  /** Activations waiting for a live slot. */
+  readonly activationsWaiting: number;
+  readonly busySessions: number;
+  readonly queuedMessages: number;
+  readonly turnsInFlight: number;
+  readonly turnsWaitingForAdmission: number;
+  readonly turns: {
+    readonly ok: number;
+    readonly failed: number;
+    readonly byCode: Readonly<Record<string, number>>;
+  };
+  readonly workerStarts: number;
+  readonly crashes: number;
+  readonly restarts: number;
+}
+
+/** The counts a supervisor keeps of its sessions' lifecycle events. */
+export class LifecycleCounters {
+  #ok = 0;
+  #failed = 0;
+  readonly #byCode: Record<string, number> = {};
+  #starts = 0;
+  #crashes = 0;
+  #restarts = 0;
+
+  /** Counts the events of `supervisor` from now on. */
+  constructor(supervisor: EventEmitter<SupervisorEvents>) {
+    supervisor.on('turn:end', ({ outcome }) => {
+      if (outcome === 'ok') this.#ok++;
+      else {
+        this.#failed++;
+        this.#byCode[outcome] = (this.#byCode[outcome] ?? 0) + 1;
+      }
+    });
+    supervisor.on('session:start', ({ warm, threadId }) => {
+      if (!warm && threadId >= 0) this.#starts++;
+    });
+    supervisor.on('session:crash', () => this.#crashes++);
+    supervisor.on('session:restart', () => this.#restarts++);
+  }
+
+  figures(): Pick<SupervisorStats, 'turns' | 'workerStarts' | 'crashes' | 'restarts'> {
+    return {
+      turns: { ok: this.#ok, failed: this.#failed, byCode: { ...this.#byCode } },
+      workerStarts: this.#starts,
+      crashes: this.#crashes,
+      restarts: this.#restarts,
+    };
+  }
+}
