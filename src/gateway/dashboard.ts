@@ -8,7 +8,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { SupervisorEvents } from '../runtime/events.js';
-import type { Supervisor } from '../runtime/supervisor.js';
+import type { Supervisor, SupervisorStats } from '../runtime/supervisor.js';
 import { SSE_HEADERS, sseFrame } from './sse.js';
 import { ownKeys, type Tenant } from './tenants.js';
 
@@ -115,26 +115,23 @@ export interface DashboardSnapshot {
     readonly errors: Readonly<Record<string, number>>;
   };
   /** Aggregate figures of the whole server (no session keys). */
-  readonly server: {
-    readonly sessions: number;
-    readonly liveWorkers: number;
-    readonly maxLiveSessions: number;
-    readonly warmWorkers: number;
-    readonly passivatedSessions: number;
-    readonly busySessions: number;
-    readonly queuedMessages: number;
-    readonly turnsInFlight: number;
-    readonly turnsWaitingForAdmission: number;
-    readonly activationsWaiting: number;
-    readonly turns: {
-      readonly ok: number;
-      readonly failed: number;
-      readonly byCode: Readonly<Record<string, number>>;
-    };
-    readonly workerStarts: number;
-    readonly crashes: number;
-    readonly restarts: number;
-  };
+  readonly server: Pick<
+    SupervisorStats,
+    | 'sessions'
+    | 'liveWorkers'
+    | 'maxLiveSessions'
+    | 'warmWorkers'
+    | 'passivatedSessions'
+    | 'busySessions'
+    | 'queuedMessages'
+    | 'turnsInFlight'
+    | 'turnsWaitingForAdmission'
+    | 'activationsWaiting'
+    | 'turns'
+    | 'workerStarts'
+    | 'crashes'
+    | 'restarts'
+  >;
   /** The tenant's sessions, most recently active first (at most 200). */
   readonly sessions: readonly DashboardSession[];
 }
