@@ -2,34 +2,15 @@
  * Tool calls in the agent loop against the mock LLM over real HTTP: a tool round, parallel and
  * sequential calls, timeouts, failures, invalid arguments, approval and handoffs.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Agent } from '../../src/agent/agent.js';
 import type { ApprovalRequest } from '../../src/agent/extensions.js';
-import { type MockLlm, startMockLlm } from '../../src/testing/index.js';
 import { defineTool, type Tool, type ToolContext } from '../../src/tools/tool.js';
 import { createBarrier } from '../fixtures/barrier.js';
-import {
-  bodyOf,
-  makeAgent,
-  messagesOf,
-  recordEvents,
-  toolMessagesOf,
-} from '../fixtures/turn-harness.js';
+import { bodyOf, messagesOf, useMockLlm } from '../support/harness.js';
+import { makeAgent, recordEvents, toolMessagesOf } from './helpers.js';
 
-let mock: MockLlm;
-
-beforeAll(async () => {
-  mock = await startMockLlm();
-});
-
-afterAll(async () => {
-  await mock.close();
-});
-
-beforeEach(() => {
-  mock.reset();
-  mock.setRules([]);
-});
+const mock = useMockLlm();
 
 interface CityArgs {
   city: string;
