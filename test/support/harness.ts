@@ -1,7 +1,6 @@
 /**
  * The set-up that tests across areas share: a fixture started before a file's (or a describe
- * block's) tests and stopped after them, the mock LLM wired that way, agents pointed at it,
- * supervisors ended even when a failed test left a turn running, an HTTP server on 127.0.0.1,
+ * block's) tests and stopped after them, the mock LLM wired that way, agents pointed at it, supervisors ended even when a failed test left a turn running, an HTTP server on 127.0.0.1,
  * a gate host tool that holds a turn until the test opens it, and readers for what the mock
  * received. Area helpers build on these and keep what only their area needs.
  */
