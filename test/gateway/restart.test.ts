@@ -3,13 +3,10 @@
  * caller's — readable, listed, deletable, and a message goes on with the agent the session
  * had, not the default one. Another tenant still gets a 404.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FileStore } from '../../src/runtime/stores/file.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
-import { agentFor, useMockLlm } from '../support/harness.js';
+import { agentFor, useMockLlm, useTempDir } from '../support/harness.js';
 import { expectError } from './helpers.js';
 import { type ServedGateway, serveGateway } from './setup.js';
 
@@ -17,7 +14,7 @@ const ACME = 'acme-token-restart-0123456789';
 const GLOBEX = 'globex-token-restart-0123456789';
 
 const mock = useMockLlm();
-let dir: string;
+const dir = useTempDir('agentcell-gateway-restart-');
 
 interface Running extends Omit<ServedGateway, 'close'> {
   readonly supervisor: Supervisor;
@@ -44,14 +41,6 @@ async function start(): Promise<Running> {
     },
   };
 }
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'agentcell-gateway-restart-'));
-});
-
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
 
 describe('a gateway restarted on the same store', () => {
   it('still serves the sessions it served before, each with its own agent', async () => {

@@ -1,11 +1,15 @@
 /**
  * The set-up that tests across areas share: a fixture started before a file's (or a describe
- * block's) tests and stopped after them, the mock LLM wired that way, agents pointed at it, supervisors ended even when a failed test left a turn running, an HTTP server on 127.0.0.1,
+ * block's) tests and stopped after them, a temporary directory, the mock LLM wired that way, agents pointed at it, supervisors ended even when a failed test left a turn running, an HTTP server on 127.0.0.1,
  * a gate host tool that holds a turn until the test opens it, and readers for what the mock
  * received. Area helpers build on these and keep what only their area needs.
  */
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { Agent, type AgentConfig } from '../../src/agent/agent.js';
 import type { Supervisor } from '../../src/runtime/supervisor.js';
@@ -66,6 +70,16 @@ export function useFixture<T extends object>(
     if (value === undefined) throw new Error(`${what} is used before its beforeAll hook ran`);
     return value;
   });
+}
+
+/**
+ * A temporary directory for the enclosing suite: made at once (so module-level code can name
+ * paths in it), removed with everything in it after the suite's tests.
+ */
+export function useTempDir(prefix = 'agentcell-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 // ---------------------------------------------------------------------------------------------
