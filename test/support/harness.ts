@@ -1,8 +1,10 @@
 /**
  * The set-up that tests across areas share: a fixture started before a file's (or a describe
- * block's) tests and stopped after them, a temporary directory, the mock LLM wired that way, agents pointed at it, supervisors ended even when a failed test left a turn running, an HTTP server on 127.0.0.1,
- * a gate host tool that holds a turn until the test opens it, and readers for what the mock
- * received. Area helpers build on these and keep what only their area needs.
+ * block's) tests and stopped after them, a temporary directory, the mock LLM wired that way,
+ * agents pointed at it, fixture tool modules loaded, supervisors ended even when a failed test
+ * left a turn running, an HTTP server on 127.0.0.1, a gate host tool that holds a turn until
+ * the test opens it, and readers for what the mock received. Area helpers build on these and
+ * keep what only their area needs.
  */
 import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -19,6 +21,7 @@ import {
   type ChatCompletionRequest,
   lastUserText,
 } from '../../src/testing/mock-llm-script.js';
+import { ToolRegistry } from '../../src/tools/registry.js';
 import { defineTool, type Tool, type ToolContext } from '../../src/tools/tool.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -132,6 +135,30 @@ export function userTexts(mock: MockLlm): string[] {
   return mock.requests.flatMap((request) =>
     request.body ? [lastUserText(request.body.messages)] : [],
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+
+/**
+ * A registry holding fixture tool modules of test/fixtures/tools (`files`: the tool name each
+ * exports → its file), loaded so agents can list them, plus any host tools; and the loaded
+ * tools, in that order, to give an Agent.
+ */
+export async function fixtureToolRegistry(
+  files: Readonly<Record<string, string>>,
+  hostTools: readonly Tool[] = [],
+): Promise<{ registry: ToolRegistry; tools: Tool[] }> {
+  const registry = new ToolRegistry();
+  for (const [name, file] of Object.entries(files)) {
+    registry.registerModule(name, new URL(`../fixtures/tools/${file}`, import.meta.url));
+  }
+  for (const tool of hostTools) registry.register(tool);
+  await registry.load();
+  return {
+    registry,
+    tools: [...Object.keys(files).map((name) => registry.get(name)), ...hostTools],
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
