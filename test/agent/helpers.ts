@@ -1,8 +1,8 @@
 /**
  * Shared fixtures for the agent tests: a config that sets every key of the schema, the
- * secrets it carries, tools of every kind, small helpers to catch errors and compare object
- * graphs, and for the agent loop against the mock LLM (see test/support/harness.ts) agents
- * with a sentinel apiKey, an event recorder and readers for what the mock received.
+ * secrets it carries, tools of every kind, helpers to compare object graphs, and for the
+ * agent loop against the mock LLM (see test/support/harness.ts) agents with a sentinel
+ * apiKey, an event recorder and readers for what the mock received.
  */
 import type { Agent, AgentConfig } from '../../src/agent/agent.js';
 import type { ChatMessage, Usage } from '../../src/agent/messages.js';
@@ -11,28 +11,6 @@ import type { MockLlm } from '../../src/testing/index.js';
 import type { ChatCompletionMessage } from '../../src/testing/mock-llm-script.js';
 import { defineTool, type Tool, type ToolContext } from '../../src/tools/tool.js';
 import { agentFor, messagesOf } from '../support/harness.js';
-
-/** What a test sees of a thrown agentcell error (matched on `code`, never `instanceof`). */
-export interface Caught {
-  readonly name: string;
-  readonly message: string;
-  readonly code?: unknown;
-  readonly details?: {
-    readonly paths?: readonly string[];
-    readonly problems?: readonly string[];
-    readonly reason?: unknown;
-  };
-}
-
-/** Runs `fn`, which must throw, and returns what it threw. */
-export function caught(fn: () => unknown): Caught {
-  try {
-    fn();
-  } catch (error) {
-    return error as Caught;
-  }
-  throw new Error('expected the call to throw, but it returned normally');
-}
 
 export const SECRETS = {
   apiKey: 'sk-test-APIKEY-0123456789',

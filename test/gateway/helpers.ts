@@ -3,6 +3,7 @@
  * secret check), and SSE and Prometheus text parsers.
  */
 import { expect } from 'vitest';
+import { jsonOrUndefined } from '../support/harness.js';
 
 export const SENTINEL = 'sk-SENTINEL-gw';
 
@@ -53,13 +54,12 @@ export class Client {
     });
     const text = await response.text();
     this.bodies.push(text);
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: response.status, headers: response.headers, text, json };
+    return {
+      status: response.status,
+      headers: response.headers,
+      text,
+      json: jsonOrUndefined(text),
+    };
   }
 
   /** POST a message; `stream` asks for SSE. */
@@ -96,13 +96,7 @@ export async function postBytes(
     body,
   });
   const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, headers: response.headers, text, json };
+  return { status: response.status, headers: response.headers, text, json: jsonOrUndefined(text) };
 }
 
 /** The error code of an answer (undefined when it is not an error body). */

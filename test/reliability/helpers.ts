@@ -13,7 +13,7 @@ import { onTestFailed } from 'vitest';
 import { type AgentcellErrorCode, errorCatalogue } from '../../src/errors.js';
 import type { ToolRegistry } from '../../src/tools/registry.js';
 import type { Tool } from '../../src/tools/tool.js';
-import { fixtureToolRegistry } from '../support/harness.js';
+import { fixtureToolRegistry, jsonOrUndefined } from '../support/harness.js';
 
 // ---------------------------------------------------------------------------------------------
 // Seeds
@@ -263,13 +263,12 @@ export class HttpClient {
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             this.bodies.push(text);
-            let json: unknown;
-            try {
-              json = JSON.parse(text);
-            } catch {
-              json = undefined;
-            }
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              text,
+              json: jsonOrUndefined(text),
+            });
           });
         },
       );

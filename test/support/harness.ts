@@ -188,6 +188,15 @@ export interface Listening {
   close(): Promise<void>;
 }
 
+/** `text` parsed as JSON, or undefined when it is not JSON. */
+export function jsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Serves `handler` on 127.0.0.1 on a free port. */
 export async function listen(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
@@ -214,7 +223,21 @@ export interface Caught {
   readonly code?: unknown;
   readonly name?: unknown;
   readonly message: string;
-  readonly details?: Readonly<Record<string, unknown>>;
+  readonly details?: {
+    readonly paths?: readonly string[];
+    readonly problems?: readonly string[];
+    readonly [key: string]: unknown;
+  };
+}
+
+/** Runs `fn`, which must throw, and returns what it threw. */
+export function caught(fn: () => unknown): Caught {
+  try {
+    fn();
+  } catch (error) {
+    return error as Caught;
+  }
+  throw new Error('expected the call to throw, but it returned normally');
 }
 
 /** Awaits `promise`, which must reject, and returns the rejection reason. */
