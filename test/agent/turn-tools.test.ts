@@ -105,6 +105,15 @@ describe('a tool call round', () => {
 });
 
 describe('several tool calls in one step', () => {
+  const alphaAndBeta = toolRound(
+    'both',
+    [
+      { name: 'alpha', arguments: {} },
+      { name: 'beta', arguments: {} },
+    ],
+    'both done',
+  );
+
   function barrierTool(name: string, barrier: ReturnType<typeof createBarrier>): Tool {
     return defineTool({
       name,
@@ -120,16 +129,7 @@ describe('several tool calls in one step', () => {
     timeout: 5_000,
   }, async () => {
     const barrier = createBarrier(2);
-    mock.setRules([
-      toolRound(
-        'both',
-        [
-          { name: 'alpha', arguments: {} },
-          { name: 'beta', arguments: {} },
-        ],
-        'both done',
-      ),
-    ]);
+    mock.setRules([alphaAndBeta]);
     const agent = makeAgent(mock, {
       tools: [barrierTool('alpha', barrier), barrierTool('beta', barrier)],
     });
@@ -155,16 +155,7 @@ describe('several tool calls in one step', () => {
           return name;
         },
       });
-    mock.setRules([
-      toolRound(
-        'both',
-        [
-          { name: 'alpha', arguments: {} },
-          { name: 'beta', arguments: {} },
-        ],
-        'both done',
-      ),
-    ]);
+    mock.setRules([alphaAndBeta]);
     const agent = makeAgent(mock, {
       tools: [logged('alpha'), logged('beta')],
       parallelToolCalls: false,
