@@ -397,6 +397,23 @@ function checkJournal(
   return problems;
 }
 
+/** {@link checkJournal} for each of `keys`, as a new FileStore on `dir` reads their journals. */
+async function journalProblemsIn(
+  dir: string,
+  keys: readonly string[],
+  sent: readonly Sent[],
+  strictOrder: boolean,
+): Promise<string[]> {
+  const store = new FileStore({ dir });
+  const problems: string[] = [];
+  for (const key of keys) {
+    const mine = sent.filter((each) => each.key === key);
+    problems.push(...checkJournal(key, await store.read(key), mine, strictOrder));
+  }
+  await store.close();
+  return problems;
+}
+
 let mock: MockLlm;
 let baselineHandles: Record<string, number>;
 let baselineRss = 0;
@@ -652,14 +669,12 @@ describe('chaos under load', () => {
     expect([...turnEnds.values()].every((count) => count === 1)).toBe(true);
 
     // The journals, read back by a new store: every answered turn once, in order, nothing else.
-    const store = new FileStore({ dir });
-    const journalProblems: string[] = [];
-    for (const key of [...pooledKeys, ...dedicatedKeys]) {
-      const records = await store.read(key);
-      const mine = sent.filter((each) => each.key === key);
-      journalProblems.push(...checkJournal(key, records, mine, true));
-    }
-    await store.close();
+    const journalProblems = await journalProblemsIn(
+      dir,
+      [...pooledKeys, ...dedicatedKeys],
+      sent,
+      true,
+    );
     expect(journalProblems).toEqual([]);
 
     const figures = tally(sent);
@@ -877,15 +892,8 @@ describe('chaos under load', () => {
     // Nothing was hidden behind a generic 500.
     expect(hidden).toEqual([]);
 
-    const store = new FileStore({ dir });
-    const journalProblems: string[] = [];
-    for (const { tenant, key } of targets) {
-      const namespaced = `${tenant}:${key}`;
-      const records = await store.read(namespaced);
-      const mine = sent.filter((each) => each.key === namespaced);
-      journalProblems.push(...checkJournal(namespaced, records, mine, false));
-    }
-    await store.close();
+    const namespaced = targets.map(({ tenant, key }) => `${tenant}:${key}`);
+    const journalProblems = await journalProblemsIn(dir, namespaced, sent, false);
     expect(journalProblems).toEqual([]);
 
     const figures = tally(sent);

@@ -28,8 +28,8 @@ import { defineTool, type Tool, type ToolContext } from '../../src/tools/tool.js
 // Fixtures
 
 /**
- * A stand-in for the value that `current()` returns once it exists: every property read goes
- * to that value (methods bound to it, so classes with private fields work). Module-level code
+ * A stand-in for the value that `current()` returns once it exists: every property read and
+ * write goes to that value (methods bound to it, so classes with private fields work). Module-level code
  * can hold it before the hooks start the value; using it that early throws.
  */
 export function forwardTo<T extends object>(current: () => T): T {
@@ -43,6 +43,7 @@ export function forwardTo<T extends object>(current: () => T): T {
   };
   return new Proxy({} as T, {
     get: (_, property) => read(property),
+    set: (_, property, value) => Reflect.set(current(), property, value),
     has: (_, property) => Reflect.has(current(), property),
     ownKeys: () => Reflect.ownKeys(current()),
     getOwnPropertyDescriptor: (_, property) => {
