@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { Agent, type AgentConfig } from '../../src/agent/agent.js';
 import { InterruptController } from '../../src/agent/interrupt.js';
 import { defineTool } from '../../src/tools/tool.js';
-import { caught, fullConfig, lookupTool, SECRETS } from './helpers.js';
+import { caught } from '../support/harness.js';
+import { fullConfig, lookupTool, SECRETS } from './helpers.js';
 
 /** Builds an agent from a config the type system would refuse (bad input from outside). */
 function agentFrom(config: unknown): Agent {

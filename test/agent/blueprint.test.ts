@@ -19,8 +19,9 @@ import type { AgentSpec } from '../../src/agent/config.js';
 import { encode } from '../../src/codec.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { defineTool, describeTool, type Tool } from '../../src/tools/tool.js';
+import { caught } from '../support/harness.js';
 import { agentConfig } from './arbitraries.js';
-import { caught, counterTool, fullConfig, hostTool, lookupTool } from './helpers.js';
+import { counterTool, fullConfig, hostTool, lookupTool } from './helpers.js';
 
 type Obj = Record<string, unknown>;
 

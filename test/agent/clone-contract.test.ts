@@ -8,8 +8,8 @@ import { Agent, type Handoff } from '../../src/agent/agent.js';
 import { CLONE_CONTRACT } from '../../src/agent/clone-contract.js';
 import { agentSpecSchema, FEATURE_CONFIG_KEYS } from '../../src/agent/config.js';
 import { ZERO_USAGE } from '../../src/agent/messages.js';
+import { caught } from '../support/harness.js';
 import {
-  caught,
   counterTool,
   fullConfig,
   hostTool,

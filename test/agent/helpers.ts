@@ -1,43 +1,16 @@
 /**
  * Shared fixtures for the agent tests: a config that sets every key of the schema, the
- * secrets it carries, tools of every kind, and small helpers to catch errors and compare
- * object graphs.
+ * secrets it carries, tools of every kind, helpers to compare object graphs, and for the
+ * agent loop against the mock LLM (see test/support/harness.ts) agents with a sentinel
+ * apiKey, an event recorder and readers for what the mock received.
  */
-import type { AgentConfig } from '../../src/agent/agent.js';
+import type { Agent, AgentConfig } from '../../src/agent/agent.js';
 import type { ChatMessage, Usage } from '../../src/agent/messages.js';
+import type { TurnEvent } from '../../src/agent/turn-events.js';
+import type { MockLlm } from '../../src/testing/index.js';
+import type { ChatCompletionMessage } from '../../src/testing/mock-llm-script.js';
 import { defineTool, type Tool, type ToolContext } from '../../src/tools/tool.js';
-
-/** What a test sees of a thrown agentcell error (matched on `code`, never `instanceof`). */
-export interface Caught {
-  readonly name: string;
-  readonly message: string;
-  readonly code?: unknown;
-  readonly details?: {
-    readonly paths?: readonly string[];
-    readonly problems?: readonly string[];
-    readonly reason?: unknown;
-  };
-}
-
-/** Runs `fn`, which must throw, and returns what it threw. */
-export function caught(fn: () => unknown): Caught {
-  try {
-    fn();
-  } catch (error) {
-    return error as Caught;
-  }
-  throw new Error('expected the call to throw, but it returned normally');
-}
-
-/** Awaits `fn`, which must reject, and returns the rejection reason. */
-export async function caughtAsync(fn: () => Promise<unknown>): Promise<Caught> {
-  try {
-    await fn();
-  } catch (error) {
-    return error as Caught;
-  }
-  throw new Error('expected the promise to reject, but it resolved');
-}
+import { agentFor, messagesOf } from '../support/harness.js';
 
 export const SECRETS = {
   apiKey: 'sk-test-APIKEY-0123456789',
@@ -209,4 +182,52 @@ export function objectsIn(value: unknown, into: Set<object> = new Set()): Set<ob
 export function sharedObjects(a: unknown, b: unknown): object[] {
   const inB = objectsIn(b);
   return [...objectsIn(a)].filter((object) => inB.has(object));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The agent loop against the mock LLM
+
+/** An API key that must never show up anywhere but the Authorization header. */
+export const SENTINEL = 'sk-SENTINEL-123';
+
+/** An agent named `support` talking to `mock` with the sentinel key. */
+export function makeAgent(mock: MockLlm, config: Partial<AgentConfig> = {}): Agent {
+  return agentFor(mock, { name: 'support', apiKey: SENTINEL, ...config });
+}
+
+export type EventOf<T extends TurnEvent['type']> = Extract<TurnEvent, { type: T }>;
+
+export interface EventRecorder {
+  readonly events: TurnEvent[];
+  readonly onEvent: (event: TurnEvent) => void;
+  of<T extends TurnEvent['type']>(type: T): EventOf<T>[];
+}
+
+/** Collects a turn's events; pass `onEvent` in the chat options. */
+export function recordEvents(): EventRecorder {
+  const events: TurnEvent[] = [];
+  return {
+    events,
+    onEvent: (event) => {
+      events.push(event);
+    },
+    of<T extends TurnEvent['type']>(type: T): EventOf<T>[] {
+      return events.filter((event): event is EventOf<T> => event.type === type);
+    },
+  };
+}
+
+/** The tool messages of request `index`. */
+export function toolMessagesOf(mock: MockLlm, index: number): ChatCompletionMessage[] {
+  return messagesOf(mock, index).filter((message) => message.role === 'tool');
+}
+
+/** Role and text of each message, for compact comparisons. */
+export function rolesAndText(
+  messages: readonly ChatCompletionMessage[],
+): { role: string; content: string }[] {
+  return messages.map((message) => ({
+    role: message.role,
+    content: typeof message.content === 'string' ? message.content : '',
+  }));
 }

@@ -2,35 +2,14 @@
  * Feature configs in the agent loop against the mock LLM over real HTTP: guardrails,
  * structured output, hooks, memory, templates, caching and steering.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { HookContext, Validator } from '../../src/agent/extensions.js';
-import { type MockLlm, startMockLlm } from '../../src/testing/index.js';
 import type { ChatCompletionRequest } from '../../src/testing/mock-llm-script.js';
 import { defineTool } from '../../src/tools/tool.js';
-import {
-  bodyOf,
-  makeAgent,
-  messagesOf,
-  recordEvents,
-  rejectionOf,
-  rolesAndText,
-  SENTINEL,
-} from '../fixtures/turn-harness.js';
+import { bodyOf, messagesOf, rejectionOf, useMockLlm } from '../support/harness.js';
+import { makeAgent, recordEvents, rolesAndText, SENTINEL } from './helpers.js';
 
-let mock: MockLlm;
-
-beforeAll(async () => {
-  mock = await startMockLlm();
-});
-
-afterAll(async () => {
-  await mock.close();
-});
-
-beforeEach(() => {
-  mock.reset();
-  mock.setRules([]);
-});
+const mock = useMockLlm();
 
 const lookup = defineTool({
   name: 'lookup',

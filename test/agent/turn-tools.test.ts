@@ -2,34 +2,15 @@
  * Tool calls in the agent loop against the mock LLM over real HTTP: a tool round, parallel and
  * sequential calls, timeouts, failures, invalid arguments, approval and handoffs.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Agent } from '../../src/agent/agent.js';
 import type { ApprovalRequest } from '../../src/agent/extensions.js';
-import { type MockLlm, startMockLlm } from '../../src/testing/index.js';
 import { defineTool, type Tool, type ToolContext } from '../../src/tools/tool.js';
 import { createBarrier } from '../fixtures/barrier.js';
-import {
-  bodyOf,
-  makeAgent,
-  messagesOf,
-  recordEvents,
-  toolMessagesOf,
-} from '../fixtures/turn-harness.js';
+import { bodyOf, messagesOf, useMockLlm } from '../support/harness.js';
+import { makeAgent, recordEvents, toolMessagesOf } from './helpers.js';
 
-let mock: MockLlm;
-
-beforeAll(async () => {
-  mock = await startMockLlm();
-});
-
-afterAll(async () => {
-  await mock.close();
-});
-
-beforeEach(() => {
-  mock.reset();
-  mock.setRules([]);
-});
+const mock = useMockLlm();
 
 interface CityArgs {
   city: string;
@@ -124,6 +105,15 @@ describe('a tool call round', () => {
 });
 
 describe('several tool calls in one step', () => {
+  const alphaAndBeta = toolRound(
+    'both',
+    [
+      { name: 'alpha', arguments: {} },
+      { name: 'beta', arguments: {} },
+    ],
+    'both done',
+  );
+
   function barrierTool(name: string, barrier: ReturnType<typeof createBarrier>): Tool {
     return defineTool({
       name,
@@ -139,16 +129,7 @@ describe('several tool calls in one step', () => {
     timeout: 5_000,
   }, async () => {
     const barrier = createBarrier(2);
-    mock.setRules([
-      toolRound(
-        'both',
-        [
-          { name: 'alpha', arguments: {} },
-          { name: 'beta', arguments: {} },
-        ],
-        'both done',
-      ),
-    ]);
+    mock.setRules([alphaAndBeta]);
     const agent = makeAgent(mock, {
       tools: [barrierTool('alpha', barrier), barrierTool('beta', barrier)],
     });
@@ -174,16 +155,7 @@ describe('several tool calls in one step', () => {
           return name;
         },
       });
-    mock.setRules([
-      toolRound(
-        'both',
-        [
-          { name: 'alpha', arguments: {} },
-          { name: 'beta', arguments: {} },
-        ],
-        'both done',
-      ),
-    ]);
+    mock.setRules([alphaAndBeta]);
     const agent = makeAgent(mock, {
       tools: [logged('alpha'), logged('beta')],
       parallelToolCalls: false,

@@ -5,36 +5,15 @@
  */
 import { inspect } from 'node:util';
 import pDefer from 'p-defer';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../src/agent/messages.js';
 import type { TurnEvent } from '../../src/agent/turn-events.js';
-import { type MockLlm, startMockLlm } from '../../src/testing/index.js';
+import { startMockLlm } from '../../src/testing/index.js';
 import { defineTool } from '../../src/tools/tool.js';
-import {
-  bodyOf,
-  type Caught,
-  makeAgent,
-  messagesOf,
-  recordEvents,
-  rejectionOf,
-  rolesAndText,
-  SENTINEL,
-} from '../fixtures/turn-harness.js';
+import { bodyOf, type Caught, messagesOf, rejectionOf, useMockLlm } from '../support/harness.js';
+import { makeAgent, recordEvents, rolesAndText, SENTINEL } from './helpers.js';
 
-let mock: MockLlm;
-
-beforeAll(async () => {
-  mock = await startMockLlm();
-});
-
-afterAll(async () => {
-  await mock.close();
-});
-
-beforeEach(() => {
-  mock.reset();
-  mock.setRules([]);
-});
+const mock = useMockLlm();
 
 describe('a plain answer', () => {
   it('replies, grows the history by user + assistant and counts usage', async () => {

@@ -6,25 +6,14 @@
 import { createSlackAdapter } from '@chat-adapter/slack';
 import { createMemoryState } from '@chat-adapter/state-memory';
 import { Chat, type Message, type Thread } from 'chat';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bridgeChat, type ChatBridge, type ChatBridgeOptions } from '../../src/chat/index.js';
-import { type FakePlatform, SLACK_BOT, slackRequest, startFakeSlack, until } from './platform.js';
-import { type ChatWorld, createChatWorld, slackPosts } from './world.js';
+import { SLACK_BOT, slackRequest, startFakeSlack, until } from './platform.js';
+import { silent, slackPosts, useChatWorld } from './world.js';
 
 const SECRET = 'slack-signing-secret';
 
-let world: ChatWorld;
-let api: FakePlatform;
-
-beforeAll(async () => {
-  world = await createChatWorld();
-  api = await startFakeSlack();
-});
-
-afterAll(async () => {
-  await api?.close();
-  await world?.shutdown();
-});
+const { world, api, bridged } = useChatWorld(startFakeSlack);
 
 type SlackChat = Chat<{ slack: ReturnType<typeof createSlackAdapter> }>;
 
@@ -38,14 +27,6 @@ interface Bot {
   post(body: string): Promise<Response>;
   settle(): Promise<void>;
 }
-
-const bots: Bot[] = [];
-
-afterEach(async () => {
-  for (const bot of bots.splice(0)) await bot.chat.shutdown();
-  world.mock.reset();
-  api.calls.splice(0);
-});
 
 function createBot(options: Partial<ChatBridgeOptions> = {}): Bot {
   const slack = createSlackAdapter({
@@ -62,22 +43,12 @@ function createBot(options: Partial<ChatBridgeOptions> = {}): Bot {
     concurrency: 'concurrent',
     logger: 'silent',
   });
-  const errors: unknown[] = [];
-  const bridge = bridgeChat(chat, world.supervisor, {
+  const { bridge, errors, waitUntil, settle } = bridged(chat, {
     agent: 'echo',
     tenant: 'acme',
     keyBy: 'thread',
-    onError: (error) => errors.push(error),
     ...options,
   });
-  const tasks: Promise<unknown>[] = [];
-  const waitUntil = (task: Promise<unknown>) => {
-    tasks.push(task);
-  };
-  const settle = async () => {
-    while (tasks.length > 0) await Promise.allSettled(tasks.splice(0));
-    await bridge.idle();
-  };
   const bot: Bot = {
     chat,
     bridge,
@@ -92,17 +63,8 @@ function createBot(options: Partial<ChatBridgeOptions> = {}): Bot {
     },
     settle,
   };
-  bots.push(bot);
   return bot;
 }
-
-const silent = {
-  child: () => silent,
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-};
 
 let eventCounter = 0;
 let tsCounter = 1_700_000_000;

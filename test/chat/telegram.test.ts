@@ -6,39 +6,14 @@
 import { createMemoryState } from '@chat-adapter/state-memory';
 import { createTelegramAdapter } from '@chat-adapter/telegram';
 import { Chat } from 'chat';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { bridgeChat, type ChatBridge, type ChatBridgeOptions } from '../../src/chat/index.js';
-import {
-  type FakePlatform,
-  startFakeTelegram,
-  TELEGRAM_BOT,
-  telegramRequest,
-  until,
-} from './platform.js';
-import { type ChatWorld, createChatWorld, telegramPosts } from './world.js';
+import { describe, expect, it } from 'vitest';
+import type { ChatBridge, ChatBridgeOptions } from '../../src/chat/index.js';
+import { startFakeTelegram, TELEGRAM_BOT, telegramRequest, until } from './platform.js';
+import { silent, telegramPosts, useChatWorld } from './world.js';
 
 const SECRET_TOKEN = 'telegram-webhook-secret';
 
-let world: ChatWorld;
-let api: FakePlatform;
-
-beforeAll(async () => {
-  world = await createChatWorld();
-  api = await startFakeTelegram();
-});
-
-afterAll(async () => {
-  await api?.close();
-  await world?.shutdown();
-});
-
-const silent = {
-  child: () => silent,
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-};
+const { world, api, bridged } = useChatWorld(startFakeTelegram);
 
 type TelegramChat = Chat<{ telegram: ReturnType<typeof createTelegramAdapter> }>;
 
@@ -52,14 +27,6 @@ interface Bot {
   post(body: string): Promise<Response>;
   settle(): Promise<void>;
 }
-
-const bots: Bot[] = [];
-
-afterEach(async () => {
-  for (const bot of bots.splice(0)) await bot.chat.shutdown();
-  world.mock.reset();
-  api.calls.splice(0);
-});
 
 function createBot(options: Partial<ChatBridgeOptions> = {}): Bot {
   const telegram = createTelegramAdapter({
@@ -79,22 +46,12 @@ function createBot(options: Partial<ChatBridgeOptions> = {}): Bot {
     streamingUpdateIntervalMs: 20,
     logger: 'silent',
   });
-  const errors: unknown[] = [];
-  const bridge = bridgeChat(chat, world.supervisor, {
+  const { bridge, errors, waitUntil, settle } = bridged(chat, {
     agent: 'echo',
     tenant: 'acme',
     keyBy: 'chat',
-    onError: (error) => errors.push(error),
     ...options,
   });
-  const tasks: Promise<unknown>[] = [];
-  const waitUntil = (task: Promise<unknown>) => {
-    tasks.push(task);
-  };
-  const settle = async () => {
-    while (tasks.length > 0) await Promise.allSettled(tasks.splice(0));
-    await bridge.idle();
-  };
   const bot: Bot = {
     chat,
     bridge,
@@ -108,7 +65,6 @@ function createBot(options: Partial<ChatBridgeOptions> = {}): Bot {
     },
     settle,
   };
-  bots.push(bot);
   return bot;
 }
 

@@ -1,11 +1,14 @@
 /**
- * The world of a chat test file: the mock LLM, a Supervisor with the agents, and readers that
- * turn what an adapter sent to the fake platform back into the replies a user would see.
+ * The world of a chat test file: the mock LLM, a Supervisor with the agents, the fake platform,
+ * bots bridged to the supervisor (shut down after each test), and readers that turn what an
+ * adapter sent to the fake platform back into the replies a user would see.
  */
-import { Agent } from '../../src/agent/agent.js';
+import type { Chat } from 'chat';
+import { afterEach } from 'vitest';
+import { bridgeChat, type ChatBridge, type ChatBridgeOptions } from '../../src/chat/index.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
-import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
-import { lastUserText } from '../../src/testing/mock-llm-script.js';
+import type { MockLlm } from '../../src/testing/mock-llm.js';
+import { agentFor, shutdown, useFixture, useMockLlm, userTexts } from '../support/harness.js';
 import type { ApiCall, FakePlatform } from './platform.js';
 
 export interface ChatWorld {
@@ -13,41 +16,86 @@ export interface ChatWorld {
   readonly supervisor: Supervisor;
   /** The user messages the model saw, in the order it saw them. */
   seen(): string[];
-  shutdown(): Promise<void>;
+}
+
+/** What every bot of a test has, whatever its platform. */
+export interface Bridged {
+  readonly bridge: ChatBridge;
+  /** What the bridge reported through onError. */
+  readonly errors: unknown[];
+  /** Give as the webhook's `waitUntil`: settle() waits for the tasks it was handed. */
+  readonly waitUntil: (task: Promise<unknown>) => void;
+  /** Waits for everything the webhooks started (handlers and replies). */
+  settle(): Promise<void>;
+}
+
+export interface ChatSuite {
+  readonly world: ChatWorld;
+  readonly api: FakePlatform;
+  /** Bridges `chat` to the world's supervisor; the chat is shut down after the test. */
+  bridged(chat: Chat, options: ChatBridgeOptions): Bridged;
 }
 
 /**
- * Agents: `echo` (replies `echo: <message>`; messages starting with "fail" get a 500 from the
- * model, with no retries) and `other` (the same model, another name).
+ * The chat world of the enclosing suite and the fake platform `startPlatform` serves; after
+ * each test its bots are shut down and the platform's calls forgotten. Agents: `echo`
+ * (replies `echo: <message>`; messages starting with "fail" get a 500 from the model, with no
+ * retries) and `other` (the same model, another name).
  */
-export async function createChatWorld(): Promise<ChatWorld> {
-  const mock = await startMockLlm({
-    rules: [{ match: /^fail/, steps: [{ fault: { kind: '500' } }] }],
+export function useChatWorld(startPlatform: () => Promise<FakePlatform>): ChatSuite {
+  const mock = useMockLlm({ rules: [{ match: /^fail/, steps: [{ fault: { kind: '500' } }] }] });
+  const world = useFixture(
+    (): ChatWorld => {
+      const supervisor = new Supervisor({ warmPoolSize: 0 });
+      const agent = (name: string) =>
+        agentFor(mock, { name, apiKey: 'k', execution: { maxRetries: 0 } });
+      supervisor.register('echo', agent('echo'));
+      supervisor.register('other', agent('other'));
+      return { mock, supervisor, seen: () => userTexts(mock) };
+    },
+    ({ supervisor }) => shutdown(supervisor),
+    'the chat world',
+  );
+  const api = useFixture(startPlatform, (platform) => platform.close(), 'the fake platform');
+  const chats: Chat[] = [];
+  afterEach(async () => {
+    for (const chat of chats.splice(0)) await chat.shutdown();
+    api.calls.splice(0);
   });
-  const supervisor = new Supervisor({ warmPoolSize: 0 });
-  const agent = (name: string) =>
-    new Agent({
-      name,
-      llm: 'mock-model',
-      baseUrl: mock.url,
-      apiKey: 'k',
-      execution: { maxRetries: 0, retryBaseDelayMs: 1 },
-    });
-  supervisor.register('echo', agent('echo'));
-  supervisor.register('other', agent('other'));
   return {
-    mock,
-    supervisor,
-    seen: () =>
-      mock.requests.flatMap((request) =>
-        request.body ? [lastUserText(request.body.messages)] : [],
-      ),
-    shutdown: async () => {
-      await supervisor.close();
-      await mock.close();
+    world,
+    api,
+    bridged: (chat, options) => {
+      chats.push(chat);
+      const errors: unknown[] = [];
+      const bridge = bridgeChat(chat, world.supervisor, {
+        onError: (error) => errors.push(error),
+        ...options,
+      });
+      const tasks: Promise<unknown>[] = [];
+      return {
+        bridge,
+        errors,
+        waitUntil: (task) => {
+          tasks.push(task);
+        },
+        settle: async () => {
+          while (tasks.length > 0) await Promise.allSettled(tasks.splice(0));
+          await bridge.idle();
+        },
+      };
     },
   };
 }
+
+/** A logger for the adapters that says nothing. */
+export const silent = {
+  child: () => silent,
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+};
 
 /** A message as the user sees it in the end (after every edit or stream append). */
 export interface Posted {

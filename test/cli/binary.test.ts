@@ -7,9 +7,9 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { LoadtestReport } from '../../src/cli/loadtest/report.js';
-import { tempDir } from './helpers.js';
+import { useTempDir } from '../support/harness.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MAIN = join(root, 'dist/src/cli/main.js');
@@ -32,16 +32,7 @@ function run(
   });
 }
 
-let dir: string;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
-});
-
-afterAll(async () => {
-  await cleanup();
-});
+const dir = useTempDir('agentcell-cli-binary-');
 
 describe('the agentcell binary', () => {
   it('agentcell loadtest runs, prints JSON, writes the HTML report and exits 0', async () => {

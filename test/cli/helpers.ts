@@ -1,14 +1,11 @@
 /**
- * Helpers for the CLI tests: an io pair that keeps what was written, a temp dir per test file,
- * and a tiny HTTP server on 127.0.0.1 for stubbing a gateway.
+ * Helpers for the CLI tests: an io pair that keeps what was written, and a tiny HTTP server
+ * on 127.0.0.1 (see test/support/harness.ts) for stubbing a gateway.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { LoadtestIo } from '../../src/cli/loadtest/run.js';
+import { type Listening, listen } from '../support/harness.js';
 
 /** stdout and stderr that are not terminals and keep their text. */
 export interface CapturedIo {
@@ -31,22 +28,11 @@ export function captureIo(): CapturedIo {
   return { io: { stdout, stderr }, stdout: () => out, stderr: () => err };
 }
 
-/** A temp dir, removed by the returned cleanup. */
-export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'agentcell-cli-test-'));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}
-
-export interface Stub {
-  readonly url: string;
-  close(): Promise<void>;
-}
-
-/** Serves `handler` on 127.0.0.1 on a free port; close() also drops open connections. */
-export async function stubServer(
+/** Serves `handler` (with the request body read) on 127.0.0.1 on a free port. */
+export function stubServer(
   handler: (req: IncomingMessage, res: ServerResponse, body: string) => void,
-): Promise<Stub> {
-  const server: Server = createServer((req, res) => {
+): Promise<Listening> {
+  return listen((req, res) => {
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => {
@@ -54,16 +40,6 @@ export async function stubServer(
     });
     req.on('end', () => handler(req, res, body));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 /** An SSE frame as the gateway writes it. */

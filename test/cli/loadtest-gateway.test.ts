@@ -5,26 +5,18 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { runLoadtestCli } from '../../src/cli/loadtest/command.js';
 import type { LoadtestReport } from '../../src/cli/loadtest/report.js';
-import { captureIo, frame, type Stub, sessionIndex, stubServer, tempDir } from './helpers.js';
+import { type Listening, useTempDir } from '../support/harness.js';
+import { captureIo, frame, sessionIndex, stubServer } from './helpers.js';
 
-let dir: string;
-let cleanup: () => Promise<void>;
-let stub: Stub | undefined;
-
-beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
-});
+const dir = useTempDir('agentcell-cli-loadtest-url-');
+let stub: Listening | undefined;
 
 afterEach(async () => {
   await stub?.close();
   stub = undefined;
-});
-
-afterAll(async () => {
-  await cleanup();
 });
 
 const FAST = ['--think-ms', '0', '--ramp-s', '0', '--json'];

@@ -4,12 +4,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_SETUP } from '../../src/cli/demo.js';
 import { runLoadtestCli } from '../../src/cli/loadtest/command.js';
 import type { LoadtestReport } from '../../src/cli/loadtest/report.js';
 import { runLoadtest } from '../../src/cli/loadtest/run.js';
-import { captureIo, tempDir } from './helpers.js';
+import { useTempDir } from '../support/harness.js';
+import { captureIo } from './helpers.js';
 
 /** A quick embedded run: zero model latency, no think time, no ramp. */
 const QUICK = [
@@ -23,16 +24,7 @@ const QUICK = [
   '0',
 ];
 
-let dir: string;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  ({ dir, cleanup } = await tempDir());
-});
-
-afterAll(async () => {
-  await cleanup();
-});
+const dir = useTempDir('agentcell-cli-loadtest-');
 
 describe('an embedded load test', { timeout: 60_000 }, () => {
   let report: LoadtestReport;

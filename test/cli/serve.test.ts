@@ -6,18 +6,17 @@
  * `npm test` before the tests).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { isAgentcellError } from '../../src/errors.js';
 import { parseServeConfig, pointAgentAt, startServer } from '../../src/gateway/serve.js';
 import { FileStore } from '../../src/runtime/stores/file.js';
-import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
+import { useMockLlm, useTempDir } from '../support/harness.js';
 
 const MAIN = resolve('dist/src/cli/main.js');
 const INDEX = resolve('dist/src/index.js');
@@ -26,17 +25,12 @@ const OTHER_TOKEN = 'globex-serve-token-0123456789';
 const API_KEY = 'sk-SENTINEL-serve-key';
 const SECRETS = [TOKEN, OTHER_TOKEN, API_KEY];
 
-let dir: string;
+const dir = useTempDir('agentcell-serve-');
 
 beforeAll(() => {
   if (!existsSync(MAIN)) {
     throw new Error(`${MAIN} is missing: run npm run build first (npm test does)`);
   }
-  dir = mkdtempSync(join(tmpdir(), 'agentcell-serve-'));
-});
-
-afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** Writes `content` (JSON unless a string) to a file in the test directory; returns its path. */
@@ -272,15 +266,7 @@ describe('parseServeConfig', () => {
 });
 
 describe('startServer (in-process)', () => {
-  let mock: MockLlm;
-
-  beforeAll(async () => {
-    mock = await startMockLlm();
-  });
-
-  afterAll(async () => {
-    await mock.close();
-  });
+  const mock = useMockLlm();
 
   it('serves messages, the dashboard and health, then closes (idempotently)', async () => {
     const store = join(dir, 'in-process');

@@ -6,38 +6,24 @@
  */
 import { createHash } from 'node:crypto';
 import Fastify from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readEvents } from '../../src/gateway/dashboard/events.js';
 import type { DashboardSnapshot } from '../../src/gateway/dashboard.js';
-import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
-import { Client, codeOf, type Listening, listen, SENTINEL, type SseFrame } from './helpers.js';
-import { createWorld, type World } from './setup.js';
+import { createGateway } from '../../src/gateway/gateway.js';
+import { listen } from '../support/harness.js';
+import { Client, codeOf, SENTINEL, type SseFrame } from './helpers.js';
+import { useGateway, useWorld } from './setup.js';
 
 const ACME = 'acme-dash-token-0123456789';
 const GLOBEX = 'globex-dash-token-0123456789';
 
-let world: World;
-let gateway: Gateway;
-let server: Listening;
-let client: Client;
-const bodies: string[] = [];
-
-beforeAll(async () => {
-  world = await createWorld();
-  world.supervisor.register('echo', world.agent('echo'));
-  world.supervisor.register('other', world.agent('other'), { warmPoolSize: 0 });
-  gateway = createGateway(world.supervisor, {
-    tenants: { [ACME]: { id: 'acme' }, [GLOBEX]: { id: 'globex', agents: ['echo'] } },
-    defaultAgent: 'echo',
-  });
-  server = await listen(gateway.handler);
-  client = new Client(server.url, bodies);
+const world = useWorld(({ supervisor, agent }) => {
+  supervisor.register('echo', agent('echo'));
+  supervisor.register('other', agent('other'), { warmPoolSize: 0 });
 });
-
-afterAll(async () => {
-  await gateway.close();
-  await server.close();
-  await world.shutdown();
+const { server, client, bodies } = useGateway(world, {
+  tenants: { [ACME]: { id: 'acme' }, [GLOBEX]: { id: 'globex', agents: ['echo'] } },
+  defaultAgent: 'echo',
 });
 
 /** An open dashboard stream, read frame by frame. */

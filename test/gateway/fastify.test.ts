@@ -6,12 +6,14 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { Client, codeOf, parseExposition, parseSse, postBytes, SENTINEL } from './helpers.js';
-import { createWorld, type World } from './setup.js';
+import { useWorld } from './setup.js';
 
 const ACME = 'acme-token-0123456789abcdef';
 const GLOBEX = 'globex-token-0123456789abcdef';
 
-let world: World;
+const world = useWorld(({ supervisor, agent }) => {
+  supervisor.register('echo', agent('echo'));
+});
 let gateway: Gateway;
 let app: FastifyInstance;
 let client: Client;
@@ -19,8 +21,6 @@ let origin: string;
 const bodies: string[] = [];
 
 beforeAll(async () => {
-  world = await createWorld();
-  world.supervisor.register('echo', world.agent('echo'));
   gateway = createGateway(world.supervisor, {
     tenants: { [ACME]: { id: 'acme' }, [GLOBEX]: { id: 'globex' } },
     defaultAgent: 'echo',
@@ -36,7 +36,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway.close();
   await app.close();
-  await world.shutdown();
 });
 
 describe('the Fastify plugin', () => {

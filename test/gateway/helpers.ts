@@ -1,36 +1,11 @@
 /**
- * Helpers for the gateway tests: a real `node:http` server on 127.0.0.1, a fetch client that
- * keeps every body it received (for the secret check), SSE and Prometheus text parsers, and a
- * gate host tool that holds a turn until the test opens it.
+ * Helpers for the gateway tests: a fetch client that keeps every body it received (for the
+ * secret check), and SSE and Prometheus text parsers.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
-import { defineTool, type Tool } from '../../src/tools/tool.js';
+import { jsonOrUndefined } from '../support/harness.js';
 
 export const SENTINEL = 'sk-SENTINEL-gw';
-
-export interface Listening {
-  readonly url: string;
-  close(): Promise<void>;
-}
-
-/** Serves `handler` on 127.0.0.1 on a free port. */
-export async function listen(
-  handler: (req: IncomingMessage, res: ServerResponse) => void,
-): Promise<Listening> {
-  const server: Server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 export interface Answer {
   readonly status: number;
@@ -79,13 +54,12 @@ export class Client {
     });
     const text = await response.text();
     this.bodies.push(text);
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: response.status, headers: response.headers, text, json };
+    return {
+      status: response.status,
+      headers: response.headers,
+      text,
+      json: jsonOrUndefined(text),
+    };
   }
 
   /** POST a message; `stream` asks for SSE. */
@@ -122,13 +96,7 @@ export async function postBytes(
     body,
   });
   const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, headers: response.headers, text, json };
+  return { status: response.status, headers: response.headers, text, json: jsonOrUndefined(text) };
 }
 
 /** The error code of an answer (undefined when it is not an error body). */
@@ -248,52 +216,4 @@ export function parseExposition(text: string): Exposition {
         Object.entries(labels).every(([k, v]) => s.labels[k] === v),
     )?.value;
   return { types, samples, value };
-}
-
-/** One held call of the gate tool. */
-export interface GateCall {
-  readonly sessionKey: string;
-  release(): void;
-}
-
-/** A host tool whose calls wait until the test releases them: holds a turn without sleeps. */
-export interface Gate {
-  readonly tool: Tool;
-  /** The next call that entered the tool (calls queue in order). */
-  next(): Promise<GateCall>;
-  releaseAll(): void;
-}
-
-export function createGate(name = 'gate'): Gate {
-  const arrived: GateCall[] = [];
-  const waiters: ((call: GateCall) => void)[] = [];
-  const held = new Set<() => void>();
-  const tool = defineTool({
-    name,
-    description: 'Waits until the test opens it',
-    host: true,
-    run: (_args, context) =>
-      new Promise<string>((resolve) => {
-        const release = () => {
-          held.delete(release);
-          resolve('opened');
-        };
-        held.add(release);
-        const call: GateCall = { sessionKey: context.sessionKey, release };
-        const waiter = waiters.shift();
-        if (waiter) waiter(call);
-        else arrived.push(call);
-      }),
-  });
-  return {
-    tool,
-    next: () => {
-      const call = arrived.shift();
-      if (call) return Promise.resolve(call);
-      return new Promise((resolve) => waiters.push(resolve));
-    },
-    releaseAll: () => {
-      for (const release of [...held]) release();
-    },
-  };
 }

@@ -2,22 +2,16 @@
  * GET /metrics: Prometheus text exposition that parses, with the supervisor's gauges and
  * counters, the turn latency histogram and the gateway's per-tenant usage; optional token.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway.js';
-import { Client, expectError, expectNoSecrets, listen, parseExposition } from './helpers.js';
-import { type GatewayWorld, startGatewayWorld, TOKENS } from './setup.js';
+import { forwardTo, listen } from '../support/harness.js';
+import { Client, expectError, expectNoSecrets, parseExposition } from './helpers.js';
+import { TOKENS, useGatewayWorld } from './setup.js';
 
 const { acme: ACME, globex: GLOBEX, limited: LIMITED } = TOKENS;
 
-let world: GatewayWorld;
-let client: Client;
-
-beforeAll(async () => {
-  world = await startGatewayWorld();
-  client = world.client;
-});
-
-afterAll(() => world.stop());
+const world = useGatewayWorld();
+const client = forwardTo(() => world.client);
 
 describe('GET /metrics', () => {
   it('serves Prometheus text that parses, with the supervisor’s and the gateway’s numbers', async () => {

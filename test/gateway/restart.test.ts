@@ -3,71 +3,44 @@
  * caller's — readable, listed, deletable, and a message goes on with the agent the session
  * had, not the default one. Another tenant still gets a 404.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from '../../src/agent/agent.js';
-import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
+import { describe, expect, it } from 'vitest';
 import { FileStore } from '../../src/runtime/stores/file.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
-import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
-import { Client, expectError, type Listening, listen } from './helpers.js';
+import { agentFor, useMockLlm, useTempDir } from '../support/harness.js';
+import { expectError } from './helpers.js';
+import { type ServedGateway, serveGateway } from './setup.js';
 
 const ACME = 'acme-token-restart-0123456789';
 const GLOBEX = 'globex-token-restart-0123456789';
 
-let mock: MockLlm;
-let dir: string;
+const mock = useMockLlm();
+const dir = useTempDir('agentcell-gateway-restart-');
 
-interface Running {
+interface Running extends Omit<ServedGateway, 'close'> {
   readonly supervisor: Supervisor;
-  readonly gateway: Gateway;
-  readonly server: Listening;
-  readonly client: Client;
   stop(): Promise<void>;
 }
 
-/** A supervisor on the test's FileStore with two agents (`echo` the default), behind a gateway. */
 async function start(): Promise<Running> {
   const supervisor = new Supervisor({
     store: new FileStore({ dir }),
     placement: 'pooled',
     warmPoolSize: 0,
   });
-  for (const name of ['echo', 'other']) {
-    supervisor.register(
-      name,
-      new Agent({ name, llm: 'mock-model', baseUrl: mock.url, apiKey: 'sk-test' }),
-    );
-  }
-  const gateway = createGateway(supervisor, {
+  for (const name of ['echo', 'other']) supervisor.register(name, agentFor(mock, { name }));
+  const served = await serveGateway(supervisor, {
     tenants: { [ACME]: { id: 'acme' }, [GLOBEX]: { id: 'globex' } },
     defaultAgent: 'echo',
   });
-  const server = await listen(gateway.handler);
   return {
+    ...served,
     supervisor,
-    gateway,
-    server,
-    client: new Client(server.url, []),
     stop: async () => {
-      await gateway.close();
-      await server.close();
+      await served.close();
       await supervisor.close();
     },
   };
 }
-
-beforeAll(async () => {
-  mock = await startMockLlm();
-  dir = await mkdtemp(join(tmpdir(), 'agentcell-gateway-restart-'));
-});
-
-afterAll(async () => {
-  await mock?.close();
-  await rm(dir, { recursive: true, force: true });
-});
 
 describe('a gateway restarted on the same store', () => {
   it('still serves the sessions it served before, each with its own agent', async () => {

@@ -5,31 +5,17 @@
  */
 import { request as httpRequest } from 'node:http';
 import { inspect } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway.js';
 import { createLogger, setLogger } from '../../src/log.js';
-import {
-  Client,
-  expectError,
-  expectNoSecrets,
-  listen,
-  parseSse,
-  postBytes,
-  SENTINEL,
-} from './helpers.js';
-import { BODY_LIMIT, type GatewayWorld, startGatewayWorld, TOKENS } from './setup.js';
+import { forwardTo, listen } from '../support/harness.js';
+import { Client, expectError, expectNoSecrets, parseSse, postBytes, SENTINEL } from './helpers.js';
+import { BODY_LIMIT, TOKENS, useGatewayWorld } from './setup.js';
 
 const { acme: ACME, globex: GLOBEX } = TOKENS;
 
-let world: GatewayWorld;
-let client: Client;
-
-beforeAll(async () => {
-  world = await startGatewayWorld();
-  client = world.client;
-});
-
-afterAll(() => world.stop());
+const world = useGatewayWorld();
+const client = forwardTo(() => world.client);
 
 describe('GET /healthz', () => {
   it('answers ok without auth', async () => {

@@ -1,15 +1,26 @@
 /**
  * The world of a gateway test file: one mock LLM, one supervisor with a few agents (all with
- * the sentinel apiKey), a gate tool to hold turns, and a way to wait for a turn's end.
+ * the sentinel apiKey), a gate tool to hold turns, and a way to wait for a turn's end; and a
+ * gateway in front of a supervisor, served on 127.0.0.1.
  */
-import { Agent, type AgentConfig } from '../../src/agent/agent.js';
-import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
+import type { Agent, AgentConfig } from '../../src/agent/agent.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway/gateway.js';
 import type { SupervisorEvents } from '../../src/runtime/events.js';
 import { MemoryStore } from '../../src/runtime/stores/memory.js';
 import type { JournalStore } from '../../src/runtime/stores/store.js';
 import { Supervisor, type SupervisorOptions } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
-import { Client, createGate, type Gate, type Listening, listen, SENTINEL } from './helpers.js';
+import {
+  agentFor,
+  createGate,
+  forwardTo,
+  type Gate,
+  type Listening,
+  listen,
+  shutdown,
+  useFixture,
+} from '../support/harness.js';
+import { Client, SENTINEL } from './helpers.js';
 
 export interface World {
   readonly mock: MockLlm;
@@ -26,28 +37,19 @@ export interface World {
 }
 
 /** Messages starting with "hold" call the gate tool first, then get the mock's echo. */
-export async function createWorld(options: SupervisorOptions = {}): Promise<World> {
+async function createWorld(options: SupervisorOptions = {}): Promise<World> {
   const mock = await startMockLlm({
     rules: [{ match: /^hold/, steps: [{ toolCalls: [{ name: 'gate', arguments: {} }] }] }],
   });
   const gate = createGate('gate');
   const store = options.store ?? new MemoryStore();
   const supervisor = new Supervisor({ ...options, store });
-  const agent = (name: string, config: Partial<AgentConfig> = {}) =>
-    new Agent({
-      name,
-      llm: 'mock-model',
-      baseUrl: mock.url,
-      apiKey: SENTINEL,
-      ...config,
-      execution: { retryBaseDelayMs: 1, ...config.execution },
-    });
   return {
     mock,
     gate,
     supervisor,
     store,
-    agent,
+    agent: (name, config = {}) => agentFor(mock, { name, apiKey: SENTINEL, ...config }),
     turnEnd: (key) =>
       new Promise((resolve) => {
         const listener = (event: SupervisorEvents['turn:end'][0]) => {
@@ -59,15 +61,68 @@ export async function createWorld(options: SupervisorOptions = {}): Promise<Worl
       }),
     shutdown: async () => {
       gate.releaseAll();
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => {
-        timer = setTimeout(() => resolve('late'), 5_000);
-      });
-      const outcome = await Promise.race([supervisor.close().then(() => 'closed' as const), late]);
-      clearTimeout(timer);
-      if (outcome === 'late') await supervisor.destroy('a test left a turn running');
+      await shutdown(supervisor);
       await mock.close();
     },
+  };
+}
+
+/** The world of the enclosing suite, with the agents `register` gives its supervisor. */
+export function useWorld(register: (world: World) => void = () => {}): World {
+  return useFixture(
+    async () => {
+      const world = await createWorld();
+      register(world);
+      return world;
+    },
+    (world) => world.shutdown(),
+    'the world',
+  );
+}
+
+/** A gateway served on 127.0.0.1 with a client that records every body it reads. */
+export interface ServedGateway {
+  readonly gateway: Gateway;
+  readonly server: Listening;
+  readonly client: Client;
+  readonly bodies: string[];
+  close(): Promise<void>;
+}
+
+export async function serveGateway(
+  supervisor: Supervisor,
+  options: GatewayOptions,
+): Promise<ServedGateway> {
+  const gateway = createGateway(supervisor, options);
+  const server = await listen(gateway.handler);
+  const bodies: string[] = [];
+  return {
+    gateway,
+    server,
+    client: new Client(server.url, bodies),
+    bodies,
+    close: async () => {
+      await gateway.close();
+      await server.close();
+    },
+  };
+}
+
+/**
+ * A gateway in front of `world`'s supervisor for the enclosing suite (closed before the world
+ * shuts down); each part stands in for what the suite's hooks start.
+ */
+export function useGateway(world: World, options: GatewayOptions): Omit<ServedGateway, 'close'> {
+  const served = useFixture(
+    () => serveGateway(world.supervisor, options),
+    (each) => each.close(),
+    'the gateway',
+  );
+  return {
+    gateway: forwardTo(() => served.gateway),
+    server: forwardTo(() => served.server),
+    client: forwardTo(() => served.client),
+    bodies: forwardTo(() => served.bodies),
   };
 }
 
@@ -107,7 +162,7 @@ export interface GatewayWorld extends World {
  * `locked` (its model server refuses the sentinel key). Tenants: `acme` (every agent),
  * `globex` (echo only), `limited` (echo only, 1 turn at a time, 2 sessions).
  */
-export async function startGatewayWorld(): Promise<GatewayWorld> {
+async function startGatewayWorld(): Promise<GatewayWorld> {
   const world = await createWorld({
     maxQueuedPerSession: 1,
     hooks: {
@@ -129,7 +184,7 @@ export async function startGatewayWorld(): Promise<GatewayWorld> {
   supervisor.register('hooked', agent('hooked', { hooks: { beforeLlmCall: ['boom'] } }), cold);
   supervisor.register('locked', agent('locked', { baseUrl: lockedMock.url }), cold);
   const hidden: unknown[] = [];
-  const gateway = createGateway(supervisor, {
+  const served = await serveGateway(supervisor, {
     tenants: {
       [TOKENS.acme]: { id: 'acme' },
       [TOKENS.globex]: { id: 'globex', agents: ['echo'] },
@@ -139,21 +194,23 @@ export async function startGatewayWorld(): Promise<GatewayWorld> {
     maxBodyBytes: BODY_LIMIT,
     onError: (error) => hidden.push(error),
   });
-  const server = await listen(gateway.handler);
-  const bodies: string[] = [];
   return {
     ...world,
-    gateway,
-    server,
-    client: new Client(server.url, bodies),
-    bodies,
+    gateway: served.gateway,
+    server: served.server,
+    client: served.client,
+    bodies: served.bodies,
     hidden,
     stop: async () => {
       world.gate.releaseAll();
-      await gateway.close();
-      await server.close();
+      await served.close();
       await world.shutdown();
       await lockedMock.close();
     },
   };
+}
+
+/** The gateway world of {@link startGatewayWorld} for the enclosing suite. */
+export function useGatewayWorld(): GatewayWorld {
+  return useFixture(startGatewayWorld, (world) => world.stop(), 'the gateway world');
 }

@@ -3,35 +3,21 @@
  * already accepted, JSON and streamed, run to their reply; a closing, closed or destroyed
  * supervisor is a 503 too.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
-import { Client, codeOf, type Listening, listen, parseSse, SENTINEL } from './helpers.js';
-import { createWorld, type World } from './setup.js';
+import { describe, expect, it } from 'vitest';
+import { createGateway } from '../../src/gateway/gateway.js';
+import { listen } from '../support/harness.js';
+import { Client, codeOf, parseSse, SENTINEL } from './helpers.js';
+import { useGateway, useWorld } from './setup.js';
 
 const TOKEN = 'shutdown-token-0123456789';
 
-let world: World;
-let gateway: Gateway;
-let server: Listening;
-let client: Client;
-const bodies: string[] = [];
-
-beforeAll(async () => {
-  world = await createWorld();
-  world.supervisor.register('echo', world.agent('echo', { tools: [world.gate.tool] }));
-  gateway = createGateway(world.supervisor, {
-    tenants: { [TOKEN]: { id: 'team' } },
-    defaultAgent: 'echo',
-    retryAfterSeconds: 7,
-  });
-  server = await listen(gateway.handler);
-  client = new Client(server.url, bodies);
+const world = useWorld(({ supervisor, agent, gate }) => {
+  supervisor.register('echo', agent('echo', { tools: [gate.tool] }));
 });
-
-afterAll(async () => {
-  await gateway.close();
-  await server.close();
-  await world.shutdown();
+const { gateway, client, bodies } = useGateway(world, {
+  tenants: { [TOKEN]: { id: 'team' } },
+  defaultAgent: 'echo',
+  retryAfterSeconds: 7,
 });
 
 describe('gateway.close()', () => {

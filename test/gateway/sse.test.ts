@@ -2,22 +2,16 @@
  * Server-sent events: framing of a turn's events, `done` and `error` endings, and a client
  * that disconnects mid-turn (the turn completes and is journaled, unless interruptOnDisconnect).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
-import { type Client, expectNoSecrets, listen, parseExposition, parseSse } from './helpers.js';
-import { type GatewayWorld, startGatewayWorld, TOKENS, until } from './setup.js';
+import { forwardTo, listen } from '../support/harness.js';
+import { expectNoSecrets, parseExposition, parseSse } from './helpers.js';
+import { TOKENS, until, useGatewayWorld } from './setup.js';
 
 const { acme: ACME } = TOKENS;
 
-let world: GatewayWorld;
-let client: Client;
-
-beforeAll(async () => {
-  world = await startGatewayWorld();
-  client = world.client;
-});
-
-afterAll(() => world.stop());
+const world = useGatewayWorld();
+const client = forwardTo(() => world.client);
 
 describe('SSE', () => {
   it('streams the turn’s events as `event: <type>` frames and ends with `done`', async () => {

@@ -3,21 +3,15 @@
  * on any route; a full mailbox, a busy session and a tenant's limits (concurrent turns, open
  * sessions) answer 429 with Retry-After, without affecting other tenants.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Client, expectError, expectNoSecrets } from './helpers.js';
-import { type GatewayWorld, startGatewayWorld, TOKENS, until } from './setup.js';
+import { describe, expect, it } from 'vitest';
+import { forwardTo } from '../support/harness.js';
+import { expectError, expectNoSecrets } from './helpers.js';
+import { TOKENS, until, useGatewayWorld } from './setup.js';
 
 const { acme: ACME, globex: GLOBEX, limited: LIMITED } = TOKENS;
 
-let world: GatewayWorld;
-let client: Client;
-
-beforeAll(async () => {
-  world = await startGatewayWorld();
-  client = world.client;
-});
-
-afterAll(() => world.stop());
+const world = useGatewayWorld();
+const client = forwardTo(() => world.client);
 
 describe('tenant isolation', () => {
   it('never lets a tenant see, touch or reuse another tenant’s session, on any route', async () => {

@@ -10,30 +10,17 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pDefer, { type DeferredPromise } from 'p-defer';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../src/cli/loadtest/random.js';
 import { LlmClient, type LlmClientOptions, type LlmRequest } from '../../src/llm/client.js';
-import { type MockLlm, startMockLlm } from '../../src/testing/index.js';
 import { SimulatedClock } from '../../src/testing/simulated-clock.js';
+import { useMockLlm } from '../support/harness.js';
 
 const MAX_DELAY_MS = 60_000;
 /** A whole second, so an HTTP-date (second resolution) names an exact instant. */
 const EPOCH = Date.parse('2025-03-01T12:00:00.000Z');
 
-let mock: MockLlm;
-
-beforeAll(async () => {
-  mock = await startMockLlm();
-});
-
-afterAll(async () => {
-  await mock.close();
-});
-
-beforeEach(() => {
-  mock.reset();
-  mock.setRules([]);
-});
+const mock = useMockLlm();
 
 const ask = (content: string): LlmRequest => ({
   model: 'mock-model',

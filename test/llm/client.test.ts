@@ -2,27 +2,14 @@
  * The OpenAI-compatible LlmClient against the mock LLM over real HTTP: streaming, tool call
  * assembly, usage, retries, auth failures, aborts and stalled streams.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../src/agent/messages.js';
 import { InterruptedError } from '../../src/errors.js';
 import { LlmClient, type LlmClientOptions, type LlmRequest } from '../../src/llm/client.js';
-import { type MockLlm, startMockLlm } from '../../src/testing/index.js';
-import { bodyOf, rejectionOf } from '../fixtures/turn-harness.js';
+import { startMockLlm } from '../../src/testing/index.js';
+import { bodyOf, rejectionOf, useMockLlm } from '../support/harness.js';
 
-let mock: MockLlm;
-
-beforeAll(async () => {
-  mock = await startMockLlm();
-});
-
-afterAll(async () => {
-  await mock.close();
-});
-
-beforeEach(() => {
-  mock.reset();
-  mock.setRules([]);
-});
+const mock = useMockLlm();
 
 function client(options: LlmClientOptions = {}): LlmClient {
   return new LlmClient({ baseUrl: mock.url, apiKey: 'k', retryBaseDelayMs: 1, ...options });

@@ -24,13 +24,11 @@
  * `AGENTCELL_SEED=<n>` replays a run's choices (timing still varies).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Agent } from '../../src/agent/agent.js';
+import type { Agent } from '../../src/agent/agent.js';
 import type { JournalRecord } from '../../src/agent/journal.js';
 import type { ChatMessage } from '../../src/agent/messages.js';
 import { errorCatalogue } from '../../src/errors.js';
@@ -42,6 +40,7 @@ import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, type MockLlmRequest, startMockLlm } from '../../src/testing/mock-llm.js';
 import { lastUserText, type MockRule } from '../../src/testing/mock-llm-script.js';
 import type { Tool } from '../../src/tools/tool.js';
+import { agentFor, listen } from '../support/harness.js';
 import {
   codeOf,
   eventually,
@@ -398,6 +397,23 @@ function checkJournal(
   return problems;
 }
 
+/** {@link checkJournal} for each of `keys`, as a new FileStore on `dir` reads their journals. */
+async function journalProblemsIn(
+  dir: string,
+  keys: readonly string[],
+  sent: readonly Sent[],
+  strictOrder: boolean,
+): Promise<string[]> {
+  const store = new FileStore({ dir });
+  const problems: string[] = [];
+  for (const key of keys) {
+    const mine = sent.filter((each) => each.key === key);
+    problems.push(...checkJournal(key, await store.read(key), mine, strictOrder));
+  }
+  await store.close();
+  return problems;
+}
+
 let mock: MockLlm;
 let baselineHandles: Record<string, number>;
 let baselineRss = 0;
@@ -414,13 +430,11 @@ async function tempDir(name: string): Promise<string> {
 }
 
 function chaosAgent(name: string, tools: readonly Tool[]): Agent {
-  return new Agent({
+  return agentFor(mock, {
     name,
-    llm: 'mock-model',
-    baseUrl: mock.url,
     apiKey: 'sk-chaos',
     tools: [...tools],
-    execution: { retryBaseDelayMs: 1, maxRetries: 2 },
+    execution: { maxRetries: 2 },
   });
 }
 
@@ -438,11 +452,8 @@ beforeAll(async () => {
   const warm = await startMockLlm();
   const { registry, tools } = await reliabilityRegistry(['killswitch']);
   const warmup = new Supervisor({ tools: registry, warmPoolSize: 0, poolThreads: 1 });
-  warmup.register(
-    'dedicated',
-    new Agent({ name: 'd', llm: 'mock-model', baseUrl: warm.url, tools }),
-  );
-  warmup.register('pooled', new Agent({ name: 'p', llm: 'mock-model', baseUrl: warm.url, tools }), {
+  warmup.register('dedicated', agentFor(warm, { name: 'd', tools }));
+  warmup.register('pooled', agentFor(warm, { name: 'p', tools }), {
     placement: 'pooled',
   });
   await warmup.session('warm-d', { agent: 'dedicated' }).send('hello');
@@ -658,14 +669,12 @@ describe('chaos under load', () => {
     expect([...turnEnds.values()].every((count) => count === 1)).toBe(true);
 
     // The journals, read back by a new store: every answered turn once, in order, nothing else.
-    const store = new FileStore({ dir });
-    const journalProblems: string[] = [];
-    for (const key of [...pooledKeys, ...dedicatedKeys]) {
-      const records = await store.read(key);
-      const mine = sent.filter((each) => each.key === key);
-      journalProblems.push(...checkJournal(key, records, mine, true));
-    }
-    await store.close();
+    const journalProblems = await journalProblemsIn(
+      dir,
+      [...pooledKeys, ...dedicatedKeys],
+      sent,
+      true,
+    );
     expect(journalProblems).toEqual([]);
 
     const figures = tally(sent);
@@ -709,9 +718,8 @@ describe('chaos under load', () => {
       tenants: { [TOKENS.acme]: { id: 'acme' }, [TOKENS.globex]: { id: 'globex' } },
       onError: (error) => hidden.push(error),
     });
-    const server: Server = createServer(gateway.handler);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const client = new HttpClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const server = await listen(gateway.handler);
+    const client = new HttpClient(server.url);
     const authorization = (tenant: 'acme' | 'globex') => ({
       authorization: `Bearer ${TOKENS[tenant]}`,
       'content-type': 'application/json',
@@ -871,10 +879,7 @@ describe('chaos under load', () => {
     const trafficMs = performance.now() - started;
     await gateway.close();
     client.close();
-    await new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+    await server.close();
     await supervisor.close();
     expect(supervisor.stats().liveWorkers).toBe(0);
 
@@ -887,15 +892,8 @@ describe('chaos under load', () => {
     // Nothing was hidden behind a generic 500.
     expect(hidden).toEqual([]);
 
-    const store = new FileStore({ dir });
-    const journalProblems: string[] = [];
-    for (const { tenant, key } of targets) {
-      const namespaced = `${tenant}:${key}`;
-      const records = await store.read(namespaced);
-      const mine = sent.filter((each) => each.key === namespaced);
-      journalProblems.push(...checkJournal(namespaced, records, mine, false));
-    }
-    await store.close();
+    const namespaced = targets.map(({ tenant, key }) => `${tenant}:${key}`);
+    const journalProblems = await journalProblemsIn(dir, namespaced, sent, false);
     expect(journalProblems).toEqual([]);
 
     const figures = tally(sent);
@@ -937,10 +935,7 @@ describe('a streamed reply and the journal', () => {
     const llm = await startMockLlm();
     const supervisor = new Supervisor({ store: new FailingStore(), warmPoolSize: 0 });
     supervisors.push(supervisor);
-    supervisor.register(
-      'cell',
-      new Agent({ name: 'cell', llm: 'mock-model', baseUrl: llm.url, apiKey: 'sk-chaos' }),
-    );
+    supervisor.register('cell', agentFor(llm, { apiKey: 'sk-chaos' }));
     const seen: string[] = [];
     let failure: unknown;
     try {
@@ -990,10 +985,7 @@ describe('a pooled thread that ignores interrupts', () => {
       interruptGraceMs: 200,
     });
     supervisors.push(supervisor);
-    supervisor.register(
-      'cell',
-      new Agent({ name: 'cell', llm: 'mock-model', baseUrl: llm.url, apiKey: 'sk-chaos', tools }),
-    );
+    supervisor.register('cell', agentFor(llm, { apiKey: 'sk-chaos', tools }));
     let counted: number[] = [];
     try {
       // One turn blocks the only pool thread; the others share it.

@@ -6,27 +6,22 @@
  * huge reply, the correct reply); the session answers its next message with its history
  * intact; and a bystander session answers meanwhile, on the same worker it had before.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from '../../src/agent/agent.js';
+import type { Agent } from '../../src/agent/agent.js';
 import type { TurnEvent } from '../../src/agent/turn-events.js';
 import type { Session } from '../../src/runtime/session.js';
 import { FileStore } from '../../src/runtime/stores/file.js';
 import { Supervisor, type SupervisorOptions } from '../../src/runtime/supervisor.js';
-import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import type { Tool } from '../../src/tools/tool.js';
 import {
   type EventLog,
   logEvents,
-  rejectionOf,
   SHARED_KEYS,
   sharedCells,
-  shutdown,
   track,
   waitForCell,
 } from '../runtime/helpers.js';
+import { agentFor, rejectionOf, shutdown, useMockLlm, useTempDir } from '../support/harness.js';
 import { codeOf, reliabilityRegistry } from './helpers.js';
 
 // Published before any worker starts: the chaos and spin tools count their calls here.
@@ -45,7 +40,6 @@ const FLOOD_CHARS = 1024 * 1024;
 const HUGE_PART = 768 * 1024;
 const HUGE_CHARS = 4 * HUGE_PART;
 
-let mock: MockLlm;
 /** Short turn timeout and a heap limit, for the tools that must be stopped. */
 let strict: Supervisor;
 /** Default timeouts, for the long replies. */
@@ -55,21 +49,13 @@ let roomyLog: EventLog;
 /** A small heap and the default turn timeout: the heap must run out before the turn times out. */
 let heapy: Supervisor;
 let heapyLog: EventLog;
-let dir = '';
 
 function chaosRule(match: RegExp, mode: string, extra: Record<string, unknown> = {}) {
   return { match, steps: [{ toolCalls: [{ name: 'chaos', arguments: { mode, ...extra } }] }] };
 }
 
 function agentOn(tools: readonly Tool[]): Agent {
-  return new Agent({
-    name: 'cell',
-    llm: 'mock-model',
-    baseUrl: mock.url,
-    apiKey: 'sk-contain',
-    tools: [...tools],
-    execution: { retryBaseDelayMs: 1 },
-  });
+  return agentFor(mock, { apiKey: 'sk-contain', tools: [...tools] });
 }
 
 async function supervisorWith(options: SupervisorOptions): Promise<Supervisor> {
@@ -79,33 +65,32 @@ async function supervisorWith(options: SupervisorOptions): Promise<Supervisor> {
   return supervisor;
 }
 
+const dir = useTempDir('agentcell-contain-');
+const mock = useMockLlm({
+  rules: [
+    { match: /^spin/, steps: [{ toolCalls: [{ name: 'spin', arguments: {} }] }] },
+    { match: /^exhaust/, steps: [{ toolCalls: [{ name: 'exhaust_heap', arguments: {} }] }] },
+    chaosRule(/^recurse now/, 'recurse'),
+    chaosRule(/^recurse later/, 'recurse-async'),
+    chaosRule(/^exit/, 'exit'),
+    chaosRule(/^reject/, 'reject'),
+    chaosRule(/^block/, 'block'),
+    { match: /^flood/, steps: [{ reply: 'f'.repeat(FLOOD_CHARS) }] },
+  ],
+});
+
 beforeAll(async () => {
-  mock = await startMockLlm({
-    rules: [
-      { match: /^spin/, steps: [{ toolCalls: [{ name: 'spin', arguments: {} }] }] },
-      { match: /^exhaust/, steps: [{ toolCalls: [{ name: 'exhaust_heap', arguments: {} }] }] },
-      chaosRule(/^recurse now/, 'recurse'),
-      chaosRule(/^recurse later/, 'recurse-async'),
-      chaosRule(/^exit/, 'exit'),
-      chaosRule(/^reject/, 'reject'),
-      chaosRule(/^block/, 'block'),
-      { match: /^flood/, steps: [{ reply: 'f'.repeat(FLOOD_CHARS) }] },
-    ],
-  });
   strict = await supervisorWith({
     turnTimeoutMs: TURN_TIMEOUT_MS,
     interruptGraceMs: GRACE_MS,
     resourceLimits: { stackSizeMb: 4 },
     restart: { maxRestarts: 50, windowMs: 60_000, backoffMs: 0 },
   });
-  dir = await mkdtemp(join(tmpdir(), 'agentcell-contain-'));
   roomy = await supervisorWith({ store: new FileStore({ dir }) });
   roomy.register(
     'huge',
-    new Agent({
+    agentFor(mock, {
       name: 'huge',
-      llm: 'mock-model',
-      baseUrl: mock.url,
       apiKey: 'sk-contain',
       templates: {
         response: '{{part}}{{part}}{{part}}{{part}}',
@@ -122,8 +107,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([shutdown(strict), shutdown(roomy), shutdown(heapy)]);
-  await mock.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 function users(history: readonly { role: string; content: string | null }[]): (string | null)[] {

@@ -11,8 +11,9 @@ import { runInNewContext } from 'node:vm';
 import { setEnvironmentData, threadId } from 'node:worker_threads';
 import { onTestFailed } from 'vitest';
 import { type AgentcellErrorCode, errorCatalogue } from '../../src/errors.js';
-import { ToolRegistry } from '../../src/tools/registry.js';
+import type { ToolRegistry } from '../../src/tools/registry.js';
 import type { Tool } from '../../src/tools/tool.js';
+import { fixtureToolRegistry, jsonOrUndefined } from '../support/harness.js';
 
 // ---------------------------------------------------------------------------------------------
 // Seeds
@@ -88,20 +89,14 @@ const TOOL_FILES = {
 export type ReliabilityTool = keyof typeof TOOL_FILES;
 
 /** A loaded registry of fixture modules and the tools to give an agent. */
-export async function reliabilityRegistry(
+export function reliabilityRegistry(
   names: readonly ReliabilityTool[],
   hostTools: readonly Tool[] = [],
 ): Promise<{ registry: ToolRegistry; tools: Tool[] }> {
-  const registry = new ToolRegistry();
-  for (const name of names) {
-    registry.registerModule(
-      name,
-      new URL(`../fixtures/tools/${TOOL_FILES[name]}`, import.meta.url),
-    );
-  }
-  for (const tool of hostTools) registry.register(tool);
-  await registry.load();
-  return { registry, tools: [...names.map((name) => registry.get(name)), ...hostTools] };
+  return fixtureToolRegistry(
+    Object.fromEntries(names.map((name) => [name, TOOL_FILES[name]])),
+    hostTools,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,13 +263,12 @@ export class HttpClient {
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             this.bodies.push(text);
-            let json: unknown;
-            try {
-              json = JSON.parse(text);
-            } catch {
-              json = undefined;
-            }
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              text,
+              json: jsonOrUndefined(text),
+            });
           });
         },
       );

@@ -13,8 +13,6 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -28,7 +26,7 @@ import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import type { Session } from '../../src/runtime/session.js';
 import { FileStore } from '../../src/runtime/stores/file.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
-import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
+import { agentFor, type Listening, listen, useMockLlm } from '../support/harness.js';
 import {
   codeOf,
   type HttpAnswer,
@@ -58,13 +56,13 @@ const MAX_MESSAGE_BYTES = 1_024;
 const MAX_BODY_BYTES = 4_096;
 const TOKENS = { acme: 'acme-hostile-token-0123456789', globex: 'globex-hostile-token-0123456789' };
 
-let mock: MockLlm;
+const mock = useMockLlm();
 /** Dedicated placement, MemoryStore: for messages through `send`. */
 let dedicated: Supervisor;
 /** Pooled placement (sessions cost no thread), behind the gateway. */
 let pooled: Supervisor;
 let gateway: Gateway;
-let server: Server;
+let server: Listening | undefined;
 let port = 0;
 let client: HttpClient;
 const dirs: string[] = [];
@@ -82,17 +80,10 @@ async function tempDir(): Promise<string> {
 }
 
 function agent(name = 'cell'): Agent {
-  return new Agent({
-    name,
-    llm: 'mock-model',
-    baseUrl: mock.url,
-    apiKey: 'sk-hostile',
-    execution: { retryBaseDelayMs: 1 },
-  });
+  return agentFor(mock, { name, apiKey: 'sk-hostile' });
 }
 
 beforeAll(async () => {
-  mock = await startMockLlm();
   dedicated = new Supervisor({ maxMessageBytes: MAX_MESSAGE_BYTES, warmPoolSize: 0 });
   dedicated.register('cell', agent());
   pooled = new Supervisor({
@@ -106,21 +97,16 @@ beforeAll(async () => {
     defaultAgent: 'cell',
     maxBodyBytes: MAX_BODY_BYTES,
   });
-  server = createServer(gateway.handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  port = (server.address() as AddressInfo).port;
-  client = new HttpClient(`http://127.0.0.1:${port}`);
+  server = await listen(gateway.handler);
+  port = server.port;
+  client = new HttpClient(server.url);
 });
 
 afterAll(async () => {
   client?.close();
   await gateway?.close();
-  await new Promise<void>((resolve) => {
-    server?.closeAllConnections();
-    server?.close(() => resolve());
-  });
+  await server?.close();
   await Promise.all([dedicated?.close(), pooled?.close(), ...extra.map((each) => each.close())]);
-  await mock?.close();
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
   expectPrototypesUntouched();
 });

@@ -12,10 +12,7 @@
  * keys (as that tenant names them, namespaced, encoded), always answers 404 (or 400 for a key
  * that is not valid) and never any of the other tenant's data.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
@@ -28,6 +25,7 @@ import { FileStore } from '../../src/runtime/stores/file.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { defineTool } from '../../src/tools/tool.js';
+import { agentFor, type Listening, listen, useTempDir } from '../support/harness.js';
 import {
   codeOf,
   HttpClient,
@@ -85,9 +83,9 @@ let mock: MockLlm;
 let locked: MockLlm;
 let supervisor: Supervisor;
 let gateway: Gateway;
-let server: Server;
+let server: Listening | undefined;
 let client: HttpClient;
-let dir = '';
+const dir = useTempDir('agentcell-secrets-');
 const spies: MockInstance[] = [];
 const onWarning = (warning: Error) => capture('process warning', warning);
 
@@ -157,7 +155,6 @@ beforeAll(async () => {
     ],
   });
   locked = await startMockLlm({ apiKey: 'sk-the-right-one' });
-  dir = await mkdtemp(join(tmpdir(), 'agentcell-secrets-'));
   const { registry, tools } = await reliabilityRegistry(['chaos'], [witness]);
   supervisor = new Supervisor({
     tools: registry,
@@ -181,16 +178,14 @@ beforeAll(async () => {
     },
   });
   const agent = (name: string, extra: Partial<ConstructorParameters<typeof Agent>[0]> = {}) =>
-    new Agent({
+    agentFor(mock, {
       name,
-      llm: 'mock-model',
-      baseUrl: mock.url,
       apiKey: API_KEY,
       auth: { headers: { 'x-gateway-key': HEADER_VALUE } },
       tools,
       hooks: { beforeLlmCall: ['record'], afterToolCall: ['record'], onTurnEnd: ['record'] },
       guardrails: { validators: ['look'] },
-      execution: { retryBaseDelayMs: 1, maxRetries: 1 },
+      execution: { maxRetries: 1 },
       ...extra,
     });
   const main = agent('main');
@@ -217,9 +212,8 @@ beforeAll(async () => {
     defaultAgent: 'main',
     metricsToken: METRICS_TOKEN,
   });
-  server = createServer(gateway.handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  client = new HttpClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  server = await listen(gateway.handler);
+  client = new HttpClient(server.url);
 }, 60_000);
 
 afterAll(async () => {
@@ -228,14 +222,10 @@ afterAll(async () => {
   setLogger(createLogger());
   client?.close();
   await gateway?.close();
-  await new Promise<void>((resolve) => {
-    server?.closeAllConnections();
-    server?.close(() => resolve());
-  });
+  await server?.close();
   await supervisor?.destroy('test over');
   await mock?.close();
   await locked?.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 const auth = (tenant: Tenant) => ({
@@ -387,9 +377,8 @@ describe('tenants', () => {
       },
       defaultAgent: 'main',
     });
-    const tenantServer = createServer(tenantGateway.handler);
-    await new Promise<void>((resolve) => tenantServer.listen(0, '127.0.0.1', resolve));
-    const http = new HttpClient(`http://127.0.0.1:${(tenantServer.address() as AddressInfo).port}`);
+    const tenantServer = await listen(tenantGateway.handler);
+    const http = new HttpClient(tenantServer.url);
     const request = (tenant: Tenant, method: string, path: string, body?: unknown) =>
       http.request(method, path, {
         headers: auth(tenant),
@@ -495,10 +484,7 @@ describe('tenants', () => {
     } finally {
       http.close();
       await tenantGateway.close();
-      await new Promise<void>((resolve) => {
-        tenantServer.closeAllConnections();
-        tenantServer.close(() => resolve());
-      });
+      await tenantServer.close();
       await isolated.close();
     }
   }, 120_000);

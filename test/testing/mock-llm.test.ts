@@ -3,25 +3,15 @@ import type {
   ChatCompletionChunk,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type MockLlm, type MockLlmRequest, startMockLlm } from '../../src/testing/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type MockLlmRequest, startMockLlm } from '../../src/testing/index.js';
+import { useMockLlm } from '../support/harness.js';
 
-let mock: MockLlm;
+const mock = useMockLlm();
 let client: OpenAI;
 
-beforeAll(async () => {
-  mock = await startMockLlm();
+beforeAll(() => {
   client = new OpenAI({ baseURL: mock.url, apiKey: 'k', maxRetries: 0 });
-});
-
-afterAll(async () => {
-  await mock.close();
-});
-
-beforeEach(() => {
-  mock.reset();
-  mock.setRules([]);
-  mock.setLatency({});
 });
 
 const MODEL = 'mock-model';

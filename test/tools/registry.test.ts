@@ -7,29 +7,7 @@ import { Agent } from '../../src/agent/agent.js';
 import { decodeBlueprint, encodeBlueprint, toBlueprint } from '../../src/agent/blueprint.js';
 import { type HostCall, ToolRegistry, type ToolRegistryEntry } from '../../src/tools/registry.js';
 import { defineTool, type Tool, type ToolContext } from '../../src/tools/tool.js';
-
-interface Caught {
-  readonly code?: unknown;
-  readonly message: string;
-}
-
-function caught(fn: () => unknown): Caught {
-  try {
-    fn();
-  } catch (error) {
-    return error as Caught;
-  }
-  throw new Error('expected the call to throw, but it returned normally');
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Caught> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Caught;
-  }
-  throw new Error('expected the promise to reject, but it resolved');
-}
+import { caught, rejectionOf as rejection } from '../support/harness.js';
 
 const ECHO_MODULE = new URL('../fixtures/tools/echo-tool.js', import.meta.url);
 const MISSING_MODULE = new URL('../fixtures/tools/does-not-exist.js', import.meta.url);

@@ -5,21 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineTool, describeTool, isTool, type ToolDefinition } from '../../src/tools/tool.js';
-
-interface Caught {
-  readonly code?: unknown;
-  readonly message: string;
-  readonly details?: { readonly problems?: readonly string[] };
-}
-
-function caught(fn: () => unknown): Caught {
-  try {
-    fn();
-  } catch (error) {
-    return error as Caught;
-  }
-  throw new Error('expected the call to throw, but it returned normally');
-}
+import { caught } from '../support/harness.js';
 
 /** Defines a tool from a definition the type system would refuse (bad input). */
 function defineFrom(definition: unknown) {
