@@ -79,9 +79,6 @@ describe('busy policies', () => {
     expect((await running).text).toBe('tool results: opened');
   });
 
-  // BUG (src/runtime/session.ts + mailbox.ts): callers are resolved inside #runTurn, before the
-  // mailbox's p-queue slot is freed, so a caller that awaited its reply and sends again is
-  // still told AGENTCELL_SESSION_BUSY. Kept failing on purpose; see the report.
   it('reject accepts the next message of a caller that awaited its reply (the turn is over)', async () => {
     const s = session('busy:reject-sequential', 'reject');
     expect((await s.send('one')).text).toBe('echo: one');

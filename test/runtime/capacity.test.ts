@@ -108,11 +108,6 @@ describe('the machine ceiling on live workers', () => {
     expect(capacity['maxMapCount']).toBeGreaterThan(capacity['mapsInUse'] ?? Infinity);
   });
 
-  // BUG (src/runtime/live-set.ts acquire/#makeRoom/#grantWaiting): whether a slot is free is
-  // decided in #fits() before an `await`, and the member is only added after it, so every
-  // activation that arrives in the same few microtasks sees the same free slot: 8 sessions
-  // activated together all start a worker past a ceiling of 3. Kept failing on purpose; see
-  // the report.
   it('answers 8 sessions messaged at once without ever holding more live workers than the ceiling', async () => {
     const supervisor = tinyCeiling();
     const ceiling = supervisor.stats().maxLiveSessions;

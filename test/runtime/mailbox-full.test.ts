@@ -37,9 +37,6 @@ async function holdTurn(supervisor: Supervisor, key: string): Promise<{ held: Pr
 }
 
 describe('a full mailbox', () => {
-  // BUG (src/runtime/mailbox.ts): maxQueuedPerSession: 0 is accepted by the options schema
-  // ("messages that may wait", not counting the running one), but the mailbox then rejects
-  // even the first message of an idle session. Kept failing on purpose; see the report.
   it('with maxQueuedPerSession: 0 runs a message on an idle session and rejects one that would wait', async () => {
     const supervisor = new Supervisor({ maxQueuedPerSession: 0 });
     supervisors.push(supervisor);

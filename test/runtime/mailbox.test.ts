@@ -99,9 +99,6 @@ describe('Mailbox', () => {
     expect(droppedRan).toBe(false);
   });
 
-  // BUG (src/runtime/mailbox.ts): with capacity 0 the bound is checked even when nothing runs
-  // or waits, so an idle mailbox rejects the task that would run at once. Kept failing on
-  // purpose; see the report.
   it('with capacity 0 accepts only what can run now', async () => {
     const box = mailbox({ capacity: 0, overflow: 'dropOldest' });
     const started: string[] = [];

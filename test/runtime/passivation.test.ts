@@ -168,12 +168,6 @@ describe('passivation after idleTimeoutMs (simulated clock)', () => {
     expect(userContents(await session.history())).toEqual(['hold on', 'back again']);
   });
 
-  // BUG (src/runtime/supervisor.ts #startRunner + session.ts passivate): the live slot is keyed
-  // by session key and released when the *old* worker exits. A message that arrives while an
-  // idle passivation is still terminating the old worker finds the old slot (acquire() only
-  // touches it), starts a new worker, and then the old worker's exit releases that slot: the
-  // new worker runs outside the live set — uncounted, never passivated for capacity, and the
-  // ceiling no longer holds. Kept failing on purpose; see the report.
   it('a message that arrives while the idle passivation is stopping the worker keeps the live count and the ceiling', async () => {
     const clock = new SimulatedClock();
     const supervisor = start({ clock, idleTimeoutMs: 1000, maxLiveSessions: 1 });
@@ -296,9 +290,6 @@ describe('reset policy', () => {
     expect(userContents(await session.history())).toEqual(['after four']);
   });
 
-  // BUG (minor, src/runtime/session.ts #startRunner): restoredTurns is journal.length, which
-  // counts the reset marker and every turn before it; the worker restores only the current
-  // conversation (currentConversation(journal)). Kept failing on purpose; see the report.
   it('the start after a reset reports the turns it restored: none', async () => {
     const clock = new SimulatedClock();
     const supervisor = start({ clock, idleTimeoutMs: 0 }, { reset: { idleMs: 1000 } });

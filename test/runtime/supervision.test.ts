@@ -261,9 +261,6 @@ describe('restart backoff on the supervisor clock', () => {
     expect((await queued.promise).text).toBe('echo: queued behind the crash');
   });
 
-  // BUG (src/runtime/session.ts): destroy() waits for a pending restart backoff to elapse
-  // (#stopRunner awaits #starting, which sleeps on the clock), so it is not immediate: up to
-  // maxBackoffMs on the system clock, forever on a simulated one. Kept failing on purpose.
   it('destroy() during a restart backoff settles at once and fails the waiting message', async () => {
     const { supervisor, queued } = await crashedSession('backoff:destroy');
     const destroyed = supervisor.destroy('shutting down');

@@ -124,11 +124,6 @@ describe('the warm pool', () => {
     expect(supervisor.stats()).toMatchObject({ warmHits: 1, warmMisses: 1 });
   });
 
-  // BUG (src/runtime/warm-pool.ts kick): `#refilling` is cleared in a .finally() a few
-  // microtasks after the refill loop has decided there is nothing to do, and kick() returns
-  // at once while it is set. Registering an agent with no pool and then, in the same tick,
-  // one with a pool loses the second kick: that pool is never filled (until some later
-  // take()). Kept failing on purpose; see the report.
   it('fills the pool of an agent registered right after one without a pool', async () => {
     const supervisor = start({ warmPoolSize: 0 });
     register(supervisor, 'plain');
@@ -164,11 +159,6 @@ describe('the warm pool', () => {
     expect(Math.max(...threads)).toBeLessThanOrEqual(2);
   });
 
-  // BUG (src/runtime/live-set.ts #makeRoom, src/runtime/warm-pool.ts): warm workers hold
-  // live slots (LiveSet counts `reserved: () => warm.size`) but #makeRoom only ever passivates
-  // live sessions: an idle prepared worker for agent `eager` is never given back, so with the
-  // other slot busy an activation of agent `plain` waits and fails with
-  // AGENTCELL_CAPACITY_EXCEEDED while a slot sits unused. Kept failing on purpose; see the report.
   it('an activation that finds no room takes the slot of a warm worker it cannot use', async () => {
     const supervisor = start({ warmPoolSize: 0, maxLiveSessions: 2, activationTimeoutMs: 300 });
     register(supervisor, 'eager', { warmPoolSize: 1 });
