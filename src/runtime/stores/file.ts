@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JournalRecord } from '../../agent/journal.js';
-import { InternalError, OptionsInvalidError, StoreCorruptError } from '../../errors.js';
+import { InternalError, StoreCorruptError } from '../../errors.js';
 import { errorFields, log } from '../../log.js';
 import {
   readHead,
@@ -47,6 +47,7 @@ import {
 import { RecentMap } from './recent-map.js';
 import { SerialQueues } from './serial-queues.js';
 import { assertAppendable, type JournalStore } from './store.js';
+import { parseFileStoreOptions } from './store-options.js';
 
 export interface FileStoreOptions {
   /**
@@ -76,7 +77,6 @@ const MAX_HEADER_BYTES = 64 * 1024;
 const MAX_CACHED_SESSIONS = 1024;
 /** How many header files `keys()` reads at once. */
 const KEYS_CONCURRENCY = 16;
-const DEFAULT_COMPACT_AFTER = 1000;
 
 const JOURNAL_NAME = /^([0-9a-f]{64})\.journal$/;
 
@@ -116,19 +116,11 @@ export class FileStore implements JournalStore {
   readonly #compactionQueued = new Set<string>();
   #dirReady: Promise<void> | undefined;
 
-  constructor(options: FileStoreOptions) {
-    if (typeof options.dir !== 'string' || options.dir === '') {
-      throw new OptionsInvalidError('dir: expected the path of a directory');
-    }
-    const compactAfter = options.compactAfter ?? DEFAULT_COMPACT_AFTER;
-    if (!Number.isSafeInteger(compactAfter) || compactAfter < 1) {
-      throw new OptionsInvalidError(
-        `compactAfter: expected a whole number of records of at least 1, got ${compactAfter}`,
-      );
-    }
+  constructor(given: FileStoreOptions) {
+    const options = parseFileStoreOptions(given);
     this.#dir = options.dir;
-    this.#compactAfter = compactAfter;
-    this.#fsync = options.fsync ?? true;
+    this.#compactAfter = options.compactAfter;
+    this.#fsync = options.fsync;
     this.#onCorrupt = options.onCorrupt ?? logCorruption;
   }
 

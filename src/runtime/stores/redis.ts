@@ -10,7 +10,7 @@
 import { Redis } from 'ioredis';
 import { type JournalRecord, journalRecordProblem } from '../../agent/journal.js';
 import { decodeUntrusted, encode } from '../../codec.js';
-import { InternalError, OptionsInvalidError, StoreCorruptError } from '../../errors.js';
+import { InternalError, StoreCorruptError } from '../../errors.js';
 import { errorFields, log } from '../../log.js';
 import { type CorruptionObserver, logCorruption, reportCorruption } from './corruption.js';
 import { assertFence, epochOf, type Fence, fencedError } from './fence.js';
@@ -26,6 +26,7 @@ import {
 } from './redis-journal-scripts.js';
 import type { RedisScript } from './redis-script.js';
 import { assertAppendable, type JournalStore } from './store.js';
+import { parseRedisStoreOptions } from './store-options.js';
 
 // What the cluster layer imports from here.
 export { type Fence, fencedError, isFencedError, shardEpochKey } from './fence.js';
@@ -65,7 +66,6 @@ const MAX_RECORD_BYTES = 256 * 1024 * 1024;
 const READ_PAGE = 1000;
 /** Members fetched per SSCAN step. */
 const SCAN_COUNT = 1000;
-const DEFAULT_PREFIX = 'agentcell:';
 
 /**
  * Journals in Redis: durable as Redis is configured to be (AOF with `appendfsync everysec` or
@@ -89,15 +89,10 @@ export class RedisStore implements JournalStore {
   #scriptsLoaded: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(options: RedisStoreOptions) {
-    const prefix = options.prefix ?? DEFAULT_PREFIX;
-    if (typeof prefix !== 'string') throw new OptionsInvalidError('prefix: expected a string');
+  constructor(given: RedisStoreOptions) {
+    const options = parseRedisStoreOptions(given, (value) => value instanceof Redis);
+    const prefix = options.prefix;
     if (typeof options.redis === 'string') {
-      if (!/^rediss?:\/\//.test(options.redis)) {
-        throw new OptionsInvalidError(
-          `redis: expected a redis:// or rediss:// URL, got ${JSON.stringify(options.redis)}`,
-        );
-      }
       // Lazy: a store that is never used never connects.
       this.#client = new Redis(options.redis, { lazyConnect: true });
       // ioredis reconnects by itself; without a listener it would print every failed attempt.
@@ -105,13 +100,11 @@ export class RedisStore implements JournalStore {
         log('store').debug(errorFields(error), 'the Redis connection failed; ioredis reconnects'),
       );
       this.#ownsClient = true;
-    } else if (options.redis instanceof Redis) {
+    } else {
       this.#client = options.redis;
       this.#ownsClient = false;
-    } else {
-      throw new OptionsInvalidError('redis: expected a redis:// URL or an ioredis client');
     }
-    const fence = options.fence;
+    const fence = given.fence;
     if (fence !== undefined && typeof fence !== 'function') assertFence(fence);
     this.#fence =
       fence === undefined ? undefined : typeof fence === 'function' ? fence : () => fence;

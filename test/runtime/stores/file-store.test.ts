@@ -467,3 +467,18 @@ describe('FileStore across a SIGKILL', () => {
     expect(held.every((count) => count >= 50)).toBe(true);
   });
 });
+
+describe('FileStore options', () => {
+  it('refuses an unknown key, such as a misspelled fsync, and bad values, each by path', () => {
+    for (const options of [
+      { dir: '/tmp/x', fsynk: false },
+      { dir: '' },
+      { dir: '/tmp/x', compactAfter: 0 },
+      { dir: '/tmp/x', fsync: 'yes' },
+    ]) {
+      expect(() => new FileStore(options as never)).toThrow(
+        expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }),
+      );
+    }
+  });
+});

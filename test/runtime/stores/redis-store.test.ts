@@ -103,6 +103,9 @@ describe('RedisStore specifics', () => {
       { redis: REDIS_URL, fence: { shard: 1, epoch: 0 } },
       { redis: REDIS_URL, fence: { shard: '', epoch: 1 } },
       { redis: REDIS_URL, fence: { shard: 1.5, epoch: 1 } },
+      // An unknown key (a misspelled prefix) is refused, not ignored.
+      { redis: REDIS_URL, prefx: 'x:' },
+      { redis: REDIS_URL, prefix: 7 },
     ];
     for (const options of invalid) {
       expect(() => new RedisStore(options as RedisStoreOptions)).toThrow(
