@@ -4,8 +4,8 @@
  */
 import { Agent } from '../src/agent/agent.js';
 import { decodeBlueprint, encodeBlueprint, toBlueprint } from '../src/agent/blueprint.js';
+import { defineTool } from '../src/tools/define-tool.js';
 import { ToolRegistry } from '../src/tools/registry.js';
-import { defineTool } from '../src/tools/tool.js';
 import { measure, ratioTable } from './_util/measure.js';
 
 function fullAgent(): { agent: Agent; registry: ToolRegistry } {

@@ -11,7 +11,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 const entries = ['session-worker', 'turn-task'];
-await build({
+const { metafile } = await build({
   entryPoints: Object.fromEntries(
     entries.map((name) => [`${name}.bundle`, `dist/workers/${name}.js`]),
   ),
@@ -22,11 +22,15 @@ await build({
   format: 'esm',
   sourcemap: true,
   logLevel: 'warning',
+  // What each bundle is made of, for the test that keeps a thread's code small.
+  metafile: true,
   // CommonJS dependencies bundled into ESM still call require() for Node built-ins.
   banner: {
     js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
   },
 });
+
+await writeFile('dist/workers/bundle-meta.json', JSON.stringify(metafile));
 
 for (const name of entries) {
   // A dynamic import: a static one would load the bundle before the cache is on.

@@ -159,13 +159,6 @@ export {
   type SupervisorStats,
   type SupervisorStatus,
 } from './runtime/supervisor.js';
+export { defineTool, type ToolDefinition } from './tools/define-tool.js';
 export { type HostCall, ToolRegistry, type ToolRegistryEntry } from './tools/registry.js';
-export {
-  defineTool,
-  type Tool,
-  type ToolContext,
-  type ToolDefinition,
-  type ToolDescriptor,
-  type ToolInstance,
-  type ToolKind,
-} from './tools/tool.js';
+export type { Tool, ToolContext, ToolDescriptor, ToolInstance, ToolKind } from './tools/tool.js';

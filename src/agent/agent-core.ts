@@ -7,7 +7,7 @@
  */
 import { Mutex } from 'async-mutex';
 import { ConfigInvalidError } from '../errors.js';
-import type { LlmClient } from '../llm/client.js';
+import type { ModelClient } from '../llm/model.js';
 import type { Tool, ToolInstance } from '../tools/tool.js';
 import { copyByContract } from './clone-contract.js';
 import type { AgentSpec } from './config.js';
@@ -19,7 +19,7 @@ import { ResponseCache } from './response-cache.js';
 export type Handoff = AgentCore | string;
 
 /** Where an agent's model calls go: a client, or a function that makes one for its config. */
-export type ModelSource = LlmClient | ((spec: AgentSpec) => LlmClient);
+export type ModelSource = ModelClient | ((spec: AgentSpec) => ModelClient);
 
 /** A config already validated (or trusted): building an agent from it skips validation. */
 export class AgentParts {
@@ -58,7 +58,7 @@ export class AgentCore {
   readonly #toolInstances = new Map<string, ToolInstance>();
   readonly #handoffInstances = new Map<string, AgentCore>();
   readonly #modelSource: ModelSource | undefined;
-  #model: LlmClient | undefined;
+  #model: ModelClient | undefined;
 
   constructor(parts: AgentParts) {
     this.config = parts.spec;
@@ -143,7 +143,7 @@ export class AgentCore {
   }
 
   /** The client this agent's model calls go through, made on first use. */
-  llm(): LlmClient {
+  llm(): ModelClient {
     if (!this.#model) {
       const source = this.#modelSource ?? this.defaultModel();
       this.#model = typeof source === 'function' ? source(this.config) : source;

@@ -1,11 +1,12 @@
 import { inspect } from 'node:util';
 import { Mutex } from 'async-mutex';
 import { ConfigInvalidError } from '../errors.js';
-import { LlmClient } from '../llm/client.js';
+import { modelEndpointOf, sharedModelService } from '../llm/model-service.js';
 import type { ToolRegistry } from '../tools/registry.js';
+import { resolveTools } from '../tools/resolve.js';
 import { isTool, type Tool } from '../tools/tool.js';
 import { AgentCore, AgentParts, type Handoff, type ModelSource } from './agent-core.js';
-import { type Blueprint, resolveTools } from './blueprint.js';
+import type { Blueprint } from './blueprint.js';
 import { copyByContract } from './clone-contract.js';
 import { type AgentSpecInput, validateAgentSpec } from './config.js';
 import { streamEvents } from './event-stream.js';
@@ -81,18 +82,12 @@ export class Agent extends AgentCore {
     return new Agent(parts as unknown as AgentConfig);
   }
 
-  /** In-process, an agent's model calls go straight to its endpoint. */
+  /** In-process, an agent's model calls go through the process's model service. */
   protected override defaultModel(): ModelSource {
-    return (spec) =>
-      new LlmClient({
-        baseUrl: spec.baseUrl,
-        apiKey: spec.apiKey,
-        headers: spec.auth?.headers,
-        organization: spec.auth?.organization,
-        project: spec.auth?.project,
-        maxRetries: spec.execution?.maxRetries,
-        retryBaseDelayMs: spec.execution?.retryBaseDelayMs,
-      });
+    return (spec) => {
+      const models = sharedModelService();
+      return models.client(models.register(modelEndpointOf(spec)));
+    };
   }
 
   /**

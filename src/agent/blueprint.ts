@@ -7,22 +7,15 @@ import { z } from 'zod';
 import { decodeUntrusted, encode, findUnsafeKeys } from '../codec.js';
 import { BlueprintInvalidError } from '../errors.js';
 import type { ToolRegistry } from '../tools/registry.js';
-import { describeTool, type Tool, type ToolDescriptor } from '../tools/tool.js';
+import { describeTool, type ToolDescriptor } from '../tools/tool.js';
+import { BLUEPRINT_VERSION, type Blueprint, toWire } from './blueprint-wire.js';
 import { type AgentSpec, agentSpecSchema, describeIssues, type JsonSchema } from './config.js';
 import { freezeData } from './data.js';
 
-export const BLUEPRINT_VERSION = 1;
+export { BLUEPRINT_VERSION, type Blueprint } from './blueprint-wire.js';
 
 /** Default limit on encoded blueprint size: 1 MiB. */
 export const DEFAULT_BLUEPRINT_MAX_BYTES = 1024 * 1024;
-
-export interface Blueprint {
-  readonly version: typeof BLUEPRINT_VERSION;
-  readonly spec: AgentSpec;
-  readonly tools: readonly ToolDescriptor[];
-  /** Names of the agents this one may hand off to. */
-  readonly handoffs: readonly string[];
-}
 
 /** What a blueprint is made from: an Agent, or anything with its three parts. */
 export interface BlueprintSource {
@@ -49,15 +42,6 @@ export function toBlueprint(agent: BlueprintSource): Blueprint {
   });
 }
 
-/**
- * JSON Schemas travel as JSON text inside the superjson document: a schema may legitimately
- * describe a property named `constructor`, a key superjson refuses (prototype-pollution guard).
- */
-interface WireBlueprint extends Omit<Blueprint, 'spec' | 'tools'> {
-  readonly spec: Omit<AgentSpec, 'output'> & { readonly output?: Record<string, unknown> };
-  readonly tools: readonly (Omit<ToolDescriptor, 'parameters'> & { readonly parameters: string })[];
-}
-
 /** Encodes a blueprint as text with the shared codec (Date, Map, Set, BigInt, RegExp, URL survive). */
 export function encodeBlueprint(blueprint: Blueprint): string {
   try {
@@ -68,23 +52,6 @@ export function encodeBlueprint(blueprint: Blueprint): string {
       cause: error,
     });
   }
-}
-
-function toWire(blueprint: Blueprint): WireBlueprint {
-  const { output } = blueprint.spec;
-  return {
-    ...blueprint,
-    spec: {
-      ...blueprint.spec,
-      ...(output && {
-        output: { ...output, ...(output.schema && { schema: JSON.stringify(output.schema) }) },
-      }),
-    },
-    tools: blueprint.tools.map((tool) => ({
-      ...tool,
-      parameters: JSON.stringify(tool.parameters),
-    })),
-  };
 }
 
 export interface DecodeBlueprintOptions {
@@ -187,52 +154,6 @@ function unknownTools(blueprint: Blueprint, registry: ToolRegistry): string[] {
     registry.has(tool.name)
       ? []
       : [`blueprint.tools.${index}.name: no tool named ${JSON.stringify(tool.name)} is registered`],
-  );
-}
-
-/**
- * The tools of a blueprint with their implementations from the registry of this thread.
- * Throws `AGENTCELL_BLUEPRINT_INVALID` for a tool that is unknown, not loaded, or of another
- * kind, and when the blueprint names tools but no registry was given.
- */
-export function resolveTools(blueprint: Blueprint, registry?: ToolRegistry): Tool[] {
-  if (!registry) {
-    if (blueprint.tools.length > 0) throw invalid(toolsWithoutRegistry(blueprint));
-    return [];
-  }
-  const problems: string[] = [];
-  const tools = blueprint.tools.map((descriptor, index): Tool => {
-    const path = `blueprint.tools.${index}`;
-    if (!registry.has(descriptor.name)) {
-      problems.push(`${path}.name: no tool named ${JSON.stringify(descriptor.name)} is registered`);
-      return descriptor;
-    }
-    let implementation: Tool;
-    try {
-      implementation = registry.get(descriptor.name);
-    } catch (error) {
-      problems.push(`${path}.name: ${(error as Error).message}`);
-      return descriptor;
-    }
-    if (implementation.kind !== descriptor.kind) {
-      problems.push(
-        `${path}.kind: the blueprint says ${descriptor.kind}, the registered tool is ${implementation.kind}`,
-      );
-    }
-    return Object.freeze({
-      ...descriptor,
-      run: implementation.run,
-      factory: implementation.factory,
-    });
-  });
-  if (problems.length > 0) throw invalid(problems);
-  return tools;
-}
-
-function toolsWithoutRegistry(blueprint: Blueprint): string[] {
-  return blueprint.tools.map(
-    (tool, index) =>
-      `blueprint.tools.${index}.name: the blueprint names tool ${JSON.stringify(tool.name)}; pass the { registry } that holds its implementation`,
   );
 }
 

@@ -4,9 +4,9 @@
  * nobody registered.
  */
 import { HandoffFailedError, isAgentcellError } from '../errors.js';
-import type { LlmToolSpec } from '../llm/client.js';
+import type { LlmToolSpec } from '../llm/model.js';
 import type { ToolContext } from '../tools/tool.js';
-import type { AgentCore as Agent, Handoff } from './agent-core.js';
+import type { AgentCore, Handoff } from './agent-core.js';
 import { handoffName } from './redact.js';
 import type { ResolvedTool } from './tool-runner.js';
 
@@ -31,17 +31,17 @@ export function handoffToolSpecs(handoffs: readonly Handoff[]): LlmToolSpec[] {
 
 /** What a handoff needs from the running turn. */
 export interface HandoffScope {
-  readonly agent: Agent;
+  readonly agent: AgentCore;
   readonly turnId: string;
   /** Agents already in this chain of handoffs, before `agent`. */
   readonly chain: readonly string[];
   /** Resolves handoffs given by name. */
-  readonly agents: ((name: string) => Agent | undefined) | undefined;
+  readonly agents: ((name: string) => AgentCore | undefined) | undefined;
   /**
    * Runs `target`'s own turn and resolves with its reply. The turn loop passes itself in, so
    * this module never imports it back.
    */
-  runTurn(target: Agent, message: string, turn: HandoffTurn): Promise<string>;
+  runTurn(target: AgentCore, message: string, turn: HandoffTurn): Promise<string>;
 }
 
 export interface HandoffTurn {
@@ -81,7 +81,7 @@ export function resolveHandoff(scope: HandoffScope, toolName: string): ResolvedT
 async function handOff(
   scope: HandoffScope,
   name: string,
-  given: Agent | undefined,
+  given: AgentCore | undefined,
   args: unknown,
   context: ToolContext,
 ): Promise<string> {

@@ -3,11 +3,10 @@
  * named validators, with feedback for a retry) and the structured-output schema.
  */
 import { GuardrailFailedError, OutputInvalidError } from '../errors.js';
-import type { LlmRequest } from '../llm/client.js';
+import type { LlmRequest } from '../llm/model.js';
 import type { AgentSpec } from './config.js';
 import type { Validator, ValidatorContext } from './extensions.js';
 import type { ChatMessage } from './messages.js';
-import { schemaProblems } from './tool-runner.js';
 
 type Guardrails = AgentSpec['guardrails'];
 type Validators = Readonly<Record<string, Validator>> | undefined;
@@ -73,8 +72,15 @@ export function outputFormat(spec: AgentSpec): LlmRequest['jsonSchema'] {
   return { name: output.name ?? 'output', schema: output.schema, strict: output.strict ?? false };
 }
 
-/** The reply parsed and checked against the output schema; undefined when there is none. */
-export function parseOutput(spec: AgentSpec, content: string): unknown {
+/**
+ * The reply parsed, with the model service's verdict on the output schema (it checks replies
+ * on the host, where the validators live); undefined when the agent has no schema.
+ */
+export function parseOutput(
+  spec: AgentSpec,
+  content: string,
+  outputProblems: string | undefined,
+): unknown {
   const schema = spec.output?.schema;
   if (!schema) return undefined;
   let parsed: unknown;
@@ -85,7 +91,7 @@ export function parseOutput(spec: AgentSpec, content: string): unknown {
       details: { reply: content.slice(0, 200) },
     });
   }
-  const problems = schemaProblems(schema, parsed);
+  const problems = outputProblems;
   if (problems) throw new OutputInvalidError(`the reply does not match output.schema: ${problems}`);
   return parsed;
 }

@@ -1,9 +1,9 @@
 /**
- * Runs the tool calls of one model response: arguments checked against the tool's JSON Schema,
+ * Runs the tool calls of one model response: arguments refused when the model service found
+ * them off the tool's JSON Schema (it checks them on the host, where the validators live),
  * approval, hooks, per-call timeout and abort. A tool's failure is told to the model as the
  * call's result; only an interrupt or a failing hook ends the turn.
  */
-import { Ajv, type ValidateFunction } from 'ajv';
 import {
   type AgentcellError,
   ApprovalDeniedError,
@@ -13,10 +13,10 @@ import {
   ToolNotFoundError,
   ToolTimeoutError,
 } from '../errors.js';
+import type { CheckedToolCall } from '../llm/model.js';
 import type { Tool, ToolContext } from '../tools/tool.js';
-import type { JsonSchema } from './config.js';
 import type { HookContext } from './extensions.js';
-import type { ChatMessage, ToolCall } from './messages.js';
+import type { ChatMessage } from './messages.js';
 import type { TurnEventBody } from './turn-events.js';
 
 /** What the tool runner needs from the running turn. */
@@ -41,28 +41,10 @@ export interface ResolvedTool {
   readonly run: (args: unknown, context: ToolContext) => unknown;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-const validators = new WeakMap<JsonSchema, ValidateFunction>();
-
-function validatorFor(schema: JsonSchema): ValidateFunction {
-  let validate = validators.get(schema);
-  if (!validate) {
-    validate = ajv.compile(schema);
-    validators.set(schema, validate);
-  }
-  return validate;
-}
-
-/** Validates `value` against a JSON Schema; returns the problems, empty when valid. */
-export function schemaProblems(schema: JsonSchema, value: unknown): string {
-  const validate = validatorFor(schema);
-  return validate(value) ? '' : ajv.errorsText(validate.errors, { dataVar: 'arguments' });
-}
-
 /** Runs the calls (concurrently when `parallel`) and returns their tool messages in call order. */
 export async function runToolCalls(
   scope: ToolRunScope,
-  calls: readonly ToolCall[],
+  calls: readonly CheckedToolCall[],
 ): Promise<ChatMessage[]> {
   if (scope.parallel) return Promise.all(calls.map((call) => runToolCall(scope, call)));
   const results: ChatMessage[] = [];
@@ -70,7 +52,7 @@ export async function runToolCalls(
   return results;
 }
 
-async function runToolCall(scope: ToolRunScope, call: ToolCall): Promise<ChatMessage> {
+async function runToolCall(scope: ToolRunScope, call: CheckedToolCall): Promise<ChatMessage> {
   scope.emit({ type: 'tool-start', callId: call.id, name: call.name, arguments: call.arguments });
   let result: string;
   let error: AgentcellError | undefined;
@@ -93,12 +75,12 @@ async function runToolCall(scope: ToolRunScope, call: ToolCall): Promise<ChatMes
   return { role: 'tool', toolCallId: call.id, name: call.name, content: result };
 }
 
-async function invoke(scope: ToolRunScope, call: ToolCall): Promise<string> {
+async function invoke(scope: ToolRunScope, call: CheckedToolCall): Promise<string> {
   const resolved = scope.resolve(call.name);
   if (!resolved)
     throw new ToolNotFoundError(`the agent has no tool named ${JSON.stringify(call.name)}`);
   const args = parseArguments(call);
-  const problems = schemaProblems(resolved.tool.parameters, args);
+  const problems = call.argumentProblems;
   if (problems)
     throw new ToolFailedError(`invalid arguments for ${call.name}: ${problems}`, {
       details: { invalidArguments: true },
@@ -114,7 +96,7 @@ async function invoke(scope: ToolRunScope, call: ToolCall): Promise<string> {
   return text;
 }
 
-function parseArguments(call: ToolCall): unknown {
+function parseArguments(call: CheckedToolCall): unknown {
   try {
     return JSON.parse(call.arguments || '{}');
   } catch {
@@ -132,7 +114,7 @@ async function runWithLimits(
   scope: ToolRunScope,
   resolved: ResolvedTool,
   args: unknown,
-  call: ToolCall,
+  call: CheckedToolCall,
 ): Promise<unknown> {
   const signals = [scope.signal];
   if (scope.toolTimeoutMs !== undefined) signals.push(AbortSignal.timeout(scope.toolTimeoutMs));

@@ -6,9 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type AgentcellError, MaxIterationsError } from '../errors.js';
-import type { LlmRequest, LlmResponse, LlmToolSpec } from '../llm/client.js';
-import type { AgentCore as Agent } from './agent-core.js';
-import { checkBudget, usageOf } from './budget.js';
+import type { LlmRequest, LlmToolSpec, ModelResponse } from '../llm/model.js';
+import type { AgentCore } from './agent-core.js';
+import { checkBudget } from './budget.js';
 import type { Approver, Hook, HookContext, HookPoint, Validator } from './extensions.js';
 import { type HandoffScope, handoffToolSpecs, resolveHandoff } from './handoffs.js';
 import { checkHooksRegistered, runHooks } from './hooks.js';
@@ -40,7 +40,7 @@ export interface TurnOptions {
   /** Asked before a tool listed in the `approval` config runs; none means denied. */
   readonly approver?: Approver | undefined;
   /** Resolves handoffs given by name. */
-  readonly agents?: ((name: string) => Agent | undefined) | undefined;
+  readonly agents?: ((name: string) => AgentCore | undefined) | undefined;
   /** Messages that arrived during the turn, taken at each LLM step (busy policy `steer`). */
   readonly steering?: (() => readonly string[]) | undefined;
   /** @internal agents already in this chain of handoffs, to stop cycles. */
@@ -57,7 +57,7 @@ const DEFAULT_MAX_ITERATIONS = 10;
  * const { reply } = await runTurn(agent, 'hello', { onEvent: (e) => console.log(e.type) });
  */
 export async function runTurn(
-  agent: Agent,
+  agent: AgentCore,
   message: string,
   options: TurnOptions = {},
 ): Promise<TurnResult> {
@@ -77,7 +77,7 @@ export async function runTurn(
 }
 
 class Turn {
-  readonly #agent: Agent;
+  readonly #agent: AgentCore;
   readonly #message: string;
   readonly #options: TurnOptions;
   readonly #turnId: string;
@@ -94,7 +94,7 @@ class Turn {
   #turnEndReported = false;
 
   constructor(
-    agent: Agent,
+    agent: AgentCore,
     message: string,
     options: TurnOptions,
     turnId: string,
@@ -125,7 +125,12 @@ class Turn {
           this.#conversation.push({
             role: 'assistant',
             content: response.content,
-            toolCalls: response.toolCalls,
+            // The conversation keeps the calls as the model sent them, not the host's verdicts.
+            toolCalls: response.toolCalls.map(({ id, name, arguments: args }) => ({
+              id,
+              name,
+              arguments: args,
+            })),
           });
           this.#conversation.push(...(await runToolCalls(this.#toolScope(), response.toolCalls)));
           continue;
@@ -149,7 +154,7 @@ class Turn {
           for (const message of retry) this.#transient.add(message);
           continue;
         }
-        return await this.#finish(response.content);
+        return await this.#finish(response);
       }
       throw new MaxIterationsError(`no final answer after ${maxIterations} LLM calls`);
     } catch (error) {
@@ -164,7 +169,7 @@ class Turn {
     }
   }
 
-  async #callModel(): Promise<LlmResponse> {
+  async #callModel(): Promise<ModelResponse> {
     this.#signal.throwIfAborted();
     for (const steered of this.#options.steering?.() ?? []) {
       this.#conversation.push({ role: 'user', content: userPrompt(this.#agent.config, steered) });
@@ -188,22 +193,27 @@ class Turn {
     return response;
   }
 
-  async #cachedOrCalled(request: LlmRequest): Promise<LlmResponse> {
+  async #cachedOrCalled(request: LlmRequest): Promise<ModelResponse> {
     const caching = this.#agent.config.caching?.enabled === true;
     const key = caching ? JSON.stringify(request) : '';
     if (caching) {
       const hit = await this.#agent.cacheLock.runExclusive(() => this.#agent.cache.get(key));
       if (hit !== undefined) {
-        const cached = JSON.parse(hit) as LlmResponse;
+        const cached = JSON.parse(hit) as ModelResponse;
         if (cached.content) this.#emit({ type: 'text', delta: cached.content });
         return cached;
       }
     }
-    const response = await this.#agent.llm().complete(request, this.#signal, {
-      onTextDelta: (delta) => this.#emit({ type: 'text', delta }),
-      onRetry: (attempt, error, delayMs) =>
-        this.#emit({ type: 'retry', attempt, code: error.code, delayMs }),
-    });
+    const response = await this.#agent.llm().complete(
+      request,
+      this.#signal,
+      {
+        onTextDelta: (delta) => this.#emit({ type: 'text', delta }),
+        onRetry: (attempt, error, delayMs) =>
+          this.#emit({ type: 'retry', attempt, code: error.code, delayMs }),
+      },
+      { sessionKey: this.#sessionKey, turnId: this.#turnId },
+    );
     await this.#account(response);
     if (caching)
       await this.#agent.cacheLock.runExclusive(() =>
@@ -212,9 +222,12 @@ class Turn {
     return response;
   }
 
-  /** Counts what was spent, under the cost lock, even if the turn later fails: it was spent. */
-  async #account(response: LlmResponse): Promise<void> {
-    const usage = usageOf(response, this.#agent.config);
+  /**
+   * Counts what was spent, under the cost lock, even if the turn later fails: it was spent.
+   * The model service priced the call on the host.
+   */
+  async #account(response: ModelResponse): Promise<void> {
+    const usage = response.usage;
     this.#usage = addUsage(this.#usage, usage);
     await this.#agent.costLock.runExclusive(() => this.#agent.recordUsage(usage));
     this.#emit({ type: 'usage', usage });
@@ -231,8 +244,9 @@ class Turn {
     ];
   }
 
-  async #finish(content: string): Promise<TurnResult> {
-    const output = parseOutput(this.#agent.config, content);
+  async #finish(response: ModelResponse): Promise<TurnResult> {
+    const content = response.content;
+    const output = parseOutput(this.#agent.config, content, response.outputProblems);
     const reply = replyText(this.#agent.config, content);
     // onTurnEnd runs once per turn: a failure after this point is not reported again.
     this.#turnEndReported = true;

@@ -5,7 +5,6 @@
  * cover a stream that stalls or breaks mid-way, with the agent's own backoff settings.
  */
 import OpenAI from 'openai';
-import type { JsonSchema } from '../agent/config.js';
 import type { ChatMessage, ToolCall } from '../agent/messages.js';
 import { estimateTokens } from '../agent/tokens.js';
 import { type Clock, systemClock } from '../clock.js';
@@ -18,6 +17,7 @@ import {
   LlmRateLimitedError,
   LlmRequestFailedError,
 } from '../errors.js';
+import type { LlmCallObserver, LlmRequest, LlmResponse } from './model.js';
 import { isRetryable, retryDelay, sleep } from './retry.js';
 
 export interface LlmClientOptions {
@@ -39,37 +39,6 @@ export interface LlmClientOptions {
   readonly clock?: Clock | undefined;
   /** Uniform in [0, 1), for the jitter; seed it to make waits repeatable. @default Math.random */
   readonly random?: (() => number) | undefined;
-}
-
-export interface LlmToolSpec {
-  readonly name: string;
-  readonly description: string;
-  readonly parameters: JsonSchema;
-}
-
-export interface LlmRequest {
-  readonly model: string;
-  readonly messages: readonly ChatMessage[];
-  readonly tools?: readonly LlmToolSpec[] | undefined;
-  readonly parallelToolCalls?: boolean | undefined;
-  /** Ask for a JSON reply matching this schema (structured output). */
-  readonly jsonSchema?:
-    | { readonly name: string; readonly schema: JsonSchema; readonly strict: boolean }
-    | undefined;
-}
-
-export interface LlmResponse {
-  readonly content: string;
-  readonly toolCalls: readonly ToolCall[];
-  readonly inputTokens: number;
-  readonly outputTokens: number;
-  readonly finishReason: string;
-}
-
-/** What a call reports as it goes: text deltas, and each retry with the wait before it. */
-export interface LlmCallObserver {
-  onTextDelta?(delta: string): void;
-  onRetry?(attempt: number, error: AgentcellError, delayMs: number): void;
 }
 
 const DEFAULT_MODEL = 'gpt-4o-mini';

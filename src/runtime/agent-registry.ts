@@ -15,23 +15,32 @@ import {
   OptionsInvalidError,
   ToolNotFoundError,
 } from '../errors.js';
+import type { ModelService } from '../llm/model-service.js';
 import type { ToolRegistry } from '../tools/registry.js';
+import type { ThreadAgent } from '../worker/api.js';
 import { parseRegisterOptions, type RegisterOptions } from './options.js';
+import { threadAgentOf } from './thread-agent.js';
 
 export interface Registered {
   readonly name: string;
   readonly blueprint: Blueprint;
-  readonly encoded: string;
+  /** What a session thread gets: the blueprint without secrets, and its model's reference. */
+  readonly thread: ThreadAgent;
   readonly options: ReturnType<typeof parseRegisterOptions>;
 }
 
 export class AgentRegistry {
   readonly #tools: ToolRegistry;
+  readonly #models: ModelService;
   readonly #agents = new Map<string, Registered>();
 
-  /** `tools`: the supervisor's; an agent's host tools are registered there as it is added. */
-  constructor(tools: ToolRegistry) {
+  /**
+   * `tools`: the supervisor's; an agent's host tools are registered there as it is added.
+   * `models`: where each agent's model endpoint (and its credentials) is kept.
+   */
+  constructor(tools: ToolRegistry, models: ModelService) {
     this.#tools = tools;
+    this.#models = models;
   }
 
   get size(): number {
@@ -77,7 +86,12 @@ export class AgentRegistry {
     const encoded = encodeBlueprint(blueprint);
     // Decoded once here so a bad blueprint fails at registration, not in every worker.
     decodeBlueprint(encoded, { registry: this.#tools });
-    const registered = { name, blueprint, encoded, options: parsed };
+    const registered = {
+      name,
+      blueprint,
+      thread: threadAgentOf(blueprint, this.#models),
+      options: parsed,
+    };
     this.#agents.set(name, registered);
     return registered;
   }
@@ -105,17 +119,17 @@ export class AgentRegistry {
     }
   }
 
-  /** The encoded blueprints of the agents `agentName` hands off to, by name. */
-  handoffBlueprints(agentName: string): Record<string, string> {
+  /** What a thread gets of the agents `agentName` hands off to, by name. */
+  handoffAgents(agentName: string): Record<string, ThreadAgent> {
     const registered = this.named(agentName);
-    const handoffs: Record<string, string> = {};
+    const handoffs: Record<string, ThreadAgent> = {};
     for (const name of registered.blueprint.handoffs) {
       const target = this.#agents.get(name);
       if (!target)
         throw new BlueprintInvalidError(
           `agent ${agentName} hands off to ${name}, which is not registered`,
         );
-      handoffs[name] = target.encoded;
+      handoffs[name] = target.thread;
     }
     return handoffs;
   }

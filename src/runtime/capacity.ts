@@ -11,11 +11,18 @@ import { readFileSync } from 'node:fs';
 import { freemem } from 'node:os';
 
 export interface CapacityOptions {
-  /** Memory maps one session worker adds (measured: ~96 after its first turn on Node 20, bundled worker; 120 leaves room for growth). */
+  /**
+   * Memory maps one session worker adds. By default measured while the supervisor runs: the maps
+   * its threads added since it started, per thread, plus a margin; before the first thread an
+   * estimate (37 measured per idle session thread after its first turn, Node 20).
+   */
   readonly mapsPerWorker?: number | undefined;
   /** Maps kept free for everything else the process does. @default 4096 */
   readonly reserveMaps?: number | undefined;
-  /** Memory one live session worker needs, heap growth included. @default 48 MiB */
+  /**
+   * Memory one live session worker needs, heap growth included. @default 16 MiB (an idle session
+   * thread measured 6.2 MiB of RSS after its first turn; the rest is room for its history)
+   */
   readonly bytesPerWorker?: number | undefined;
   /** Memory kept free for the host. @default 512 MiB */
   readonly reserveBytes?: number | undefined;
@@ -25,13 +32,23 @@ export interface CapacityOptions {
   readonly readMapsInUse?: (() => number) | undefined;
   /** Overrides how free memory is read (tests). */
   readonly readFreeBytes?: (() => number) | undefined;
+  /** How many session threads the supervisor runs now, to measure maps per thread. */
+  readonly threads?: (() => number) | undefined;
 }
+
+/** Maps per thread assumed before any was measured (37 measured, plus room to grow). */
+const INITIAL_MAPS_ESTIMATE = 48;
+/** A measured figure is raised by this much: threads map more as their heaps grow. */
+const MEASURED_MARGIN = 1.25;
 
 const MIB = 1024 * 1024;
 
 export class CapacityGuard {
-  readonly #mapsPerWorker: number;
+  readonly #mapsPerWorker: number | undefined;
   readonly #reserveMaps: number;
+  readonly #threads: () => number;
+  /** Maps in use before this supervisor started any thread. */
+  readonly #baselineMaps: number | undefined;
   readonly #bytesPerWorker: number;
   readonly #reserveBytes: number;
   readonly #maxMapCount: number | undefined;
@@ -39,13 +56,28 @@ export class CapacityGuard {
   readonly #readFreeBytes: () => number;
 
   constructor(options: CapacityOptions = {}) {
-    this.#mapsPerWorker = options.mapsPerWorker ?? 120;
+    this.#mapsPerWorker = options.mapsPerWorker;
+    this.#threads = options.threads ?? (() => 0);
     this.#reserveMaps = options.reserveMaps ?? 4096;
-    this.#bytesPerWorker = options.bytesPerWorker ?? 48 * MIB;
+    this.#bytesPerWorker = options.bytesPerWorker ?? 16 * MIB;
     this.#reserveBytes = options.reserveBytes ?? 512 * MIB;
     this.#maxMapCount = options.maxMapCount ?? readNumber('/proc/sys/vm/max_map_count');
     this.#readMapsInUse = options.readMapsInUse ?? countMapsInUse;
     this.#readFreeBytes = options.readFreeBytes ?? freemem;
+    this.#baselineMaps = this.#maxMapCount === undefined ? undefined : this.#readMapsInUse();
+  }
+
+  /** Maps one more thread is expected to add: the option, else measured, else the estimate. */
+  mapsPerWorker(
+    inUse = this.#maxMapCount === undefined ? undefined : this.#readMapsInUse(),
+  ): number {
+    if (this.#mapsPerWorker !== undefined) return this.#mapsPerWorker;
+    const threads = this.#threads();
+    if (threads === 0 || inUse === undefined || this.#baselineMaps === undefined) {
+      return INITIAL_MAPS_ESTIMATE;
+    }
+    const measured = ((inUse - this.#baselineMaps) / threads) * MEASURED_MARGIN;
+    return Math.max(INITIAL_MAPS_ESTIMATE / 2, Math.ceil(measured));
   }
 
   /**
@@ -60,7 +92,7 @@ export class CapacityGuard {
     const byMaps =
       this.#maxMapCount === undefined || inUse === undefined
         ? Number.POSITIVE_INFINITY
-        : Math.floor((this.#maxMapCount - inUse - this.#reserveMaps) / this.#mapsPerWorker);
+        : Math.floor((this.#maxMapCount - inUse - this.#reserveMaps) / this.mapsPerWorker(inUse));
     return Math.max(0, Math.min(byMemory, byMaps));
   }
 
@@ -73,7 +105,7 @@ export class CapacityGuard {
     return {
       maxMapCount: this.#maxMapCount,
       mapsInUse: this.#maxMapCount === undefined ? undefined : this.#readMapsInUse(),
-      mapsPerWorker: this.#mapsPerWorker,
+      mapsPerWorker: this.mapsPerWorker(),
       freeBytes: this.#readFreeBytes(),
       bytesPerWorker: this.#bytesPerWorker,
     };

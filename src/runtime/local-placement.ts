@@ -45,7 +45,9 @@ export class LocalPlacement {
     const options = deps.options;
     this.#deps = deps;
     this.#options = options;
-    this.#capacity = new CapacityGuard(options.capacity);
+    this.#capacity = new CapacityGuard({ threads: () => this.#threads(), ...options.capacity });
+    // The ceiling as estimated now; every start checks the room left again, with the maps
+    // per thread measured by then.
     const ceiling = this.#capacity.ceiling(0);
     this.#live = new LiveSet({
       maxLive: Math.max(1, Math.min(options.maxLiveSessions ?? ceiling, ceiling)),
@@ -71,6 +73,14 @@ export class LocalPlacement {
         );
       },
     });
+  }
+
+  /** Session threads alive now: live sessions' and prepared or preparing warm ones. */
+  #threads(): number {
+    // Read once during construction, before either exists: no thread runs yet.
+    const live = this.#live as LiveSet | undefined;
+    const warm = this.#warm as WarmPool | undefined;
+    return (live?.size ?? 0) + (warm ? warm.size + warm.preparing : 0);
   }
 
   /** Keeps `size` prepared workers for `agent` (0: none). */

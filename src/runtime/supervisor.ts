@@ -17,6 +17,7 @@ import {
   SupervisorClosedError,
   SupervisorDestroyedError,
 } from '../errors.js';
+import { ModelService } from '../llm/model-service.js';
 import type { HostApi } from '../worker/api.js';
 import { AgentRegistry } from './agent-registry.js';
 import type { SupervisorEvents } from './events.js';
@@ -89,6 +90,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #admission: PQueue;
   readonly #insideTurn = new AsyncLocalStorage<string>();
   readonly #hostApi: HostApi;
+  /** Every model call of every session goes through it; the credentials stay here. */
+  readonly #models: ModelService;
   readonly #sessionHost: SessionHost;
   readonly #placement: LocalPlacement;
   /** Set in cluster mode: sessions then run wherever their owner is. */
@@ -116,7 +119,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#ownsStore = this.#options.store === undefined;
     this.#store = this.#options.store ?? new MemoryStore();
     this.#admission = new PQueue({ concurrency: this.#options.maxConcurrentTurns });
-    this.#agents = new AgentRegistry(this.#options.tools);
+    this.#models = new ModelService({ clock: this.#options.clock });
+    this.#agents = new AgentRegistry(this.#options.tools, this.#models);
     this.#hostApi = makeHostApi(
       this.#options,
       this.#insideTurn,
@@ -390,12 +394,13 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #agentInit(agentName: string): AgentRunnerInit {
     const registered = this.#agents.named(agentName);
     return {
-      blueprint: registered.encoded,
+      ...registered.thread,
       tools: this.#options.tools.entries(),
-      handoffs: this.#agents.handoffBlueprints(agentName),
+      handoffs: this.#agents.handoffAgents(agentName),
       hooks: Object.keys(this.#options.hooks),
       validators: Object.keys(this.#options.validators),
       host: this.#hostApi,
+      models: this.#models,
     };
   }
 

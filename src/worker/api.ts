@@ -10,15 +10,26 @@ import type { TurnEvent, TurnResult } from '../agent/turn-events.js';
 import type { ErrorWire } from '../errors.js';
 import type { ToolRegistryEntry } from '../tools/registry.js';
 import type { ToolContext } from '../tools/tool.js';
+import type { ModelCallMessage } from './model-protocol.js';
+
+/**
+ * One agent as a thread gets it: its blueprint with every secret value redacted (the host
+ * validated it, so the thread decodes without validating), and the opaque reference of its
+ * model endpoint on the host's model service.
+ */
+export interface ThreadAgent {
+  /** The blueprint, encoded with the shared codec; apiKey and auth values are redacted. */
+  readonly blueprint: string;
+  /** The endpoint's reference on the host's model service: the credentials stay there. */
+  readonly model: string;
+}
 
 /** What a worker needs to build an agent: everything but the session. */
-export interface AgentInit {
-  /** The agent's blueprint, encoded with the shared codec. */
-  readonly blueprint: string;
+export interface AgentInit extends ThreadAgent {
   /** Where this thread finds each tool: modules it imports, host tools it calls back. */
   readonly tools: readonly ToolRegistryEntry[];
-  /** Blueprints (encoded) of the agents this one may hand off to, by name. */
-  readonly handoffs: Readonly<Record<string, string>>;
+  /** The agents this one may hand off to, by name. */
+  readonly handoffs: Readonly<Record<string, ThreadAgent>>;
   /** Hook and validator names the host can run. */
   readonly hooks: readonly string[];
   readonly validators: readonly string[];
@@ -28,7 +39,10 @@ export interface AgentInit {
 export interface PrepareInit extends AgentInit {
   /** A port on which the host exposes {@link HostApi} with comlink. */
   readonly host: MessagePort;
-  /** A port on which the worker posts {@link WorkerMessage}s, in order. */
+  /**
+   * The worker posts batches of {@link WorkerMessage}s and model calls here, in order; the host
+   * answers the model calls on the same port.
+   */
   readonly events: MessagePort;
 }
 
@@ -81,3 +95,6 @@ export type TurnEnd = TurnOutcome & {
 };
 
 export type WorkerMessage = TurnEvent | TurnEnd;
+
+/** What a worker posts on its event port: batches of these, in the order they were made. */
+export type WorkerOutput = WorkerMessage | ModelCallMessage;

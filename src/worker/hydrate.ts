@@ -1,26 +1,29 @@
 /**
  * Turning what a host sends into a runnable agent, shared by session workers (dedicated) and
  * turn tasks (pooled): tools from this thread's registry (modules imported here, host tools
- * called back), the agent template from its blueprint, handoff targets, and proxies for the
- * hooks, validators and approver that live in the host.
+ * called back), the agent template from its trusted blueprint, handoff targets, model clients
+ * that ask the host's model service, and proxies for the hooks, validators and approver that
+ * live in the host. Nothing here validates: the host did, before it sent anything.
  */
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
-import { Agent } from '../agent/agent.js';
-import { decodeBlueprint } from '../agent/blueprint.js';
+import { AgentCore, AgentParts } from '../agent/agent-core.js';
+import { decodeTrustedBlueprint } from '../agent/blueprint-wire.js';
 import type { Hook, Validator } from '../agent/extensions.js';
 import { runTurn } from '../agent/turn.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import { endpointOf } from '../codec.js';
 import { toWire } from '../errors.js';
+import type { ModelClient } from '../llm/model.js';
 import { type HostCall, ToolRegistry } from '../tools/registry.js';
-import type { AgentInit, HostApi, TurnEnd, TurnOutcome } from './api.js';
+import { resolveTools } from '../tools/resolve.js';
+import type { AgentInit, HostApi, ThreadAgent, TurnEnd, TurnOutcome } from './api.js';
 
 export interface Hydrated {
   /** Built once; every session gets a clone of it (fresh state, fresh locks). */
-  readonly template: Agent;
-  readonly handoffs: ReadonlyMap<string, Agent>;
+  readonly template: AgentCore;
+  readonly handoffs: ReadonlyMap<string, AgentCore>;
   readonly hooks: Readonly<Record<string, Hook>>;
   readonly validators: Readonly<Record<string, Validator>>;
   readonly host: Comlink.Remote<HostApi>;
@@ -28,18 +31,34 @@ export interface Hydrated {
 
 /** The agent template and its handoff targets, built once per blueprint in a thread. */
 export interface BuiltAgents {
-  readonly template: Agent;
-  readonly handoffs: ReadonlyMap<string, Agent>;
+  readonly template: AgentCore;
+  readonly handoffs: ReadonlyMap<string, AgentCore>;
 }
 
-/** Loads the tools (host tools call back through `hostCall`) and decodes the blueprints. */
-export async function buildAgents(init: AgentInit, hostCall: HostCall): Promise<BuiltAgents> {
+/**
+ * Loads the tools (host tools call back through `hostCall`) and decodes the blueprints; each
+ * agent's model calls go through `modelFor(ref)`.
+ */
+export async function buildAgents(
+  init: AgentInit,
+  hostCall: HostCall,
+  modelFor: (ref: string) => ModelClient,
+): Promise<BuiltAgents> {
   const registry = await ToolRegistry.fromEntries(init.tools, hostCall);
-  const build = (text: string) =>
-    Agent.fromBlueprint(decodeBlueprint(text, { registry }), { registry });
+  const build = (agent: ThreadAgent) => {
+    const blueprint = decodeTrustedBlueprint(agent.blueprint);
+    return new AgentCore(
+      new AgentParts(
+        blueprint.spec,
+        Object.freeze(resolveTools(blueprint, registry)),
+        Object.freeze([...blueprint.handoffs]),
+        modelFor(agent.model),
+      ),
+    );
+  };
   return {
-    template: build(init.blueprint),
-    handoffs: new Map(Object.entries(init.handoffs).map(([name, text]) => [name, build(text)])),
+    template: build(init),
+    handoffs: new Map(Object.entries(init.handoffs).map(([name, agent]) => [name, build(agent)])),
   };
 }
 
@@ -65,11 +84,15 @@ export function bindHost(
 }
 
 /** Both steps for a thread that serves one host for good (a session worker). */
-export async function hydrate(init: AgentInit, hostPort: MessagePort): Promise<Hydrated> {
+export async function hydrate(
+  init: AgentInit,
+  hostPort: MessagePort,
+  modelFor: (ref: string) => ModelClient,
+): Promise<Hydrated> {
   const host = Comlink.wrap<HostApi>(endpointOf(hostPort));
   return bindHost(
     init,
-    await buildAgents(init, (name, args, context) => host.callTool(name, args, context)),
+    await buildAgents(init, (name, args, context) => host.callTool(name, args, context), modelFor),
     host,
   );
 }
@@ -88,7 +111,7 @@ export interface SessionTurn {
  */
 export async function runSessionTurn(
   hydrated: Hydrated,
-  agent: Agent,
+  agent: AgentCore,
   turn: SessionTurn,
   post: (message: TurnEvent | TurnEnd) => void,
 ): Promise<TurnEnd> {

@@ -3,13 +3,22 @@
  * exposed by `workers/session-worker.ts` over comlink. `prepare` builds the agent template
  * once (a warm worker stops here); `activate` binds the worker to one session with a clone of
  * the template (fresh locks and interrupt controller) and the session's journal.
+ *
+ * The thread makes no connection of its own: model calls go to the host over the event port.
  */
 import { getHeapStatistics } from 'node:v8';
 import { type MessagePort, threadId } from 'node:worker_threads';
-import type { Agent } from '../agent/agent.js';
+import type { AgentCore } from '../agent/agent-core.js';
 import { decodeJournal, replayJournal } from '../agent/journal.js';
-import type { PrepareInit, SessionWorkerApi, WorkerMessage, WorkerStats } from './api.js';
+import type {
+  PrepareInit,
+  SessionWorkerApi,
+  WorkerMessage,
+  WorkerOutput,
+  WorkerStats,
+} from './api.js';
 import { type Hydrated, hydrate, runSessionTurn } from './hydrate.js';
+import { ModelLink, Outbox } from './model-link.js';
 
 interface RunningTurn {
   readonly turnId: string;
@@ -20,18 +29,16 @@ interface RunningTurn {
 
 export class SessionCore implements SessionWorkerApi {
   #hydrated: Hydrated | undefined;
-  #agent: Agent | undefined;
+  #agent: AgentCore | undefined;
   #sessionKey = '';
-  #events: MessagePort | undefined;
+  #outbox: Outbox<WorkerOutput> | undefined;
   #current: RunningTurn | undefined;
 
   async prepare(init: PrepareInit): Promise<{ readonly threadId: number }> {
-    this.#events = init.events;
-    this.#hydrated = await hydrate(init, init.host);
-    // A thread's first fetch pays for setting up Node's HTTP client (~40–80 ms here); paying it
-    // while the worker waits in the warm pool keeps it off the session's first turn.
-    this.#hydrated.template.llm();
-    await fetch('data:,').then((response) => response.arrayBuffer());
+    const outbox = new Outbox<WorkerOutput>(init.events as MessagePort);
+    const link = new ModelLink(init.events, outbox);
+    this.#outbox = outbox;
+    this.#hydrated = await hydrate(init, init.host, (ref) => link.client(ref));
     return { threadId };
   }
 
@@ -48,7 +55,10 @@ export class SessionCore implements SessionWorkerApi {
   startTurn(turnId: string, message: string): void {
     const hydrated = this.#hydrated;
     const agent = this.#agent;
-    if (!hydrated || !agent) throw new Error('activate() must be called before startTurn()');
+    const outbox = this.#outbox;
+    if (!hydrated || !agent || !outbox) {
+      throw new Error('activate() must be called before startTurn()');
+    }
     const turn: RunningTurn = { turnId, steers: [], open: true };
     this.#current = turn;
     const post = (event: WorkerMessage) => {
@@ -56,7 +66,7 @@ export class SessionCore implements SessionWorkerApi {
         turn.open = false;
         if (this.#current === turn) this.#current = undefined;
       }
-      this.#events?.postMessage(event);
+      outbox.post(event);
     };
     void runSessionTurn(
       hydrated,

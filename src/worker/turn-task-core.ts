@@ -21,12 +21,15 @@
 import { createHash } from 'node:crypto';
 import { type MessagePort, threadId } from 'node:worker_threads';
 import * as Comlink from 'comlink';
-import type { Agent } from '../agent/agent.js';
+import type { AgentCore } from '../agent/agent-core.js';
 import { decodeJournal, replayJournal } from '../agent/journal.js';
 import { endpointOf } from '../codec.js';
 import { InternalError, toWire } from '../errors.js';
-import type { AgentInit, HostApi, TurnEnd, WorkerMessage } from './api.js';
+import type { ModelClient } from '../llm/model.js';
+import type { AgentInit, HostApi, TurnEnd, WorkerMessage, WorkerOutput } from './api.js';
 import { type BuiltAgents, bindHost, buildAgents, runSessionTurn } from './hydrate.js';
+import { ModelLink, Outbox } from './model-link.js';
+import { isModelReply } from './model-protocol.js';
 
 /** One pooled turn: structured-cloneable, with both ports in the task's transfer list. */
 export interface TurnTaskInput {
@@ -57,8 +60,8 @@ export interface TurnTaskStart {
   readonly threadId: number;
 }
 
-/** Everything the task posts on its `port`. */
-export type TurnTaskMessage = TurnTaskStart | WorkerMessage;
+/** Everything the task posts on its `port`, in batches (arrays), in order. */
+export type TurnTaskMessage = TurnTaskStart | WorkerOutput;
 
 /** What the task returns to piscina: a receipt; the outcome travels as the `turn-end`. */
 export interface TurnTaskResult {
@@ -82,20 +85,26 @@ const templates = new Map<string, Promise<Template>>();
  */
 const hosts = new Map<string, Comlink.Remote<HostApi>>();
 
+/** Likewise the model link of each running turn's task, by session key. */
+const links = new Map<string, ModelLink>();
+
 /** Runs one turn and posts its events, then its `turn-end`, on `input.port`. Never rejects. */
 export async function runTurnTask(input: TurnTaskInput): Promise<TurnTaskResult> {
   const { port, hostPort, turnId, sessionKey } = input;
   let open = true;
-  let agent: Agent | undefined;
+  let agent: AgentCore | undefined;
   let interruptReason: string | undefined;
   const steers: { id: string; message: string }[] = [];
-  const post = (message: TurnTaskMessage) => {
+  const outbox = new Outbox<TurnTaskMessage>(port);
+  const link = new ModelLink(port, outbox);
+  const post = (message: TurnTaskStart | WorkerMessage) => {
     if (message.type === 'turn-end') open = false;
-    port.postMessage(message);
+    outbox.post(message);
   };
   // Control messages posted while the task waited in the pool queue are buffered in the port
   // and arrive here; an interrupt that comes before the turn has begun is latched.
   port.on('message', (control: TurnTaskControl) => {
+    if (isModelReply(control)) return; // the model link's
     if (control.type === 'interrupt') {
       interruptReason ??= control.reason;
       agent?.interrupts.interrupt(control.reason, turnId);
@@ -106,6 +115,7 @@ export async function runTurnTask(input: TurnTaskInput): Promise<TurnTaskResult>
   post({ type: 'task-start', turnId, threadId });
   const host = Comlink.wrap<HostApi>(endpointOf(hostPort));
   hosts.set(sessionKey, host);
+  links.set(sessionKey, link);
   let end: TurnEnd;
   try {
     const template = await templateFor(input.agent);
@@ -129,6 +139,8 @@ export async function runTurnTask(input: TurnTaskInput): Promise<TurnTaskResult>
     post(end);
   } finally {
     if (hosts.get(sessionKey) === host) hosts.delete(sessionKey);
+    if (links.get(sessionKey) === link) links.delete(sessionKey);
+    outbox.flush();
     port.close();
     hostPort.close();
   }
@@ -172,15 +184,34 @@ function templateKey(init: AgentInit): string {
 }
 
 function buildTemplate(init: AgentInit): Promise<Template> {
-  return buildAgents(init, (name, args, context) => {
-    const host = hosts.get(context.sessionKey);
-    if (!host) {
-      throw new InternalError(
-        `host tool ${JSON.stringify(name)} was called outside a turn of session ${JSON.stringify(context.sessionKey)}`,
-      );
-    }
-    return host.callTool(name, args, context);
-  });
+  return buildAgents(
+    init,
+    (name, args, context) => {
+      const host = hosts.get(context.sessionKey);
+      if (!host) {
+        throw new InternalError(
+          `host tool ${JSON.stringify(name)} was called outside a turn of session ${JSON.stringify(context.sessionKey)}`,
+        );
+      }
+      return host.callTool(name, args, context);
+    },
+    modelFor,
+  );
+}
+
+/** A template's model client: each call goes through the link of the task running its turn. */
+function modelFor(ref: string): ModelClient {
+  return {
+    complete: (request, signal, observer, meta) => {
+      const link = meta && links.get(meta.sessionKey);
+      if (!link) {
+        throw new InternalError(
+          `a model call was made outside a turn of session ${JSON.stringify(meta?.sessionKey)}`,
+        );
+      }
+      return link.client(ref).complete(request, signal, observer, meta);
+    },
+  };
 }
 
 /** How many templates this thread holds (for tests and diagnostics). */

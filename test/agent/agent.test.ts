@@ -6,7 +6,7 @@ import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { Agent, type AgentConfig } from '../../src/agent/agent.js';
 import { InterruptController } from '../../src/agent/interrupt.js';
-import { defineTool } from '../../src/tools/tool.js';
+import { defineTool } from '../../src/tools/define-tool.js';
 import { caught } from '../support/harness.js';
 import { fullConfig, lookupTool, SECRETS } from './helpers.js';
 

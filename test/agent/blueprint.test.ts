@@ -17,8 +17,9 @@ import {
 } from '../../src/agent/blueprint.js';
 import type { AgentSpec } from '../../src/agent/config.js';
 import { encode } from '../../src/codec.js';
+import { defineTool } from '../../src/tools/define-tool.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
-import { defineTool, describeTool, type Tool } from '../../src/tools/tool.js';
+import { describeTool, type Tool } from '../../src/tools/tool.js';
 import { caught } from '../support/harness.js';
 import { agentConfig } from './arbitraries.js';
 import { counterTool, fullConfig, hostTool, lookupTool } from './helpers.js';

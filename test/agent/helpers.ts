@@ -9,7 +9,8 @@ import type { ChatMessage, Usage } from '../../src/agent/messages.js';
 import type { TurnEvent } from '../../src/agent/turn-events.js';
 import type { MockLlm } from '../../src/testing/index.js';
 import type { ChatCompletionMessage } from '../../src/testing/mock-llm-script.js';
-import { defineTool, type Tool, type ToolContext } from '../../src/tools/tool.js';
+import { defineTool } from '../../src/tools/define-tool.js';
+import type { Tool, ToolContext } from '../../src/tools/tool.js';
 import { agentFor, messagesOf } from '../support/harness.js';
 
 export const SECRETS = {

@@ -5,7 +5,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { HookContext, Validator } from '../../src/agent/extensions.js';
 import type { ChatCompletionRequest } from '../../src/testing/mock-llm-script.js';
-import { defineTool } from '../../src/tools/tool.js';
+import { defineTool } from '../../src/tools/define-tool.js';
 import { bodyOf, messagesOf, rejectionOf, useMockLlm } from '../support/harness.js';
 import { makeAgent, recordEvents, rolesAndText, SENTINEL } from './helpers.js';
 

@@ -5,7 +5,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { Agent } from '../../src/agent/agent.js';
 import type { ApprovalRequest } from '../../src/agent/extensions.js';
-import { defineTool, type Tool, type ToolContext } from '../../src/tools/tool.js';
+import { defineTool } from '../../src/tools/define-tool.js';
+import type { Tool, ToolContext } from '../../src/tools/tool.js';
 import { createBarrier } from '../fixtures/barrier.js';
 import { bodyOf, messagesOf, useMockLlm } from '../support/harness.js';
 import { makeAgent, recordEvents, toolMessagesOf } from './helpers.js';

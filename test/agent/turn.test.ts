@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../src/agent/messages.js';
 import type { TurnEvent } from '../../src/agent/turn-events.js';
 import { startMockLlm } from '../../src/testing/index.js';
-import { defineTool } from '../../src/tools/tool.js';
+import { defineTool } from '../../src/tools/define-tool.js';
 import { bodyOf, type Caught, messagesOf, rejectionOf, useMockLlm } from '../support/harness.js';
 import { makeAgent, recordEvents, rolesAndText, SENTINEL } from './helpers.js';
 

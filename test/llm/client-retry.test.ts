@@ -12,7 +12,8 @@ import { promisify } from 'node:util';
 import pDefer, { type DeferredPromise } from 'p-defer';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../src/cli/loadtest/random.js';
-import { LlmClient, type LlmClientOptions, type LlmRequest } from '../../src/llm/client.js';
+import { LlmClient, type LlmClientOptions } from '../../src/llm/client.js';
+import type { LlmRequest } from '../../src/llm/model.js';
 import { SimulatedClock } from '../../src/testing/simulated-clock.js';
 import { useMockLlm } from '../support/harness.js';
 

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../src/agent/messages.js';
 import { InterruptedError } from '../../src/errors.js';
-import { LlmClient, type LlmClientOptions, type LlmRequest } from '../../src/llm/client.js';
+import { LlmClient, type LlmClientOptions } from '../../src/llm/client.js';
+import type { LlmRequest } from '../../src/llm/model.js';
 import { startMockLlm } from '../../src/testing/index.js';
 import { bodyOf, rejectionOf, useMockLlm } from '../support/harness.js';
 

@@ -63,8 +63,13 @@ const originalTerminate = Worker.prototype.terminate;
 // Published before any worker of this file starts.
 const killSwitch = installKillSwitch();
 
-/** RSS may stay this much above the baseline after everything closed (allocator arenas, JIT code). */
-const RSS_TOLERANCE_MIB = 160;
+/**
+ * RSS may stay this much above the baseline after everything closed (allocator arenas, JIT code,
+ * and the host's heap: every session's model I/O now runs on the host thread, whose heap grows
+ * to the load's high-water mark and stays committed after GC; measured after the loads alone:
+ * heapTotal 115 MiB against 62 before, heapUsed +23 MiB, RSS +104 MiB).
+ */
+const RSS_TOLERANCE_MIB = 200;
 /**
  * Generous on purpose: this suite shares two cores with other test files, and a pooled turn
  * that times out gets its whole pool thread terminated once its interrupt grace is over.

@@ -24,7 +24,7 @@ import type { SupervisorEvents } from '../../src/runtime/events.js';
 import { FileStore } from '../../src/runtime/stores/file.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
-import { defineTool } from '../../src/tools/tool.js';
+import { defineTool } from '../../src/tools/define-tool.js';
 import { agentFor, type Listening, listen, useTempDir } from '../support/harness.js';
 import {
   codeOf,

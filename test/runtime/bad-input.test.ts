@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
-import { defineTool } from '../../src/tools/tool.js';
+import { defineTool } from '../../src/tools/define-tool.js';
 import { type Caught, mockAgent, rejectionOf, shutdown, thrownBy } from './helpers.js';
 
 let mock: MockLlm;

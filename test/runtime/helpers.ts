@@ -9,8 +9,9 @@ import type { SupervisorEvents as SupervisorEventMap } from '../../src/runtime/e
 import type { Supervisor } from '../../src/runtime/supervisor.js';
 import type { MockLlm, MockLlmRequest } from '../../src/testing/mock-llm.js';
 import { lastUserText } from '../../src/testing/mock-llm-script.js';
+import { defineTool } from '../../src/tools/define-tool.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
-import { defineTool, type Tool, type ToolContext } from '../../src/tools/tool.js';
+import type { Tool, ToolContext } from '../../src/tools/tool.js';
 
 /** Keys under which fixture tools find their SharedArrayBuffer (see each fixture). */
 export const SHARED_KEYS = {
@@ -28,6 +29,7 @@ export const FIXTURE_TOOLS = {
   exhaust_heap: 'exhaust-heap-tool.js',
   crash: 'crash-tool.js',
   echo: 'echo-tool.js',
+  secret_probe: 'secret-probe-tool.js',
 } as const;
 export type FixtureToolName = keyof typeof FIXTURE_TOOLS;
 

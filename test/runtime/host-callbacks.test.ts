@@ -9,7 +9,8 @@ import type { ApprovalRequest, HookContext } from '../../src/agent/extensions.js
 import { NotFoundError } from '../../src/errors.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
-import { defineTool, type ToolContext } from '../../src/tools/tool.js';
+import { defineTool } from '../../src/tools/define-tool.js';
+import type { ToolContext } from '../../src/tools/tool.js';
 import { fixtureRegistry, logEvents, mockAgent, rejectionOf, shutdown } from './helpers.js';
 
 interface HostCall {

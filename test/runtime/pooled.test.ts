@@ -3,24 +3,29 @@
  * one thread, so "the same thread" is guaranteed and module-level state starts fresh. Pool
  * threads run the compiled entry in dist/ (`npm run build` first).
  */
-import { threadId as hostThreadId, MessageChannel } from 'node:worker_threads';
+import { threadId as hostThreadId, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
-import { encodeBlueprint, toBlueprint } from '../../src/agent/blueprint.js';
+import { toBlueprint } from '../../src/agent/blueprint.js';
 import { encodeJournal, type JournalRecord } from '../../src/agent/journal.js';
 import type { ChatMessage } from '../../src/agent/messages.js';
 import type { TurnEvent } from '../../src/agent/turn-events.js';
+import { ModelService } from '../../src/llm/model-service.js';
+import { ModelCallServer } from '../../src/runtime/placement/model-calls.js';
 import {
   PooledRunner,
   TurnPool,
   type TurnPoolOptions,
 } from '../../src/runtime/placement/pooled.js';
 import type { WorkerExit } from '../../src/runtime/placement/worker-handle.js';
+import { threadAgentOf } from '../../src/runtime/thread-agent.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/index.js';
 import { contentText } from '../../src/testing/mock-llm-script.js';
+import { defineTool } from '../../src/tools/define-tool.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
-import { defineTool, type Tool } from '../../src/tools/tool.js';
+import type { Tool } from '../../src/tools/tool.js';
 import type { HostApi, TurnEnd } from '../../src/worker/api.js';
+import { isModelCall } from '../../src/worker/model-protocol.js';
 import {
   runTurnTask,
   type TurnTaskInput,
@@ -28,6 +33,19 @@ import {
 } from '../../src/worker/turn-task-core.js';
 
 const FIXTURES = new URL('../fixtures/tools/', import.meta.url);
+/** The host's model service: the turns' model calls are made there. */
+const models = new ModelService();
+
+/** What a task posts on its port, in order (it posts batches), with its model calls answered. */
+function collect(port: MessagePort, received: TurnTaskMessage[]): void {
+  const server = new ModelCallServer(models, port);
+  port.on('message', (batch: TurnTaskMessage[]) => {
+    for (const message of batch) {
+      if (isModelCall(message)) server.handle(message);
+      else received.push(message);
+    }
+  });
+}
 const MODULE_TOOLS = {
   counter: 'counter-tool.js',
   factory_counter: 'factory-counter-tool.js',
@@ -141,13 +159,14 @@ function session(pool: TurnPool, key: string, journal: JournalRecord[] = []) {
     pool,
     {
       sessionKey: key,
-      blueprint: encodeBlueprint(toBlueprint(agent)),
+      ...threadAgentOf(toBlueprint(agent), models),
       journal: encodeJournal(journal),
       tools: registry.entries(),
       handoffs: {},
       hooks: [],
       validators: [],
       host,
+      models,
     },
     { journal: async () => encodeJournal(journal), interruptGraceMs: 300 },
   );
@@ -453,11 +472,11 @@ describe('turn task core (without a thread)', () => {
     const events = new MessageChannel();
     const hostChannel = new MessageChannel();
     const received: TurnTaskMessage[] = [];
-    events.port1.on('message', (message: TurnTaskMessage) => received.push(message));
+    collect(events.port1, received);
     const closed = new Promise<void>((resolve) => events.port1.once('close', () => resolve()));
     const input: TurnTaskInput = {
       agent: {
-        blueprint: encodeBlueprint(toBlueprint(agent)),
+        ...threadAgentOf(toBlueprint(agent), models),
         tools: registry.entries(),
         handoffs: {},
         hooks: [],
@@ -484,11 +503,11 @@ describe('turn task core (without a thread)', () => {
     const events = new MessageChannel();
     const hostChannel = new MessageChannel();
     const received: TurnTaskMessage[] = [];
-    events.port1.on('message', (message: TurnTaskMessage) => received.push(message));
+    collect(events.port1, received);
     const closed = new Promise<void>((resolve) => events.port1.once('close', () => resolve()));
     const result = await runTurnTask({
       agent: {
-        blueprint: encodeBlueprint(toBlueprint(agent)),
+        ...threadAgentOf(toBlueprint(agent), models),
         tools: registry.entries(),
         handoffs: {},
         hooks: [],

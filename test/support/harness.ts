@@ -21,8 +21,9 @@ import {
   type ChatCompletionRequest,
   lastUserText,
 } from '../../src/testing/mock-llm-script.js';
+import { defineTool } from '../../src/tools/define-tool.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
-import { defineTool, type Tool, type ToolContext } from '../../src/tools/tool.js';
+import type { Tool, ToolContext } from '../../src/tools/tool.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures

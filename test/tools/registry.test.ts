@@ -5,8 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { decodeBlueprint, encodeBlueprint, toBlueprint } from '../../src/agent/blueprint.js';
+import { defineTool } from '../../src/tools/define-tool.js';
 import { type HostCall, ToolRegistry, type ToolRegistryEntry } from '../../src/tools/registry.js';
-import { defineTool, type Tool, type ToolContext } from '../../src/tools/tool.js';
+import type { Tool, ToolContext } from '../../src/tools/tool.js';
 import { caught, rejectionOf as rejection } from '../support/harness.js';
 
 const ECHO_MODULE = new URL('../fixtures/tools/echo-tool.js', import.meta.url);

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineTool, describeTool, isTool, type ToolDefinition } from '../../src/tools/tool.js';
+import { defineTool, type ToolDefinition } from '../../src/tools/define-tool.js';
+import { describeTool, isTool } from '../../src/tools/tool.js';
 import { caught } from '../support/harness.js';
 
 /** Defines a tool from a definition the type system would refuse (bad input). */

@@ -1,14 +1,24 @@
 /**
  * Dedicated placement: one worker thread per live session, RPC with comlink, turn events on a
- * port of their own (ordered, and ended by the turn's `turn-end`), host callbacks on another.
+ * port of their own (ordered, and ended by the turn's `turn-end`; the thread's model calls
+ * travel on it too and are answered there), host callbacks on another.
  */
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { MessageChannel, type ResourceLimits } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import type { TurnEvent } from '../../agent/turn-events.js';
 import { endpointOf } from '../../codec.js';
-import type { SessionWorkerApi, TurnEnd, WorkerMessage, WorkerStats } from '../../worker/api.js';
+import type {
+  SessionWorkerApi,
+  TurnEnd,
+  WorkerMessage,
+  WorkerOutput,
+  WorkerStats,
+} from '../../worker/api.js';
+import { isModelCall } from '../../worker/model-protocol.js';
 import { type Deferred, deferred } from '../deferred.js';
+import { ModelCallServer } from './model-calls.js';
+import { drained, portClosed } from './port-drain.js';
 import type { AgentRunnerInit, RunnerInit, TurnRunner } from './runner.js';
 import { crashError, type WorkerExit, WorkerHandle } from './worker-handle.js';
 
@@ -30,16 +40,38 @@ export class DedicatedRunner implements TurnRunner {
   readonly #options: DedicatedOptions;
   readonly #events: MessageChannel;
   readonly #host: MessageChannel;
+  readonly #models: ModelCallServer;
+  /**
+   * Resolves once the worker is gone and its event port delivered what it held: whoever hears
+   * of the exit (the turn, the session's supervision) already heard the thread's last events,
+   * such as the tool-start of the tool that ended it.
+   */
+  readonly #exited: Promise<WorkerExit>;
   #turn: ActiveTurn | undefined;
   #elu: EventLoopUtilization | undefined;
 
-  private constructor(handle: WorkerHandle<SessionWorkerApi>, options: DedicatedOptions) {
+  private constructor(
+    handle: WorkerHandle<SessionWorkerApi>,
+    options: DedicatedOptions,
+    init: AgentRunnerInit,
+  ) {
     this.#handle = handle;
     this.#options = options;
     this.#events = new MessageChannel();
     this.#host = new MessageChannel();
-    this.#events.port1.on('message', (message: WorkerMessage) => this.#route(message));
-    void handle.exited.then(() => this.#closePorts());
+    this.#models = new ModelCallServer(init.models, this.#events.port1);
+    const eventsClosed = portClosed(this.#events.port1);
+    this.#exited = handle.exited.then(async (exit) => {
+      await drained(eventsClosed);
+      return exit;
+    });
+    this.#events.port1.on('message', (batch: WorkerOutput[]) => {
+      for (const message of batch) {
+        if (isModelCall(message)) this.#models.handle(message);
+        else this.#route(message);
+      }
+    });
+    void this.#exited.then(() => this.#closePorts());
   }
 
   /** Starts a worker and binds it to a session: {@link prepare} then {@link activate}. */
@@ -64,9 +96,9 @@ export class DedicatedRunner implements TurnRunner {
       resourceLimits: options.resourceLimits,
       startTimeoutMs: options.startTimeoutMs,
     });
-    const runner = new DedicatedRunner(handle, options);
+    const runner = new DedicatedRunner(handle, options, init);
     try {
-      const { host, ...plain } = init;
+      const { host, models: _models, ...plain } = init;
       Comlink.expose(host, endpointOf(runner.#host.port1));
       const ports = { host: runner.#host.port2, events: runner.#events.port2 };
       await handle.call(
@@ -95,7 +127,7 @@ export class DedicatedRunner implements TurnRunner {
   }
 
   get exited(): Promise<WorkerExit> {
-    return this.#handle.exited;
+    return this.#exited;
   }
 
   async runTurn(
@@ -111,7 +143,7 @@ export class DedicatedRunner implements TurnRunner {
         this.#options.rpcTimeoutMs,
         'startTurn',
       );
-      const died = this.#handle.exited.then((exit): never => {
+      const died = this.#exited.then((exit): never => {
         throw crashError(exit, `turn ${turnId}`);
       });
       return await Promise.race([turn.ended.promise, died]);
@@ -124,14 +156,15 @@ export class DedicatedRunner implements TurnRunner {
   #route(message: WorkerMessage): void {
     const turn = this.#turn;
     if (!turn || message.turnId !== turn.turnId) return;
-    if (message.type === 'turn-end') {
+    if (message.type !== 'turn-end' && message.seq <= turn.lastSeq) return;
+    const corrected = this.#models.correct(message);
+    if (corrected.type === 'turn-end') {
       this.#turn = undefined;
-      turn.ended.resolve(message);
+      turn.ended.resolve(corrected);
       return;
     }
-    if (message.seq <= turn.lastSeq) return;
-    turn.lastSeq = message.seq;
-    turn.onEvent(message);
+    turn.lastSeq = corrected.seq;
+    turn.onEvent(corrected);
   }
 
   interrupt(turnId: string, reason: string): Promise<boolean> {
@@ -163,10 +196,12 @@ export class DedicatedRunner implements TurnRunner {
 
   async terminate(): Promise<void> {
     await this.#handle.terminate();
+    await this.#exited;
     this.#closePorts();
   }
 
   #closePorts(): void {
+    this.#models.close();
     this.#events.port1.close();
     this.#host.port1.close();
   }

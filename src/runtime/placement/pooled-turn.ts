@@ -7,9 +7,17 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import type { TurnEvent } from '../../agent/turn-events.js';
 import { endpointOf } from '../../codec.js';
-import type { HostApi, TurnEnd } from '../../worker/api.js';
-import type { TurnTaskControl, TurnTaskMessage } from '../../worker/turn-task-core.js';
+import type { ModelService } from '../../llm/model-service.js';
+import type { HostApi, TurnEnd, WorkerMessage } from '../../worker/api.js';
+import { isModelCall } from '../../worker/model-protocol.js';
+import type {
+  TurnTaskControl,
+  TurnTaskMessage,
+  TurnTaskStart,
+} from '../../worker/turn-task-core.js';
 import { type Deferred, deferred } from '../deferred.js';
+import { ModelCallServer } from './model-calls.js';
+import { portClosed } from './port-drain.js';
 
 /** Why the host aborted a task. */
 export type AbortCause = 'escalated' | 'terminated' | 'interrupted';
@@ -19,7 +27,7 @@ export interface OpenedTurn {
   readonly port: MessagePort;
   readonly hostPort: MessagePort;
   /** Resolves when the task closed its end of the events port (after its turn-end). */
-  readonly drained: Promise<void>;
+  readonly closed: Promise<void>;
 }
 
 export class PooledTurn {
@@ -37,6 +45,7 @@ export class PooledTurn {
   readonly #host = new MessageChannel();
   #settled = false;
   #lastSeq = -1;
+  #models: ModelCallServer | undefined;
 
   constructor(turnId: string, onEvent: (event: TurnEvent) => void) {
     this.turnId = turnId;
@@ -58,12 +67,19 @@ export class PooledTurn {
    * Starts listening to the task and serving `host` to it; `onStart` hears which thread
    * picked the task up. The returned ports go to the task.
    */
-  open(host: HostApi, onStart: (threadId: number) => void): OpenedTurn {
+  open(host: HostApi, models: ModelService, onStart: (threadId: number) => void): OpenedTurn {
     const events = this.#events.port1;
-    events.on('message', (message: TurnTaskMessage) => this.#route(message, onStart));
-    const drained = new Promise<void>((resolve) => events.once('close', () => resolve()));
+    const server = new ModelCallServer(models, events);
+    this.#models = server;
+    events.on('message', (batch: TurnTaskMessage[]) => {
+      for (const message of batch) {
+        if (isModelCall(message)) server.handle(message);
+        else this.#route(message, onStart);
+      }
+    });
+    const closed = portClosed(events);
     Comlink.expose(host, endpointOf(this.#host.port1));
-    return { port: this.#events.port2, hostPort: this.#host.port2, drained };
+    return { port: this.#events.port2, hostPort: this.#host.port2, closed };
   }
 
   /** Sends the task a control message; it reads them at its next check. */
@@ -89,25 +105,27 @@ export class PooledTurn {
   close(): void {
     this.#settled = true;
     clearTimeout(this.grace);
+    this.#models?.close();
     // Closing the ends that were transferred to the task is a no-op here.
     for (const port of [this.#events.port1, this.#events.port2]) port.close();
     for (const port of [this.#host.port1, this.#host.port2]) port.close();
   }
 
   /** Events of another turn, repeated ones, and anything after the turn settled are dropped. */
-  #route(message: TurnTaskMessage, onStart: (threadId: number) => void): void {
+  #route(message: TurnTaskStart | WorkerMessage, onStart: (threadId: number) => void): void {
     if (message.type === 'task-start') {
       this.threadId = message.threadId;
       onStart(message.threadId);
       return;
     }
     if (this.#settled || message.turnId !== this.turnId) return;
-    if (message.type === 'turn-end') {
-      this.settle(message);
+    if (message.type !== 'turn-end' && message.seq <= this.#lastSeq) return;
+    const corrected = this.#models ? this.#models.correct(message) : message;
+    if (corrected.type === 'turn-end') {
+      this.settle(corrected);
       return;
     }
-    if (message.seq <= this.#lastSeq) return;
-    this.#lastSeq = message.seq;
-    this.#onEvent(message);
+    this.#lastSeq = corrected.seq;
+    this.#onEvent(corrected);
   }
 }

@@ -22,11 +22,13 @@ import {
   SessionCrashedError,
   toWire,
 } from '../../errors.js';
+import type { ModelService } from '../../llm/model-service.js';
 import type { AgentInit, HostApi, TurnEnd, WorkerStats } from '../../worker/api.js';
 import type { TurnTaskResult } from '../../worker/turn-task-core.js';
 import { deferred } from '../deferred.js';
 import { poolFailureReason } from './pool-failure.js';
 import { PooledTurn } from './pooled-turn.js';
+import { drained } from './port-drain.js';
 import type { RunnerInit, TurnRunner } from './runner.js';
 import type { TurnPool } from './turn-pool.js';
 import type { WorkerExit } from './worker-handle.js';
@@ -48,7 +50,6 @@ export interface PooledRunnerOptions {
 
 const DEFAULT_INTERRUPT_GRACE_MS = 2_000;
 /** How long to wait for a finished task's port to drain before calling the turn-end lost. */
-const DRAIN_MS = 1_000;
 const ERR_WORKER_OUT_OF_MEMORY = 'ERR_WORKER_OUT_OF_MEMORY';
 
 /**
@@ -67,6 +68,7 @@ export class PooledRunner implements TurnRunner {
   readonly #sessionKey: string;
   readonly #agent: AgentInit;
   readonly #host: HostApi;
+  readonly #models: ModelService;
   readonly #journal: () => Promise<string>;
   readonly #graceMs: number;
   readonly #exited = deferred<WorkerExit>();
@@ -79,12 +81,14 @@ export class PooledRunner implements TurnRunner {
     // Only plain data goes into tasks: a stray field holding a function would fail the clone.
     this.#agent = {
       blueprint: init.blueprint,
+      model: init.model,
       tools: init.tools,
       handoffs: init.handoffs,
       hooks: init.hooks,
       validators: init.validators,
     };
     this.#host = init.host;
+    this.#models = init.models;
     this.#journal = options.journal;
     this.#graceMs = options.interruptGraceMs ?? DEFAULT_INTERRUPT_GRACE_MS;
   }
@@ -138,7 +142,7 @@ export class PooledRunner implements TurnRunner {
         return await turn.ended;
       }
       if (turn.settled) return await turn.ended;
-      const { port, hostPort, drained } = turn.open(this.#host, (threadId) => {
+      const { port, hostPort, closed } = turn.open(this.#host, this.#models, (threadId) => {
         turn.elu = this.#pool.eventLoopUtilization(threadId);
       });
       const task = this.#pool.run({
@@ -150,7 +154,7 @@ export class PooledRunner implements TurnRunner {
         port,
         hostPort,
       });
-      void this.#watchTask(turn, task, drained);
+      void this.#watchTask(turn, task, closed);
       return await turn.ended;
     } finally {
       turn.close();
@@ -162,26 +166,21 @@ export class PooledRunner implements TurnRunner {
   async #watchTask(
     turn: PooledTurn,
     task: Promise<TurnTaskResult>,
-    drained: Promise<void>,
+    closed: Promise<void>,
   ): Promise<void> {
     let result: TurnTaskResult;
     try {
       result = await task;
     } catch (error) {
+      // What the task posted before its thread died (a tool-start) is heard first.
+      await drained(closed);
       this.#taskFailed(turn, error);
       return;
     }
     // The turn-end and the task's result travel on different ports, in no set order; the
     // task closes its port after the turn-end, and a port delivers what it holds before
     // 'close'.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      drained,
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, DRAIN_MS);
-      }),
-    ]);
-    clearTimeout(timer);
+    await drained(closed);
     turn.fail(
       new SessionCrashedError(
         `the task of turn ${turn.turnId} finished (ok: ${result.ok}) without posting its turn-end`,

@@ -4,12 +4,15 @@
  * supervision are written once.
  */
 import type { TurnEvent } from '../../agent/turn-events.js';
+import type { ModelService } from '../../llm/model-service.js';
 import type { AgentInit, HostApi, TurnEnd, WorkerStats } from '../../worker/api.js';
 import type { WorkerExit } from './worker-handle.js';
 
 /** What any runner needs to build an agent: its blueprint, tools, handoffs and host callbacks. */
 export interface AgentRunnerInit extends AgentInit {
   readonly host: HostApi;
+  /** Where the thread's model calls are made (the credentials live there, not in the thread). */
+  readonly models: ModelService;
 }
 
 /** ...and to serve one session: its key and journal. */
