@@ -168,8 +168,10 @@ describe('busy policies', () => {
     const first = s.send('[[mock:stall]] stuck');
     await mock.waitForRequests(1);
     const steered = s.send('take me anyway');
+    // Watched before the interrupt: its rejection may arrive before the interrupt's answer.
+    const firstError = rejectionOf(first);
     expect(await s.interrupt('unstick')).toBe(true);
-    expect((await rejectionOf(first)).code).toBe('AGENTCELL_INTERRUPTED');
+    expect((await firstError).code).toBe('AGENTCELL_INTERRUPTED');
     const reply = await steered;
     expect(reply.text).toBe('echo: take me anyway');
     expect(userTexts(mock.requests)).toEqual(['[[mock:stall]] stuck', 'take me anyway']);

@@ -120,8 +120,10 @@ describe('a session journal on real workers', () => {
     expect(failed.code).toBe('AGENTCELL_LLM_REQUEST_FAILED');
     const interrupted = session.send('[[mock:stall]] fourth is cut');
     await mock.waitForRequests(mock.requests.length + 1);
+    // Watched before the interrupt: its rejection may arrive before the interrupt's answer.
+    const interruptedError = rejectionOf(interrupted);
     await session.interrupt();
-    expect((await rejectionOf(interrupted)).code).toBe('AGENTCELL_INTERRUPTED');
+    expect((await interruptedError).code).toBe('AGENTCELL_INTERRUPTED');
 
     const records = await store.read('journal:turns');
     expect(records.map((r) => r.turnId)).toEqual([first.turnId, second.turnId]);
