@@ -162,7 +162,7 @@ export async function measureThreadCost(): Promise<string> {
     '',
     '| metric | session thread | bare worker (baseline) | ratio | target |',
     '|---|---:|---:|---:|---:|',
-    `| code loaded per thread | ${formatBytes(codeBytes)} | — | — | ≤ 150 KiB |`,
+    `| code loaded per thread | ${(codeBytes / 1024).toFixed(1)} KiB | — | — | ≤ 150 KiB |`,
     `| ready, cold (p50) | ${formatMs(sessionReady.p50)} | ${formatMs(bareReady.p50)} | ${ratio(sessionReady.p50, bareReady.p50)} | ≤ 1.3× |`,
     `| ready, cold (p99) | ${formatMs(sessionReady.p99)} | ${formatMs(bareReady.p99)} | ${ratio(sessionReady.p99, bareReady.p99)} | |`,
     `| RSS per live idle thread | ${formatBytes(session.rssBytes)} | ${formatBytes(bare.rssBytes)} | ${ratio(session.rssBytes, bare.rssBytes)} | ≤ 1.5× |`,

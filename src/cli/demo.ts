@@ -3,10 +3,10 @@
  * sessions, each its own clone of one agent, against the bundled mock LLM on loopback, with a
  * host tool call per turn and journals in a FileStore in a temp dir: no network, no API key.
  *
- * Placement: pooled. Measured on a 2-core machine, a dedicated worker costs 100–300 ms of CPU
- * to start, so 300 sessions with a worker each spend 45 s or more starting threads before
- * answering (and ~20 MiB each); passivation past `maxLiveSessions` only adds restarts. The
- * shared pool answers the same 900 turns in about 10 s at ~300 MiB.
+ * Placement: pooled, for now. A session thread is ready in ~74 ms and idles at ~5.6 MiB, close
+ * to a bare worker, but 300 of them starting within the demo's first 4 s dominate it on a 2-core
+ * machine: measured, 32.5 s against 12.0 s pooled for the same 900 turns, 2.44 GiB at peak
+ * against 262 MiB (`npm run demo -- --placement dedicated`).
  */
 import type { Command } from 'commander';
 import { buildLoadtestCommand, exitOnCommanderError, exitProcess } from './loadtest/command.js';
@@ -34,7 +34,7 @@ export const DEMO_DEFAULTS: LoadtestDefaults = {
 function preface(options: LoadtestOptions): string {
   const placement =
     options.placement === 'pooled'
-      ? 'pooled placement: turns run on a shared pool of threads (one per core), each turn on a fresh clone rebuilt from the blueprint and the journal; a worker thread per session would cost 100–300 ms of CPU to start per session on this machine'
+      ? 'pooled placement: turns run on a shared pool of threads (one per core), each turn on a fresh clone rebuilt from the blueprint and the journal; 300 worker threads starting at once would dominate a demo this short on this machine'
       : 'dedicated placement: a worker thread per session';
   return `agentcell demo: ${options.sessions} sessions, each its own clone of one agent (${placement}). Everything is local: mock LLM on 127.0.0.1, no API key.\n`;
 }

@@ -5,7 +5,7 @@
  * cover a stream that stalls or breaks mid-way, with the agent's own backoff settings.
  */
 import OpenAI from 'openai';
-import type { ChatMessage, ToolCall } from '../agent/messages.js';
+import type { ChatMessage } from '../agent/messages.js';
 import { estimateTokens } from '../agent/tokens.js';
 import { type Clock, systemClock } from '../clock.js';
 import {
