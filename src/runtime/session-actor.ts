@@ -87,13 +87,15 @@ export class ActorSession extends Session {
     const runner = this.#supervision.runner;
     if (!current || !runner) return false;
     if (turnId !== undefined && current.turnId !== turnId) return false;
-    return runner.interrupt(current.turnId, reason).catch((error: unknown) => {
+    const answered = runner.interrupt(current.turnId, reason).catch((error: unknown) => {
       log('runtime').warn(
         { ...errorFields(error), sessionKey: this.key, turnId: current.turnId },
         'the interrupt did not reach the worker',
       );
       return false;
     });
+    current.interruptAnswered = answered;
+    return answered;
   }
 
   override async history(): Promise<ChatMessage[]> {
@@ -357,6 +359,12 @@ export class ActorSession extends Session {
         cpuMs,
         usage,
       });
+      if (current.interruptAnswered) {
+        // Whoever interrupted hears the answer before the turn's callers hear its outcome: the
+        // thread's answer and the turn's end travel on different ports, in no set order.
+        await current.interruptAnswered;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
       settle();
     }
   }

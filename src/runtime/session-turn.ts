@@ -33,6 +33,8 @@ export interface CurrentTurn extends WatchedTurn {
   readonly inFlightTools: Map<string, string>;
   /** Held back until the turn is journaled. */
   final?: TurnEvent | undefined;
+  /** Settles when the thread answered an interrupt of this turn (whatever it answered). */
+  interruptAnswered?: Promise<unknown> | undefined;
 }
 
 export function newTurn(turnId: string, callers: Caller[]): CurrentTurn {

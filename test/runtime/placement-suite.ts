@@ -286,6 +286,19 @@ export function placementSuite(name: string, options: PlacementSuiteOptions): vo
       expect(outcomes(s.key)).toEqual(['ok', 'AGENTCELL_INTERRUPTED', 'ok']);
     });
 
+    it('answers an interrupt before the interrupted turn fails its caller', async () => {
+      const s = session('interrupt-order');
+      mock().reset();
+      const heard: string[] = [];
+      const stalled = s.send('[[mock:stall]] never answered');
+      const failed = stalled.catch(() => heard.push('the turn failed'));
+      await mock().waitForRequests(1);
+      expect(await s.interrupt('stop')).toBe(true);
+      heard.push('the interrupt was answered');
+      await failed;
+      expect(heard).toEqual(['the interrupt was answered', 'the turn failed']);
+    });
+
     it('close() answers every accepted message first (journaled), then refuses new ones', async () => {
       const { supervisor, store } = open();
       const a = supervisor.session(`${name}:close-a`, { agent: 'cell' });
