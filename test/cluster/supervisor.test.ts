@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import type { TurnEvent } from '../../src/agent/turn-events.js';
 import { ClusterKeys } from '../../src/cluster/keys.js';
@@ -182,6 +182,10 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
     const keys = new ClusterKeys(PREFIX);
     const events: TurnEvent[] = [];
     let replayed: Promise<unknown> | undefined;
+    // Slow enough that the message is still pending in the owner's inbox when the replay is
+    // made after the first text (text reaches the stream batched, so a fast reply can end first).
+    mock.setLatency({ tokensPerSecond: 10 });
+    onTestFinished(() => mock.setLatency({ tokensPerSecond: 400 }));
     for await (const event of beta.session(key, { agent: 'cell' }).stream('tell me a story')) {
       events.push(event);
       if (event.type === 'text' && replayed === undefined) {
