@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Agent } from '../src/agent/agent.js';
+import { mulberry32 } from '../src/cli/loadtest/random.js';
 import { errorCatalogue } from '../src/errors.js';
 import { FileStore } from '../src/runtime/stores/file.js';
 import { Supervisor } from '../src/runtime/supervisor.js';
@@ -96,18 +97,6 @@ const HOT_KEYS = 12;
 const HOT_SHARE = 0.7;
 const MiB = 1024 * 1024;
 
-/** mulberry32: the load's choices are reproducible from the seed. */
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
@@ -146,7 +135,7 @@ function slope(points: readonly (readonly [number, number])[]): number {
 const pad = (value: string | number, width: number) => String(value).padStart(width);
 
 async function main(): Promise<number> {
-  const random = rng(SEED);
+  const random = mulberry32(SEED);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const dir = await mkdtemp(join(tmpdir(), 'agentcell-soak-'));
   const mock = await startMockLlm({

@@ -11,19 +11,16 @@ import type { AgentSpec } from '../agent/config.js';
 import type { Usage } from '../agent/messages.js';
 import { type Clock, systemClock } from '../clock.js';
 import { InternalError } from '../errors.js';
-import { LlmClient } from './client.js';
+import { LlmClient, type LlmClientOptions } from './client.js';
 import type { LlmCallObserver, LlmRequest, ModelClient, ModelResponse } from './model.js';
 import { checkResponse } from './schema-check.js';
 
-/** Where and how to reach a model: everything secret about an agent's model lives here. */
-export interface ModelEndpoint {
-  readonly baseUrl?: string | undefined;
-  readonly apiKey?: string | undefined;
-  readonly headers?: Readonly<Record<string, string>> | undefined;
-  readonly organization?: string | undefined;
-  readonly project?: string | undefined;
-  readonly maxRetries?: number | undefined;
-  readonly retryBaseDelayMs?: number | undefined;
+/**
+ * Where and how to reach a model (the client's connection and retry settings) and what it
+ * costs: everything secret about an agent's model lives here.
+ */
+export interface ModelEndpoint
+  extends Omit<LlmClientOptions, 'idleTimeoutMs' | 'clock' | 'random'> {
   /** USD per million tokens, for cost accounting. */
   readonly pricing?:
     | { readonly inputPerMillion: number; readonly outputPerMillion: number }
@@ -75,16 +72,8 @@ export class ModelService {
       provider = new ProviderGate(this.#maxConcurrent, this.#clock);
       this.#providers.set(baseUrl, provider);
     }
-    const client = new LlmClient({
-      baseUrl,
-      apiKey: endpoint.apiKey,
-      headers: endpoint.headers,
-      organization: endpoint.organization,
-      project: endpoint.project,
-      maxRetries: endpoint.maxRetries,
-      retryBaseDelayMs: endpoint.retryBaseDelayMs,
-      clock: this.#clock,
-    });
+    const { pricing: _pricing, ...connection } = endpoint;
+    const client = new LlmClient({ ...connection, baseUrl, clock: this.#clock });
     this.#byRef.set(ref, { endpoint, client, provider });
     this.#refByEndpoint.set(identity, ref);
     return ref;

@@ -102,10 +102,11 @@ export class CapacityGuard {
   }
 
   describe(): Record<string, number | undefined> {
+    const mapsInUse = this.#maxMapCount === undefined ? undefined : this.#readMapsInUse();
     return {
       maxMapCount: this.#maxMapCount,
-      mapsInUse: this.#maxMapCount === undefined ? undefined : this.#readMapsInUse(),
-      mapsPerWorker: this.mapsPerWorker(),
+      mapsInUse,
+      mapsPerWorker: this.mapsPerWorker(mapsInUse),
       freeBytes: this.#readFreeBytes(),
       bytesPerWorker: this.#bytesPerWorker,
     };

@@ -10,13 +10,11 @@ import { currentConversation } from '../agent/journal.js';
 import { addUsage, type ChatMessage, type Usage, ZERO_USAGE } from '../agent/messages.js';
 import {
   type AgentcellError,
-  BudgetExceededError,
   MailboxFullError,
   SessionBusyError,
   SessionClosedError,
   type SessionFailedError,
 } from '../errors.js';
-import { errorFields, log } from '../log.js';
 import { deferred } from './deferred.js';
 import { Mailbox } from './mailbox.js';
 import type { BusyPolicy, SessionBudget } from './options.js';
@@ -24,8 +22,17 @@ import { RunnerSupervision, type SupervisedSession } from './runner-supervision.
 import { Session, type TurnListener } from './session.js';
 import { SessionActivity } from './session-activity.js';
 import type { SessionHost } from './session-host.js';
-import { type Caller, type CurrentTurn, newTurn, runTurnOn, turnError } from './session-turn.js';
+import {
+  type Caller,
+  type CurrentTurn,
+  interruptAnswered,
+  interruptTurn,
+  newTurn,
+  runTurnOn,
+  turnError,
+} from './session-turn.js';
 import type { Reply, SessionStats } from './session-types.js';
+import { checkSessionBudget } from './turn-watch.js';
 
 export class ActorSession extends Session {
   readonly #host: SessionHost;
@@ -87,15 +94,7 @@ export class ActorSession extends Session {
     const runner = this.#supervision.runner;
     if (!current || !runner) return false;
     if (turnId !== undefined && current.turnId !== turnId) return false;
-    const answered = runner.interrupt(current.turnId, reason).catch((error: unknown) => {
-      log('runtime').warn(
-        { ...errorFields(error), sessionKey: this.key, turnId: current.turnId },
-        'the interrupt did not reach the worker',
-      );
-      return false;
-    });
-    current.interruptAnswered = answered;
-    return answered;
+    return interruptTurn(runner, current, reason, this.key);
   }
 
   override async history(): Promise<ChatMessage[]> {
@@ -359,12 +358,7 @@ export class ActorSession extends Session {
         cpuMs,
         usage,
       });
-      if (current.interruptAnswered) {
-        // Whoever interrupted hears the answer before the turn's callers hear its outcome: the
-        // thread's answer and the turn's end travel on different ports, in no set order.
-        await current.interruptAnswered;
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
+      await interruptAnswered(current);
       settle();
     }
   }
@@ -381,16 +375,7 @@ export class ActorSession extends Session {
   async #checkBudget(budget: SessionBudget | undefined): Promise<void> {
     if (budget?.maxTokens === undefined && budget?.maxCostUsd === undefined) return;
     await this.#loadUsage();
-    if (budget.maxTokens !== undefined && this.#usage.totalTokens >= budget.maxTokens) {
-      throw new BudgetExceededError(
-        `session ${JSON.stringify(this.key)} used ${this.#usage.totalTokens} of ${budget.maxTokens} tokens (budget.maxTokens)`,
-      );
-    }
-    if (budget.maxCostUsd !== undefined && this.#usage.costUsd >= budget.maxCostUsd) {
-      throw new BudgetExceededError(
-        `session ${JSON.stringify(this.key)} spent $${this.#usage.costUsd} of $${budget.maxCostUsd} (budget.maxCostUsd)`,
-      );
-    }
+    checkSessionBudget(this.key, this.#usage, budget);
   }
 
   async #loadUsage(): Promise<void> {

@@ -14,6 +14,7 @@ import {
   TurnTimeoutError,
   withDetails,
 } from '../errors.js';
+import { errorFields, log } from '../log.js';
 import type { Deferred } from './deferred.js';
 import type { TurnRunner } from './placement/runner.js';
 import type { SessionHost } from './session-host.js';
@@ -147,4 +148,36 @@ export function turnError(
   if (!isAgentcellError(thrown)) return new InternalError(String(thrown), { cause: thrown });
   if (thrown.code === 'AGENTCELL_SESSION_CRASHED') return withDetails(thrown, details);
   return thrown;
+}
+
+/**
+ * Interrupts `turn` on its runner; false when the interrupt did not reach the thread (logged).
+ * The answer is kept on the turn, for {@link interruptAnswered}.
+ */
+export function interruptTurn(
+  runner: TurnRunner,
+  turn: CurrentTurn,
+  reason: string,
+  sessionKey: string,
+): Promise<boolean> {
+  const answered = runner.interrupt(turn.turnId, reason).catch((error: unknown) => {
+    log('runtime').warn(
+      { ...errorFields(error), sessionKey, turnId: turn.turnId },
+      'the interrupt did not reach the worker',
+    );
+    return false;
+  });
+  turn.interruptAnswered = answered;
+  return answered;
+}
+
+/**
+ * Resolves once whoever interrupted `turn` has heard the answer (at once if nobody did): the
+ * thread's answer and the turn's end travel on different ports, in no set order, and the
+ * interrupter must hear first, before the turn's callers hear its outcome.
+ */
+export async function interruptAnswered(turn: CurrentTurn): Promise<void> {
+  if (!turn.interruptAnswered) return;
+  await turn.interruptAnswered;
+  await new Promise<void>((resolve) => setImmediate(resolve));
 }

@@ -2,10 +2,14 @@
  * The watch over one running turn: past the turn timeout it is interrupted, and its worker
  * terminated if it has not ended after the grace period; past its CPU budget its worker is
  * terminated at once. What fired is noted on the turn, so that the crash that follows is told
- * to callers as the timeout or the budget it was.
+ * to callers as the timeout or the budget it was. Also the session's own token and money budget,
+ * checked before a turn starts.
  */
+import type { Usage } from '../agent/messages.js';
 import type { Clock, ClockTimer } from '../clock.js';
+import { BudgetExceededError } from '../errors.js';
 import { errorFields, log } from '../log.js';
+import type { SessionBudget } from './options.js';
 import type { TurnRunner } from './placement/runner.js';
 
 /** What the watch notes on the turn it watches. */
@@ -71,4 +75,18 @@ function watchCpu(
     },
     Math.max(5, Math.min(50, maxCpu / 4)),
   );
+}
+
+/** Throws `AGENTCELL_BUDGET_EXCEEDED` once a session spent its tokens or its money. */
+export function checkSessionBudget(key: string, usage: Usage, budget: SessionBudget): void {
+  if (budget.maxTokens !== undefined && usage.totalTokens >= budget.maxTokens) {
+    throw new BudgetExceededError(
+      `session ${JSON.stringify(key)} used ${usage.totalTokens} of ${budget.maxTokens} tokens (budget.maxTokens)`,
+    );
+  }
+  if (budget.maxCostUsd !== undefined && usage.costUsd >= budget.maxCostUsd) {
+    throw new BudgetExceededError(
+      `session ${JSON.stringify(key)} spent $${usage.costUsd} of $${budget.maxCostUsd} (budget.maxCostUsd)`,
+    );
+  }
 }

@@ -20,7 +20,7 @@ import { Agent } from '../../src/agent/agent.js';
 import type { HookContext } from '../../src/agent/extensions.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { createLogger, setLogger } from '../../src/log.js';
-import type { SupervisorEvents } from '../../src/runtime/events.js';
+import { SUPERVISOR_EVENT_NAMES } from '../../src/runtime/events.js';
 import { FileStore } from '../../src/runtime/stores/file.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
@@ -88,18 +88,6 @@ let client: HttpClient;
 const dir = useTempDir('agentcell-secrets-');
 const spies: MockInstance[] = [];
 const onWarning = (warning: Error) => capture('process warning', warning);
-
-const EVENT_NAMES: readonly (keyof SupervisorEvents)[] = [
-  'session:start',
-  'session:passivate',
-  'session:reset',
-  'turn:start',
-  'turn:end',
-  'session:crash',
-  'session:restart',
-  'session:fail',
-  'session:close',
-];
 
 /** A host tool that records what a tool is told about its call. */
 const witness = defineTool({
@@ -197,7 +185,7 @@ beforeAll(async () => {
   supervisor.register('hooked', agent('hooked', { hooks: { beforeLlmCall: ['explode'] } }), {
     warmPoolSize: 0,
   });
-  for (const name of EVENT_NAMES) {
+  for (const name of SUPERVISOR_EVENT_NAMES) {
     (supervisor.on as (event: string, listener: (payload: unknown) => void) => Supervisor)(
       name,
       (payload) => capture(`event ${name}`, payload),
