@@ -8,20 +8,24 @@
  * (c) agentcell in-process: `agent.clone()` per session, then `chat()`; no workers (baseline);
  * (d) the OpenAI Agents SDK for JavaScript (`@openai/agents`): `agent.clone({})` and a
  *     MemorySession per session, one Runner with the Chat Completions model provider pointed at
- *     the mock, tracing disabled.
+ *     the mock, tracing disabled;
+ * (e) bare worker threads (the probe entry, which only says `ready`), started through a queue as
+ *     wide as agentcell's start queue, turns answered without a model call: with (c), the
+ *     baseline for (a)'s cold phase (N bare thread starts + the in-process cold phase).
  *
  * `@openai/agents` needs Node 22, so every case runs in a child process under the Node that
  * `npx -y -p node@22` installs (resolved once, then spawned directly): the same Node for all
  * peers, plain JavaScript, agentcell from the compiled dist/ (no tsx, so workers start as in
  * production). The workload and its measurement are one file, bench/_util/peer-harness.mjs,
- * shared by all peers; the peers are bench/_util/peer-agentcell.mjs and
- * bench/_util/peer-openai-agents.mjs.
+ * shared by all peers; the peers are bench/_util/peer-agentcell.mjs,
+ * bench/_util/peer-openai-agents.mjs and bench/_util/peer-bare-threads.mjs; the report is
+ * bench/_util/peers-report.ts.
  *
  * Each case reports a cold phase (sessions opened inside the timed region, so making the
  * instance, a clone or a worker, is charged) and a warm phase (the same sessions, live, 3 more
  * turns), throughput, p99 turn latency, peak RSS of the child, and ratios to (c). Dedicated
  * placement at the largest N may not start in the time box on a small machine: it is then
- * measured at the largest N that finishes, and (c) and (d) again at that N for its ratios.
+ * measured at the largest N that finishes, and (c), (d) and (e) again at that N for its ratios.
  *
  * Environment: PEERS_N (100,1000), PEERS_TURNS (3), PEERS_TIMEBOX_SECONDS (180, per phase),
  * PEERS_MAX_LOAD (3), PEERS_LOAD_WAIT_SECONDS (600, before the first case),
@@ -29,7 +33,7 @@
  * run up to this many times, in rotated order, and the median run reported),
  * PEERS_REPEAT_LIMIT_SECONDS (90: a case whose first run took longer is not repeated),
  * PEERS_NODE (a Node ≥ 22 to use instead of resolving one with npx), PEERS_CASES
- * (dedicated,pooled,in-process,openai-agents).
+ * (dedicated,pooled,in-process,openai-agents,bare-threads).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
@@ -45,65 +49,36 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { formatMs, type LatencySummary } from './_util/latency.js';
+import { formatMs } from './_util/latency.js';
 import { formatNumber } from './_util/measure.js';
 import { type MockProcess, startMockProcess } from './_util/mock-process.js';
-import { formatBytes } from './_util/rss-sampler.js';
+import {
+  type CaseName,
+  goalSection,
+  LABELS,
+  type Outcome,
+  type PeerResult,
+  type Run,
+  sizeTable,
+} from './_util/peers-report.js';
 
 const FIRST_TOKEN_MS = 50;
 const TOKENS_PER_SECOND = 200;
 const MESSAGE_CHARS = 64;
-const GOAL_RATIO = 0.9;
-
-type CaseName = 'dedicated' | 'pooled' | 'in-process' | 'openai-agents';
-const CASES: readonly CaseName[] = ['dedicated', 'pooled', 'in-process', 'openai-agents'];
-const LABELS: Record<CaseName, string> = {
-  dedicated: '(a) agentcell dedicated',
-  pooled: '(b) agentcell pooled',
-  'in-process': '(c) in-process clones — baseline',
-  'openai-agents': '(d) OpenAI Agents SDK',
-};
+const CASES: readonly CaseName[] = [
+  'dedicated',
+  'pooled',
+  'in-process',
+  'openai-agents',
+  'bare-threads',
+];
 const ISOLATION: Record<CaseName, string> = {
   dedicated: 'own worker thread per session',
   pooled: `turns on a shared pool of ${availableParallelism()} threads, off the host thread`,
   'in-process': 'none: all sessions on the host thread',
   'openai-agents': 'none: all sessions on the host thread',
+  'bare-threads': 'own worker thread per session, with no agent in it (start cost only)',
 };
-
-interface PhaseResult {
-  readonly name: 'cold' | 'warm';
-  readonly sessions: number;
-  readonly turnsPerSession: number;
-  readonly ok: number;
-  readonly wrongReplies: number;
-  readonly failed: Readonly<Record<string, number>>;
-  readonly lost: number;
-  readonly completedSessions: number;
-  /** Sessions that got at least one reply. */
-  readonly answeredSessions: number;
-  readonly timedOut: boolean;
-  readonly elapsedMs: number;
-  readonly turnsPerSecond: number;
-  readonly latency: LatencySummary;
-  readonly cpuMs: number;
-  readonly peakRssBytes: number;
-  readonly load: readonly [number, number];
-}
-
-interface PeerResult {
-  readonly peer: string;
-  readonly node: string;
-  readonly n: number;
-  readonly rssAtStart: number;
-  /** After imports and the warm-up, before the first measured phase. */
-  readonly rssBefore: number;
-  readonly cold: PhaseResult;
-  /** Absent when the cold phase did not finish. */
-  readonly warm?: PhaseResult;
-  readonly details: Readonly<Record<string, unknown>>;
-}
-
-type Outcome = { ok: true; value: PeerResult } | { ok: false; error: string };
 
 interface Settings {
   readonly sizes: readonly number[];
@@ -280,13 +255,14 @@ async function startMock(): Promise<MockProcess> {
   }
 }
 
-const peerScript = (name: CaseName): string =>
-  fileURLToPath(
-    new URL(
-      name === 'openai-agents' ? './_util/peer-openai-agents.mjs' : './_util/peer-agentcell.mjs',
-      import.meta.url,
-    ),
-  );
+/** Each case's peer script, and the arguments it takes before the harness's own. */
+const PEERS: Record<CaseName, { readonly script: string; readonly args: readonly string[] }> = {
+  dedicated: { script: 'peer-agentcell.mjs', args: ['dedicated'] },
+  pooled: { script: 'peer-agentcell.mjs', args: ['pooled'] },
+  'in-process': { script: 'peer-agentcell.mjs', args: ['in-process'] },
+  'openai-agents': { script: 'peer-openai-agents.mjs', args: [] },
+  'bare-threads': { script: 'peer-bare-threads.mjs', args: [] },
+};
 
 /** The case's child process running now, if any: killed if the benchmark is stopped. */
 let activeChild: ChildProcess | undefined;
@@ -294,8 +270,8 @@ let activeChild: ChildProcess | undefined;
 /** Runs one case in a child process under `runtime.node`; its result is its `PEER_RESULT` line. */
 function runCase(runtime: Runtime, name: CaseName, n: number, s: Settings): Promise<Outcome> {
   const args = [
-    peerScript(name),
-    ...(name === 'openai-agents' ? [] : [name]),
+    fileURLToPath(new URL(`./_util/${PEERS[name].script}`, import.meta.url)),
+    ...PEERS[name].args,
     String(n),
     runtime.mockUrl,
     String(s.turns),
@@ -338,14 +314,6 @@ function runCase(runtime: Runtime, name: CaseName, n: number, s: Settings): Prom
 
 const finished = (r: PeerResult): boolean =>
   !r.cold.timedOut && r.cold.completedSessions === r.n && r.warm !== undefined;
-
-interface Run {
-  readonly name: CaseName;
-  readonly n: number;
-  readonly outcome: Outcome;
-  readonly loadBefore: number;
-  readonly durationMs: number;
-}
 
 /** Whether the mock LLM answers `GET /v1/models` within 5 s. */
 async function mockAlive(url: string): Promise<boolean> {
@@ -440,167 +408,6 @@ const rotate = <T>(items: readonly T[], by: number): T[] => {
   return [...items.slice(k), ...items.slice(0, k)];
 };
 
-// ---------------------------------------------------------------------------------------------
-// Report
-
-type PhaseName = 'cold' | 'warm';
-
-/** The run with the median throughput of a case's phase over its rounds, and the range. */
-interface Median {
-  readonly result: PeerResult;
-  readonly phase: PhaseResult;
-  readonly min: number;
-  readonly max: number;
-  readonly count: number;
-}
-
-const phaseOf = (r: PeerResult, phase: PhaseName): PhaseResult | undefined =>
-  phase === 'cold' ? r.cold : r.warm;
-
-const phaseFinished = (p: PhaseResult, n: number): boolean =>
-  !p.timedOut && p.completedSessions === n && p.lost === 0;
-
-function median(
-  runs: readonly Run[],
-  name: CaseName,
-  n: number,
-  phase: PhaseName,
-): Median | undefined {
-  const all = runs
-    .filter((run) => run.name === name && run.n === n)
-    .flatMap((run) => {
-      if (!run.outcome.ok) return [];
-      const p = phaseOf(run.outcome.value, phase);
-      return p ? [{ result: run.outcome.value, phase: p }] : [];
-    });
-  const done = all.filter((x) => phaseFinished(x.phase, n));
-  const pool = (done.length > 0 ? done : all).sort(
-    (a, b) => a.phase.turnsPerSecond - b.phase.turnsPerSecond,
-  );
-  const middle = pool[Math.floor((pool.length - 1) / 2)];
-  if (!middle) return undefined;
-  return {
-    ...middle,
-    min: pool[0]?.phase.turnsPerSecond ?? Number.NaN,
-    max: pool.at(-1)?.phase.turnsPerSecond ?? Number.NaN,
-    count: pool.length,
-  };
-}
-
-const ratio = (value: number, base: number | undefined): string =>
-  base !== undefined && Number.isFinite(value / base) ? `${(value / base).toFixed(2)}×` : 'n/a';
-
-function errorsText(p: PhaseResult): string {
-  const parts = Object.entries(p.failed).map(([code, count]) => `${count} ${code}`);
-  if (p.wrongReplies > 0) parts.push(`${p.wrongReplies} wrong replies`);
-  if (p.lost > 0) parts.push(`${p.lost} lost`);
-  return parts.length > 0 ? parts.join(', ') : 'none';
-}
-
-function throughputText(m: Median, n: number): string {
-  const p = m.phase;
-  const partial = p.timedOut
-    ? ` (time box: ${p.completedSessions}/${n} sessions done)`
-    : p.completedSessions < n
-      ? ` (${p.completedSessions}/${n} sessions done)`
-      : '';
-  const range =
-    m.count > 1 ? ` (${formatNumber(m.min)}–${formatNumber(m.max)}, ${m.count} runs)` : ' (1 run)';
-  return `${formatNumber(p.turnsPerSecond)}${partial}${range}`;
-}
-
-function sizeTable(
-  runs: readonly Run[],
-  n: number,
-  cases: readonly CaseName[],
-  s: Settings,
-): string {
-  const lines = [
-    `### N = ${n} sessions × ${s.turns} turns (${n * s.turns} turns per phase)`,
-    '',
-    '| case | phase | turns/s: median (range) | vs (c) | p50 | p99 | peak RSS | RSS per session | CPU per turn | wall | errors | load before |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',
-  ];
-  const notes: string[] = [];
-  for (const name of cases) {
-    const attempts = runs.filter((run) => run.name === name && run.n === n);
-    if (attempts.length === 0) continue;
-    for (const failed of attempts.filter((run) => !run.outcome.ok)) {
-      if (!failed.outcome.ok) notes.push(`${LABELS[name]}: a run failed: ${failed.outcome.error}`);
-    }
-    for (const phase of ['cold', 'warm'] as const) {
-      const m = median(runs, name, n, phase);
-      if (!m) {
-        lines.push(
-          `| ${LABELS[name]} | ${phase} | ${phase === 'warm' ? 'not run: the cold phase did not finish' : 'no result'} |`,
-        );
-        continue;
-      }
-      const base = median(runs, 'in-process', n, phase);
-      const p = m.phase;
-      lines.push(
-        `| ${LABELS[name]} | ${phase} | ${throughputText(m, n)} | ${ratio(p.turnsPerSecond, base?.phase.turnsPerSecond)} | ${formatMs(p.latency.p50)} | ${formatMs(p.latency.p99)} | ${formatBytes(p.peakRssBytes)} | ${formatBytes((p.peakRssBytes - m.result.rssBefore) / n)} | ${formatMs(p.cpuMs / Math.max(1, p.ok))} | ${formatMs(p.elapsedMs)} | ${errorsText(p)} | ${p.load[0].toFixed(2)} |`,
-      );
-    }
-    const shown = median(runs, name, n, 'warm') ?? median(runs, name, n, 'cold');
-    if (shown && (name === 'dedicated' || name === 'pooled')) {
-      notes.push(
-        `${LABELS[name]} (median run): ${Object.entries(shown.result.details)
-          .filter(([, v]) => v !== undefined)
-          .map(([k, v]) => `${k} ${String(v)}`)
-          .join(', ')}`,
-      );
-    }
-  }
-  lines.push(
-    '',
-    "Each row is the run with the median throughput of its phase; p50, p99, RSS, CPU, wall and load are that run's.",
-  );
-  if (notes.length > 0) lines.push('', ...notes.map((note) => `- ${note}`));
-  return lines.join('\n');
-}
-
-function goalSection(runs: readonly Run[], sizes: readonly number[]): string {
-  const lines = [
-    `### Goal: agentcell within 10% of the in-process alternatives' throughput (median ≥ ${GOAL_RATIO.toFixed(2)}× the median of both (c) and (d) at the same N)`,
-    '',
-  ];
-  for (const n of sizes) {
-    for (const name of ['pooled', 'dedicated'] as const) {
-      if (!runs.some((run) => run.name === name && run.n === n)) continue;
-      for (const phase of ['warm', 'cold'] as const) {
-        const m = median(runs, name, n, phase);
-        const label = `${LABELS[name]}, N = ${n}, ${phase}`;
-        if (!m || !phaseFinished(m.phase, n)) {
-          lines.push(`- **not met**: ${label}: did not finish (see the table)`);
-          continue;
-        }
-        const refs = (['in-process', 'openai-agents'] as const).flatMap((ref) => {
-          const r = median(runs, ref, n, phase);
-          return r
-            ? [
-                {
-                  tag: ref === 'in-process' ? '(c)' : '(d)',
-                  x: m.phase.turnsPerSecond / r.phase.turnsPerSecond,
-                },
-              ]
-            : [];
-        });
-        if (refs.length === 0) {
-          lines.push(`- **no figure**: ${label}: no in-process case at this N`);
-          continue;
-        }
-        const worst = Math.min(...refs.map((ref) => ref.x));
-        const errors = errorsText(m.phase);
-        lines.push(
-          `- **${worst >= GOAL_RATIO && errors === 'none' ? 'met' : 'not met'}**: ${label}: ${formatNumber(m.phase.turnsPerSecond)} turns/s = ${refs.map((ref) => `${ref.x.toFixed(2)}× ${ref.tag}`).join(', ')}${errors === 'none' ? '' : `; errors: ${errors}`}`,
-        );
-      }
-    }
-  }
-  return lines.join('\n');
-}
-
 /** Finds the largest N ≤ `from.n` at which dedicated placement finishes; notes each step. */
 async function dedicatedFallback(
   runtime: Runtime,
@@ -631,7 +438,7 @@ async function dedicatedFallback(
     }
     if (last.outcome.ok && finished(last.outcome.value)) {
       notes.push(
-        `${LABELS.dedicated} finished N = ${next} in ${formatMs(last.durationMs)}; (c) and (d) are measured at N = ${next} too, for its ratios.`,
+        `${LABELS.dedicated} finished N = ${next} in ${formatMs(last.durationMs)}; (c), (d) and (e) are measured at N = ${next} too, for its ratios.`,
       );
       return next;
     }
@@ -727,7 +534,7 @@ export default async function peersBench(): Promise<string> {
   }
   const sections = [
     header.join('\n'),
-    ...measuredSizes.map((n) => sizeTable(runs, n, cases, s)),
+    ...measuredSizes.map((n) => sizeTable(runs, n, cases, s.turns)),
     [
       '### Isolation each case gives',
       '',
