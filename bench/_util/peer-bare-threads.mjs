@@ -15,7 +15,7 @@ import { parseArgs, runPeer } from './peer-harness.mjs';
 
 const dist =
   process.env.PEERS_AGENTCELL_DIST ?? new URL('../../dist/src/index.js', import.meta.url).href;
-const probe = new URL('../workers/probe.js', dist);
+const probe = new URL('../workers/probe.cjs', dist);
 
 const { n, turns, timeboxMs } = parseArgs(process.argv.slice(2));
 

@@ -17,11 +17,11 @@ interface Metafile {
 }
 const meta = JSON.parse(readFileSync(resolve(dist, 'bundle-meta.json'), 'utf8')) as Metafile;
 
-describe.each(['session-worker', 'turn-task'])('the %s bundle', (name) => {
-  const output = Object.entries(meta.outputs).find(([path]) => path.endsWith(`${name}.bundle.js`));
+describe.each(['session-worker.bundle.cjs', 'turn-task.bundle.js'])('the %s bundle', (file) => {
+  const output = Object.entries(meta.outputs).find(([path]) => path.endsWith(file));
 
   it(`is at most ${MAX_BYTES / 1024} KiB`, () => {
-    expect(statSync(resolve(dist, `${name}.bundle.js`)).size).toBeLessThanOrEqual(MAX_BYTES);
+    expect(statSync(resolve(dist, file)).size).toBeLessThanOrEqual(MAX_BYTES);
   });
 
   it('holds none of the libraries that belong to the host', () => {
