@@ -3,10 +3,9 @@
  * sessions, each its own clone of one agent, against the bundled mock LLM on loopback, with a
  * host tool call per turn and journals in a FileStore in a temp dir: no network, no API key.
  *
- * Placement: pooled, for now. A session thread is ready in ~74 ms and idles at ~5.6 MiB, close
- * to a bare worker, but 300 of them starting within the demo's first 4 s dominate it on a 2-core
- * machine: measured, 32.5 s against 12.0 s pooled for the same 900 turns, 2.44 GiB at peak
- * against 262 MiB (`npm run demo -- --placement dedicated`).
+ * Placement: dedicated, the runtime's default: a worker thread per session. The demo's 300
+ * sessions arrive within 4 s, faster than a 2-core machine starts threads, so its first turns
+ * wait for their workers; the README gives the measured cost against `--placement pooled`.
  */
 import type { Command } from 'commander';
 import { buildLoadtestCommand, exitOnCommanderError, exitProcess } from './loadtest/command.js';
@@ -19,7 +18,7 @@ import { processIo } from './loadtest/run.js';
 
 /**
  * The demo's load: 300 sessions × 3 turns, 1 host tool call per turn, 150 ms to first token,
- * users thinking ~2 s between turns, sessions arriving over 4 s, pooled placement.
+ * users thinking ~2 s between turns, sessions arriving over 4 s, a worker thread per session.
  */
 export const DEMO_DEFAULTS: LoadtestDefaults = {
   ...LOADTEST_DEFAULTS,
@@ -27,15 +26,15 @@ export const DEMO_DEFAULTS: LoadtestDefaults = {
   turns: 3,
   thinkMs: 2_000,
   rampS: 4,
-  placement: 'pooled',
+  placement: 'dedicated',
   title: 'agentcell demo',
 };
 
 function preface(options: LoadtestOptions): string {
   const placement =
     options.placement === 'pooled'
-      ? 'pooled placement: turns run on a shared pool of threads (one per core), each turn on a fresh clone rebuilt from the blueprint and the journal; 300 worker threads starting at once would dominate a demo this short on this machine'
-      : 'dedicated placement: a worker thread per session';
+      ? 'pooled placement: turns run on a shared pool of threads (one per core), each turn on a fresh clone rebuilt from the blueprint and the journal'
+      : 'dedicated placement: a worker thread per session, started as the session arrives, as many at once as there are cores';
   return `agentcell demo: ${options.sessions} sessions, each its own clone of one agent (${placement}). Everything is local: mock LLM on 127.0.0.1, no API key.\n`;
 }
 

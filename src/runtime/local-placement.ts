@@ -3,10 +3,10 @@
  * the machine's ceiling (the live set), taken from the warm pool or started cold through the
  * start queue. Pooled: the turns of every session on one shared pool of threads.
  */
-import { availableParallelism } from 'node:os';
-import PQueue from 'p-queue';
+import type PQueue from 'p-queue';
 import { encodeJournal } from '../agent/journal.js';
 import { errorFields, log } from '../log.js';
+import { ArrivalRate } from './arrival-rate.js';
 import { CapacityGuard } from './capacity.js';
 import { LiveSet } from './live-set.js';
 import type { Placement, ResolvedSupervisorOptions } from './options.js';
@@ -14,8 +14,15 @@ import { DedicatedRunner } from './placement/dedicated.js';
 import { PooledRunner, TurnPool } from './placement/pooled.js';
 import type { AgentRunnerInit, RunnerInit, TurnRunner } from './placement/runner.js';
 import type { PlacedSession } from './session-host.js';
+import { type StartKind, StartQueue } from './start-queue.js';
 import type { JournalStore } from './stores/store.js';
 import { WarmPool } from './warm-pool.js';
+
+/**
+ * Warm workers kept per start a burst of arrivals brings in while one start runs: the refill,
+ * one start at a time, has to stay ahead of the sessions arriving meanwhile.
+ */
+const WARM_HEADROOM = 2;
 
 export interface LocalPlacementOptions {
   readonly options: ResolvedSupervisorOptions;
@@ -30,12 +37,8 @@ export interface LocalPlacementOptions {
 export class LocalPlacement {
   readonly #options: ResolvedSupervisorOptions;
   readonly #deps: LocalPlacementOptions;
-  /**
-   * Worker starts go through a queue as wide as the machine: a thread's start is ~100 ms of
-   * CPU, and hundreds started at once would all crawl, time out their RPCs, and starve the
-   * turns already running. Queued starts each finish fast instead.
-   */
-  readonly #starts = new PQueue({ concurrency: Math.max(2, availableParallelism()) });
+  readonly #starts = new StartQueue();
+  readonly #arrivals: ArrivalRate;
   readonly #capacity: CapacityGuard;
   readonly #live: LiveSet;
   readonly #warm: WarmPool;
@@ -45,6 +48,7 @@ export class LocalPlacement {
     const options = deps.options;
     this.#deps = deps;
     this.#options = options;
+    this.#arrivals = new ArrivalRate(options.clock);
     this.#capacity = new CapacityGuard({ threads: () => this.#threads(), ...options.capacity });
     // The ceiling as estimated now; every start checks the room left again, with the maps
     // per thread measured by then.
@@ -61,7 +65,9 @@ export class LocalPlacement {
       evictReserved: (agent) => this.#warm.evict(agent),
     });
     this.#warm = new WarmPool({
-      prepare: (agent) => this.#startWorker(deps.agentInit(agent)),
+      prepare: (agent) => this.#startWorker(deps.agentInit(agent), 'warm'),
+      demand: (agent) => this.#warmDemand(agent),
+      clock: options.clock,
       canGrow: () =>
         this.#live.size + this.#warm.size + this.#warm.preparing + 1 < this.#live.maxLive &&
         this.#capacity.headroom() > 0,
@@ -83,7 +89,18 @@ export class LocalPlacement {
     return (live?.size ?? 0) + (warm ? warm.size + warm.preparing : 0);
   }
 
-  /** Keeps `size` prepared workers for `agent` (0: none). */
+  /**
+   * Warm workers the arrivals of `agent` call for: as many as arrive while a start runs, with
+   * headroom, up to `warmPoolMax` (Little's law: arrivals per second × seconds per start).
+   */
+  #warmDemand(agent: string): number {
+    const perStart = (this.#arrivals.perSecond(agent) * this.#starts.startMs) / 1000;
+    // Rounded, not ceiled: a trickle of arrivals (a fraction of one per start) needs no more
+    // than the configured size.
+    return Math.min(this.#options.warmPoolMax, Math.round(perStart * WARM_HEADROOM));
+  }
+
+  /** Keeps at least `size` prepared workers for `agent` (0: none unless arrivals call for them). */
   setWarmTarget(agent: string, size: number): void {
     this.#warm.setTarget(agent, size);
   }
@@ -104,6 +121,8 @@ export class LocalPlacement {
     readonly warmHits: number;
     readonly warmMisses: number;
     readonly activationsWaiting: number;
+    readonly workerStartsRunning: number;
+    readonly workerStartsQueued: number;
   } {
     return {
       liveWorkers: this.#live.size,
@@ -112,6 +131,8 @@ export class LocalPlacement {
       warmHits: this.#warm.hits,
       warmMisses: this.#warm.misses,
       activationsWaiting: this.#live.waiting,
+      workerStartsRunning: this.#starts.running,
+      workerStartsQueued: this.#starts.queued,
     };
   }
 
@@ -145,11 +166,12 @@ export class LocalPlacement {
       });
       return { runner, warm: false };
     }
+    this.#arrivals.record(session.agent);
     const lease = await this.#live.acquire(session);
     const prepared = this.#warm.take(session.agent);
     let runner: DedicatedRunner | undefined = prepared;
     try {
-      runner ??= await this.#startWorker(init);
+      runner ??= await this.#startWorker(init, 'session');
       await runner.activate(init.sessionKey, init.journal);
     } catch (error) {
       await runner?.terminate();
@@ -166,8 +188,8 @@ export class LocalPlacement {
     await this.#pool?.destroy();
   }
 
-  #startWorker(init: AgentRunnerInit): Promise<DedicatedRunner> {
-    return this.#starts.add(() =>
+  #startWorker(init: AgentRunnerInit, kind: StartKind): Promise<DedicatedRunner> {
+    return this.#starts.run(kind, () =>
       DedicatedRunner.prepare(init, {
         resourceLimits: this.#options.resourceLimits,
         startTimeoutMs: this.#options.startTimeoutMs,

@@ -106,8 +106,14 @@ const supervisorOptionsSchema = z.strictObject({
   maxLiveSessions: positiveInt.optional(),
   /** How long an activation may wait for a live slot before AGENTCELL_CAPACITY_EXCEEDED. @default 30000 */
   activationTimeoutMs: positiveInt.default(30_000),
-  /** Prepared workers kept per registered agent (dedicated placement). @default 1 */
+  /**
+   * Prepared workers kept per registered agent (dedicated placement); 0 turns the warm pool
+   * off. While sessions arrive faster than that covers, the pool grows by their arrival rate,
+   * up to `warmPoolMax`, and shrinks back once they fade. @default 1
+   */
   warmPoolSize: z.number().int().nonnegative().default(1),
+  /** Most prepared workers an agent's arrival rate may raise its warm pool to. @default 8 */
+  warmPoolMax: z.number().int().nonnegative().default(8),
   /** Where turns run: a worker per session (`dedicated`) or a shared pool (`pooled`). */
   placement: z.enum(PLACEMENTS).default('dedicated'),
   /** Threads of the pool for pooled placement. @default the number of cores */

@@ -20,6 +20,9 @@ export interface SupervisorStats {
   readonly passivatedSessions: number;
   /** Activations waiting for a live slot. */
   readonly activationsWaiting: number;
+  /** Worker starts running now (at most one per core) and waiting for a start slot. */
+  readonly workerStartsRunning: number;
+  readonly workerStartsQueued: number;
   readonly busySessions: number;
   readonly queuedMessages: number;
   readonly turnsInFlight: number;

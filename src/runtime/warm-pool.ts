@@ -3,11 +3,17 @@
  * template built), so activating a session is one round trip plus its journal instead of a
  * thread start. Refilled in the background one worker at a time, and only while no turn is
  * waiting for admission, so refilling never competes with turns for more than one core.
+ *
+ * How many are kept: the agent's configured size, raised while sessions arrive faster than
+ * that covers (`demand`, from the arrival rate), and trimmed back once arrivals fade.
  */
+import type { Clock } from '../clock.js';
 import type { DedicatedRunner } from './placement/dedicated.js';
 
 /** How long after a take the refill starts. */
 const REFILL_DELAY_MS = 200;
+/** How often a pool held above its configured size looks again whether arrivals faded. */
+const TRIM_CHECK_MS = 10_000;
 
 export interface WarmPoolOptions {
   /** Prepares one worker for an agent. */
@@ -18,6 +24,10 @@ export interface WarmPoolOptions {
   readonly isUnderPressure: () => boolean;
   /** Reports a failed prepare (the pool stops refilling that agent until the next take). */
   readonly onError: (agent: string, error: unknown) => void;
+  /** Workers the agent's arrivals call for now (0 if none); the pool keeps the larger size. */
+  readonly demand?: ((agent: string) => number) | undefined;
+  /** Schedules the checks that trim a pool once arrivals fade. */
+  readonly clock: Clock;
 }
 
 export class WarmPool {
@@ -28,6 +38,7 @@ export class WarmPool {
   #refilling: Promise<void> | undefined;
   #closed = false;
   #kickedWhileRefilling = false;
+  #trimCheck = false;
   #preparing = 0;
   #hits = 0;
   #misses = 0;
@@ -99,6 +110,7 @@ export class WarmPool {
   /** Starts refilling if anything is missing (idempotent; one refill loop at a time). */
   kick(): void {
     if (this.#closed) return;
+    this.#trim();
     if (this.#refilling) {
       // The running loop may already have decided there is nothing to do: look again after it.
       this.#kickedWhileRefilling = true;
@@ -106,6 +118,8 @@ export class WarmPool {
     }
     this.#refilling = this.#refill().finally(() => {
       this.#refilling = undefined;
+      // A pool filled above its configured size needs its check that arrivals faded.
+      this.#trim();
       if (this.#kickedWhileRefilling) {
         this.#kickedWhileRefilling = false;
         this.kick();
@@ -143,12 +157,42 @@ export class WarmPool {
     }
   }
 
+  /**
+   * Workers to keep for `agent` now: its configured size, or more while arrivals call for it;
+   * none for an agent configured with 0 (the pool is off for it).
+   */
+  targetFor(agent: string): number {
+    const configured = this.#target.get(agent) ?? 0;
+    if (configured === 0) return 0;
+    return Math.max(configured, this.#options.demand?.(agent) ?? 0);
+  }
+
   #nextMissing(): string | undefined {
-    for (const [agent, size] of this.#target) {
+    for (const agent of this.#target.keys()) {
       if (this.#failed.has(agent)) continue;
-      if ((this.#ready.get(agent)?.length ?? 0) < size) return agent;
+      if ((this.#ready.get(agent)?.length ?? 0) < this.targetFor(agent)) return agent;
     }
     return undefined;
+  }
+
+  /**
+   * Gives back the workers above each agent's target and, while any pool is above its
+   * configured size, looks again later: arrivals fade without an event to say so.
+   */
+  #trim(): void {
+    let above = false;
+    for (const [agent, list] of this.#ready) {
+      const target = this.targetFor(agent);
+      while (list.length > target) void list.shift()?.terminate();
+      if (list.length > (this.#target.get(agent) ?? 0)) above = true;
+    }
+    if (!above || this.#trimCheck) return;
+    this.#trimCheck = true;
+    const recheck = () => {
+      this.#trimCheck = false;
+      this.kick();
+    };
+    this.#options.clock.setTimeout(recheck, TRIM_CHECK_MS);
   }
 
   async close(): Promise<void> {

@@ -233,8 +233,9 @@ describe('agentcell demo', { timeout: 60_000 }, () => {
     );
     expect(code).toBe(0);
     expect(captured.stderr()).toContain('agentcell demo: 6 sessions');
-    expect(captured.stderr()).toContain('pooled placement');
+    expect(captured.stderr()).toContain('dedicated placement: a worker thread per session');
     expect(captured.stdout()).toContain('agentcell demo');
+    expect(captured.stdout()).toMatch(/workers\s+6 started/);
     expect(captured.stdout()).toMatch(/result\s+PASS/);
     expect(captured.stdout()).toContain(`HTML report: ${join(dir, 'demo.html')}`);
   });
