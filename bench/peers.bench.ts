@@ -228,7 +228,7 @@ async function snapshotDist(node: string): Promise<{ url: string; dir: string }>
       ],
       { encoding: 'utf8' },
     );
-    if (check.status === 0 && existsSync(join(dir, 'dist/workers/session-worker.js'))) {
+    if (check.status === 0 && existsSync(join(dir, 'dist/workers/session-worker.cjs'))) {
       return { url, dir };
     }
     lastError = check.stderr.trim().split('\n').slice(-2).join(' ');

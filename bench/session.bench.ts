@@ -63,7 +63,7 @@ interface StartAndRoundTrip {
   /** `dist/src/worker/session-core.js` as tsc emits it, module by module. */
   readonly coreLoad: LoadSamples;
   readonly probeWithTsx: number[];
-  /** Size of the built `session-worker.js` and whether it is a bundle (no imports of `src/`). */
+  /** Size of the built `session-worker.cjs` and whether it is a bundle (no imports of `src/`). */
   readonly entryBytes: number;
   readonly entryBundled: boolean;
   readonly echo: Measurement;
@@ -289,7 +289,7 @@ export async function measureStartAndRoundTrip(): Promise<string> {
 
     // The entry loads the bundle (after turning the compile cache on): the bundle is the code.
     const entryText = readFileSync(
-      new URL('session-worker.bundle.js', workerEntryUrl('session-worker')),
+      new URL('session-worker.bundle.cjs', workerEntryUrl('session-worker')),
       'utf8',
     );
     const built = {
@@ -523,7 +523,7 @@ function startSection(r: StartAndRoundTrip): string {
       ),
     ]),
     row(
-      `load \`dist/workers/session-worker.js\` as built (${entryKind})`,
+      `load \`dist/workers/session-worker.cjs\` as built (${entryKind})`,
       entry.total,
       vs(entry.total, base),
     ),

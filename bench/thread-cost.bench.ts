@@ -154,7 +154,7 @@ export async function measureThreadCost(): Promise<string> {
   const session = await footprint(startSession);
   await mock.close();
 
-  const bundle = new URL('session-worker.bundle.js', workerEntryUrl('session-worker'));
+  const bundle = new URL('session-worker.bundle.cjs', workerEntryUrl('session-worker'));
   const codeBytes = statSync(bundle).size;
   const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   return [

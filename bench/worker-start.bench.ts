@@ -41,7 +41,7 @@ export async function measureWorkerStarts(): Promise<string> {
   const entry = workerEntryUrl('session-worker');
   const cases = {
     'bare worker (probe) — baseline': workerEntryUrl('probe'),
-    'session worker, bundle loaded directly': new URL('session-worker.bundle.js', entry),
+    'session worker, bundle loaded directly': new URL('session-worker.bundle.cjs', entry),
     'session worker entry (compile cache on)': entry,
   };
   const samples = new Map<string, number[]>(Object.keys(cases).map((name) => [name, []]));
