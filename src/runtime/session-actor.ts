@@ -234,10 +234,9 @@ export class ActorSession extends Session {
 
   /** Queues a turn for `callers`; a rejection is delivered to each of them. */
   #enqueue(message: string, callers: Caller[], first = false, history?: ChatMessage[]): void {
+    const run = (waitedMs: number) => this.#runTurn(message, callers, waitedMs, history);
     this.#mailbox
-      .add((waitedMs) => this.#admitted(() => this.#runTurn(message, callers, waitedMs, history)), {
-        first,
-      })
+      .add((waitedMs) => this.#admitted(() => run(waitedMs)), { first })
       .catch((error: unknown) => {
         for (const caller of callers) caller.reply.reject(error);
       });
@@ -319,8 +318,7 @@ export class ActorSession extends Session {
     try {
       await this.#checkBudget(budget);
       // A replaced history is a new conversation too: it supersedes a reset that was due.
-      const resetDue = this.#activity.takeReset();
-      if (history !== undefined || resetDue) await this.#startNewConversation(history);
+      if (this.#activity.takeReset() || history) await this.#startNewConversation(history);
       const runner = await this.#supervision.ensure();
       this.#current = current;
       this.state = this.state === 'idle' ? 'running' : this.state;

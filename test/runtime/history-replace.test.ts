@@ -8,7 +8,7 @@ import type { ChatMessage } from '../../src/agent/messages.js';
 import { MemoryStore } from '../../src/runtime/stores/memory.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
-import { messagesOf } from '../support/harness.js';
+import { createGate, type Gate, messagesOf } from '../support/harness.js';
 import { mockAgent, rejectionOf, shutdown } from './helpers.js';
 
 /** The user and assistant texts of the mock's request `index`. */
@@ -26,15 +26,23 @@ const EARLIER: ChatMessage[] = [
 describe.each(['dedicated', 'pooled'] as const)('history replacement (%s)', (placement) => {
   let mock: MockLlm;
   let supervisor: Supervisor;
+  let gate: Gate;
   const store = new MemoryStore();
 
   beforeAll(async () => {
-    mock = await startMockLlm();
+    mock = await startMockLlm({
+      rules: [{ match: /^hold/, steps: [{ toolCalls: [{ name: 'gate', arguments: {} }] }] }],
+    });
+    gate = createGate('gate');
     supervisor = new Supervisor({ store, placement, poolThreads: 1 });
     supervisor.register('echo', mockAgent(mock));
+    supervisor.register('coalescing', mockAgent(mock, { tools: [gate.tool] }), {
+      busyPolicy: 'coalesce',
+    });
   });
 
   afterAll(async () => {
+    gate.releaseAll();
     await shutdown(supervisor);
     await mock.close();
   });
@@ -75,6 +83,25 @@ describe.each(['dedicated', 'pooled'] as const)('history replacement (%s)', (pla
     await session.send('forgotten');
     await session.send('fresh', { history: [] });
     expect(dialogueOf(mock, mock.requests.length - 1)).toEqual(['user: fresh']);
+  });
+
+  it('is its own turn, never joined with others under the coalesce policy', async () => {
+    const session = supervisor.session('s-4', { agent: 'coalescing' });
+    const held = session.send('hold on');
+    const call = await gate.next();
+    const plain = session.send('plain');
+    const edited = session.send('edited', { history: EARLIER });
+    call.release();
+    await held;
+    const [plainReply, editedReply] = await Promise.all([plain, edited]);
+    expect(plainReply.text).toBe('echo: plain');
+    expect(editedReply.text).toBe('echo: edited');
+    expect(plainReply.turnId).not.toBe(editedReply.turnId);
+    expect(dialogueOf(mock, mock.requests.length - 1)).toEqual([
+      'user: zero',
+      'assistant: echo: zero',
+      'user: edited',
+    ]);
   });
 
   it('refuses a malformed history before anything runs', async () => {
