@@ -82,6 +82,8 @@ export class GatewayCore {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #dashboard: DashboardHub;
   readonly #chat: ChatCompletionsContext;
+  /** Unix seconds: when the agents listed as models became available here. */
+  readonly #startedAt = Math.floor(Date.now() / 1000);
   #closing: Promise<void> | undefined;
   readonly #onTurnEnd = ({ durationMs }: SupervisorEvents['turn:end'][0]) => {
     this.#metrics.observeTurn(durationMs);
@@ -97,7 +99,6 @@ export class GatewayCore {
       supervisor,
       options,
       tenantIds: new Set(this.#tenants.all().map((tenant) => tenant.id)),
-      created: Math.floor(Date.now() / 1000),
       admit: (tenant, start) => this.#admit(tenant, start),
       countReply: (tenantId, turnId, usage) => this.#metrics.countReply(tenantId, turnId, usage),
       onFailure: (error, req, scope) => this.#logIfHidden(error, req, scope),
@@ -212,12 +213,7 @@ export class GatewayCore {
       case 'postMessage':
         return this.#postMessage(req, res, route.rawKey, scope);
       case 'models':
-        return sendModels(
-          res,
-          this.#supervisor,
-          this.#authenticate(req, scope),
-          this.#chat.created,
-        );
+        return sendModels(res, this.#supervisor, this.#authenticate(req, scope), this.#startedAt);
       case 'chatCompletions': {
         const tenant = this.#authenticate(req, scope);
         this.#assertAccepting();

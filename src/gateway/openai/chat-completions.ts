@@ -31,8 +31,6 @@ export interface ChatCompletionsContext {
   readonly options: ResolvedGatewayOptions;
   /** Ids of every tenant of the gateway. */
   readonly tenantIds: ReadonlySet<string>;
-  /** Unix seconds every completion of this gateway reports as `created`. */
-  readonly created: number;
   /**
    * Runs `start` as a message turn of `tenant` once the gateway takes one: not closing, the
    * tenant under its limits; tracked, so close() waits for it. `start` is called at once after
@@ -168,12 +166,14 @@ async function runTurn(
   report: Pick<CompletionStreamOptions, 'onReply' | 'onFailure' | 'toPublic'>,
 ): Promise<void> {
   const { options } = context;
+  // Unix seconds, as OpenAI stamps a completion: when the request was taken.
+  const created = Math.floor(Date.now() / 1000);
   if (request.stream) {
     await streamCompletion(res, {
       session,
       events: session.stream(request.message, { history }),
       model: request.model,
-      created: context.created,
+      created,
       includeUsage: request.includeUsage,
       interruptOnDisconnect: options.interruptOnDisconnect,
       heartbeatMs: options.heartbeatMs,
@@ -183,6 +183,6 @@ async function runTurn(
   }
   const reply = await session.send(request.message, { history });
   report.onReply(reply.turnId, reply.usage);
-  const ids = { id: completionId(reply.turnId), created: context.created, model: request.model };
+  const ids = { id: completionId(reply.turnId), created, model: request.model };
   sendJson(res, 200, completion(ids, reply.text, reply.usage));
 }
