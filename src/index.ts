@@ -84,6 +84,7 @@ export {
   fromWire,
   GuardrailFailedError,
   HandoffFailedError,
+  HistoryConflictError,
   HookFailedError,
   InternalError,
   InterruptedError,
@@ -149,7 +150,13 @@ export type {
   RemoteSendOptions,
 } from './runtime/remote-placement.js';
 export { Session } from './runtime/session.js';
-export type { Reply, SendOptions, SessionStats, SessionStatus } from './runtime/session-types.js';
+export type {
+  Reply,
+  SendOptions,
+  SessionStats,
+  SessionStatus,
+  StreamOptions,
+} from './runtime/session-types.js';
 export { FileStore, type FileStoreOptions } from './runtime/stores/file.js';
 export { MemoryStore } from './runtime/stores/memory.js';
 export type { JournalStore } from './runtime/stores/store.js';

@@ -21,7 +21,10 @@ export interface JournalRecord {
    * another node of a cluster) reopens it with the same agent.
    */
   readonly agent?: string | undefined;
-  /** A marker: the conversation starts afresh here (reset policy); it has no messages. */
+  /**
+   * A marker: the conversation starts afresh here (reset policy, or a caller that replaced the
+   * history). Its messages, often none, are the history the new conversation starts from.
+   */
   readonly reset?: true | undefined;
 }
 
@@ -87,9 +90,18 @@ export function replayJournal(records: readonly JournalRecord[]): {
 } {
   const current = currentConversation(records);
   return {
-    history: current.flatMap((record) => record.messages),
+    history: conversationMessages(records),
     usage: current.reduce((sum, record) => addUsage(sum, record.usage), ZERO_USAGE),
   };
+}
+
+/**
+ * The messages of the conversation a session is in now: those its last reset marker started
+ * from, then those of every turn since.
+ */
+export function conversationMessages(records: readonly JournalRecord[]): ChatMessage[] {
+  const seed = records.findLast((record) => record.reset === true)?.messages ?? [];
+  return [...seed, ...currentConversation(records).flatMap((record) => record.messages)];
 }
 
 /** The records since the last reset marker: the conversation a session is in now. */

@@ -174,6 +174,12 @@ export const CATALOGUE = {
     status: 400,
     public: true,
   },
+  AGENTCELL_HISTORY_CONFLICT: {
+    name: 'HistoryConflictError',
+    hint: "The session keeps this conversation and the request tells it differently; send only the new user message, or send X-Agentcell-History: client to make the request's messages the history.",
+    status: 409,
+    public: true,
+  },
   AGENTCELL_MAILBOX_FULL: {
     name: 'MailboxFullError',
     hint: 'Retry after the session answers, or raise maxQueuedPerSession.',

@@ -83,6 +83,7 @@ export class SessionBusyError extends errorClass('AGENTCELL_SESSION_BUSY') {}
 export class SessionReentrantError extends errorClass('AGENTCELL_SESSION_REENTRANT') {}
 export class SessionClosedError extends errorClass('AGENTCELL_SESSION_CLOSED') {}
 export class SessionKeyInvalidError extends errorClass('AGENTCELL_SESSION_KEY_INVALID') {}
+export class HistoryConflictError extends errorClass('AGENTCELL_HISTORY_CONFLICT') {}
 export class MailboxFullError extends errorClass('AGENTCELL_MAILBOX_FULL') {}
 export class MessageDroppedError extends errorClass('AGENTCELL_MESSAGE_DROPPED') {}
 export class MessageInvalidError extends errorClass('AGENTCELL_MESSAGE_INVALID') {}
@@ -131,6 +132,7 @@ export const errorClasses = {
   AGENTCELL_SESSION_REENTRANT: SessionReentrantError,
   AGENTCELL_SESSION_CLOSED: SessionClosedError,
   AGENTCELL_SESSION_KEY_INVALID: SessionKeyInvalidError,
+  AGENTCELL_HISTORY_CONFLICT: HistoryConflictError,
   AGENTCELL_MAILBOX_FULL: MailboxFullError,
   AGENTCELL_MESSAGE_DROPPED: MessageDroppedError,
   AGENTCELL_MESSAGE_INVALID: MessageInvalidError,

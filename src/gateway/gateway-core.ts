@@ -5,12 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import {
-  GatewayClosingError,
-  MessageInvalidError,
-  NotFoundError,
-  UnauthorizedError,
-} from '../errors.js';
+import { GatewayClosingError, NotFoundError, UnauthorizedError } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import type { SupervisorEvents } from '../runtime/events.js';
 import type { Session } from '../runtime/session.js';
@@ -22,6 +17,7 @@ import {
   ClientGoneError,
   isHidden,
   type PublicError,
+  parseBody,
   publicError,
   readJson,
   sendJson,
@@ -29,8 +25,12 @@ import {
 } from './http.js';
 import { GatewayMetrics } from './metrics.js';
 import { openSession } from './open-session.js';
+import { type ChatCompletionsContext, serveChatCompletion } from './openai/chat-completions.js';
+import { errorBody } from './openai/chunks.js';
+import { sendModels } from './openai/models.js';
 import type { GatewayErrorListener, ResolvedGatewayOptions } from './options.js';
-import { decodeKey, matchRoute, ROUTE_LABELS, type Route } from './routes.js';
+import { decodeKey, matchRoute, OPENAI_ROUTES, ROUTE_LABELS, type Route } from './routes.js';
+import { sessionView } from './session-view.js';
 import { streamTurn } from './sse.js';
 import {
   namespacedKey,
@@ -58,15 +58,8 @@ interface Scope {
   tenant?: Tenant;
   key?: string;
   namespaced?: string;
-}
-
-function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
-  const result = schema.safeParse(body);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map(
-    (issue) => `${['body', ...issue.path.map(String)].join('.')}: ${issue.message}`,
-  );
-  throw new MessageInvalidError(`${what}: ${problems.join('; ')}`);
+  /** Errors answer in OpenAI's shape. */
+  openai?: boolean;
 }
 
 /** Replaces the supervisor's name of a session with the caller's own key. */
@@ -88,6 +81,9 @@ export class GatewayCore {
   readonly #metrics = new GatewayMetrics();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #dashboard: DashboardHub;
+  readonly #chat: ChatCompletionsContext;
+  /** Unix seconds: when the agents listed as models became available here. */
+  readonly #startedAt = Math.floor(Date.now() / 1000);
   #closing: Promise<void> | undefined;
   readonly #onTurnEnd = ({ durationMs }: SupervisorEvents['turn:end'][0]) => {
     this.#metrics.observeTurn(durationMs);
@@ -99,6 +95,15 @@ export class GatewayCore {
     this.#tenants = new Tenants(options.tenants);
     supervisor.on('turn:end', this.#onTurnEnd);
     this.#dashboard = new DashboardHub(supervisor, { isClosing: () => this.#isClosing });
+    this.#chat = {
+      supervisor,
+      options,
+      tenantIds: new Set(this.#tenants.all().map((tenant) => tenant.id)),
+      admit: (tenant, start) => this.#admit(tenant, start),
+      countReply: (tenantId, turnId, usage) => this.#metrics.countReply(tenantId, turnId, usage),
+      onFailure: (error, req, scope) => this.#logIfHidden(error, req, scope),
+      toPublic: (error, scope) => publicError(error, rewriteFor(scope)),
+    };
   }
 
   get basePath(): string {
@@ -148,6 +153,7 @@ export class GatewayCore {
       );
       if (!route) throw new NotFoundError(`no route for ${method} ${path.slice(0, 200)}`);
       label = ROUTE_LABELS[route.name];
+      scope.openai = OPENAI_ROUTES.has(route.name);
       await this.#serve(route, req, res, query, scope);
     } catch (error) {
       try {
@@ -184,8 +190,11 @@ export class GatewayCore {
         const keys = await this.#supervisor.allSessionKeys();
         return sendJson(res, 200, { sessions: ownKeys(tenant, keys) });
       }
-      case 'getSession':
-        return this.#getSession(await this.#existing(req, route.rawKey, scope), res, query, scope);
+      case 'getSession': {
+        const session = await this.#existing(req, route.rawKey, scope);
+        const withHistory = ['1', 'true'].includes(query.get('history') ?? '');
+        return sendJson(res, 200, await sessionView(session, scope.key ?? '', withHistory));
+      }
       case 'deleteSession': {
         await this.#existing(req, route.rawKey, scope);
         await this.#supervisor.deleteSession(scope.namespaced ?? '');
@@ -203,6 +212,13 @@ export class GatewayCore {
       }
       case 'postMessage':
         return this.#postMessage(req, res, route.rawKey, scope);
+      case 'models':
+        return sendModels(res, this.#supervisor, this.#authenticate(req, scope), this.#startedAt);
+      case 'chatCompletions': {
+        const tenant = this.#authenticate(req, scope);
+        this.#assertAccepting();
+        return serveChatCompletion(this.#chat, req, res, tenant, scope);
+      }
     }
   }
 
@@ -245,29 +261,6 @@ export class GatewayCore {
     return session;
   }
 
-  async #getSession(
-    session: Session,
-    res: ServerResponse,
-    query: URLSearchParams,
-    scope: Scope,
-  ): Promise<void> {
-    const stats = await session.stats();
-    const withHistory = ['1', 'true'].includes(query.get('history') ?? '');
-    sendJson(res, 200, {
-      key: scope.key,
-      agent: stats.agent,
-      status: stats.status,
-      busy: stats.busy,
-      queued: stats.queued,
-      passivated: session.isPassivated,
-      turns: stats.turns,
-      failedTurns: stats.failedTurns,
-      restarts: stats.restarts,
-      usage: stats.usage,
-      ...(withHistory && { history: await session.history() }),
-    });
-  }
-
   #assertAccepting(): void {
     if (this.#closing) throw new GatewayClosingError('the gateway is closing');
     // The supervisor's own state is checked by supervisor.session(): closed or destroyed.
@@ -289,22 +282,37 @@ export class GatewayCore {
     );
     // A conversation journaled before (a restart, another node) goes on with its own agent.
     const existing = await this.#supervisor.find(namespaced);
-    // Checked again: the gateway may have started closing while the body was read. From
-    // here to the tracking below nothing awaits, so close() cannot miss this message.
+    await this.#admit(tenant, () => {
+      const session = openSession(this.#supervisor, this.#options.defaultAgent, {
+        tenant,
+        key: scope.key ?? '',
+        namespaced,
+        requested: body.agent,
+        existing,
+      });
+      return this.#runTurn(req, res, session, body.message, scope);
+    });
+  }
+
+  /**
+   * Runs `start` as a message turn of `tenant`, counted against its limit and tracked for
+   * close(). The gateway may have started closing while the body was read, so that is checked
+   * again here; from the check to the tracking nothing awaits, so close() cannot miss it.
+   */
+  async #admit(tenant: Tenant, start: () => Promise<void>): Promise<void> {
     this.#assertAccepting();
     const limit = tenant.maxConcurrentTurns;
     if (limit !== undefined && tenant.turnsInFlight >= limit) {
       throw tenantLimitError(tenant, 'maxConcurrentTurns', limit);
     }
-    const session = openSession(this.#supervisor, this.#options.defaultAgent, {
-      tenant,
-      key: scope.key ?? '',
-      namespaced,
-      requested: body.agent,
-      existing,
-    });
     tenant.turnsInFlight++;
-    const turn = this.#runTurn(req, res, session, body.message, scope);
+    let turn: Promise<void>;
+    try {
+      turn = start();
+    } catch (error) {
+      tenant.turnsInFlight--;
+      throw error;
+    }
     const tracked = turn.catch(() => {});
     this.#inFlight.add(tracked);
     try {
@@ -374,6 +382,9 @@ export class GatewayCore {
     if (shown.status === 401) headers['www-authenticate'] = 'Bearer';
     // A body left unread (too large, or refused before it was read) is not worth draining.
     if (!req.complete) headers['connection'] = 'close';
-    sendJson(res, shown.status, { error: { code: shown.code, message: shown.message } }, headers);
+    const body = scope.openai
+      ? errorBody(shown)
+      : { error: { code: shown.code, message: shown.message } };
+    sendJson(res, shown.status, body, headers);
   }
 }

@@ -55,6 +55,9 @@ function splitUrl(url: string | undefined): { path: string; query: URLSearchPara
  * - `GET /v1/sessions/:key` (`?history=1` adds the history), `DELETE /v1/sessions/:key` → 204
  * - `GET /v1/sessions` → `{ sessions: [key, ...] }`, the caller's own keys
  * - `GET /healthz` (no auth) → `{ status: 'ok' | 'closing' }`; `GET /metrics` → Prometheus text
+ * - OpenAI-compatible: `GET /v1/models` (the tenant's agents) and `POST /v1/chat/completions`
+ *   (`model` = agent; session key from `options.chatCompletions.sessionKeySources`; JSON or
+ *   `stream: true`); their errors are `{ error: { message, type, code } }`
  *
  * Every route but the last two needs `Authorization: Bearer <token>` of a tenant in
  * `options.tenants`; keys are the tenant's own (supervisor keys `${tenantId}:${key}`).

@@ -5,6 +5,7 @@
  * can reach a response.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
 import {
   type AgentcellErrorCode,
   BodyTooLargeError,
@@ -180,4 +181,14 @@ export function bearerToken(req: IncomingMessage): string | undefined {
 export function wantsEventStream(req: IncomingMessage): boolean {
   const accept = req.headers.accept;
   return typeof accept === 'string' && /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(accept);
+}
+
+/** `body` checked against `schema`; `AGENTCELL_MESSAGE_INVALID` naming every bad path, after `what`. */
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map(
+    (issue) => `${['body', ...issue.path.map(String)].join('.')}: ${issue.message}`,
+  );
+  throw new MessageInvalidError(`${what}: ${problems.join('; ')}`);
 }

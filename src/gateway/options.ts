@@ -5,6 +5,12 @@
  */
 import { z } from 'zod';
 import { OptionsInvalidError } from '../errors.js';
+import {
+  DEFAULT_CLIENT_HISTORY_SOURCES,
+  DEFAULT_SESSION_SOURCES,
+  SESSION_SOURCE,
+  type SessionSource,
+} from './openai/session-source.js';
 
 export const TENANT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** Visible ASCII without spaces, as a bearer token must be; long enough not to be guessed. */
@@ -31,6 +37,38 @@ const tenantSchema = z.strictObject({
 
 /** One tenant: who a bearer token speaks for, and its limits. */
 export type TenantOptions = z.input<typeof tenantSchema>;
+
+const sessionSources = z
+  .array(
+    z
+      .string()
+      .regex(
+        SESSION_SOURCE,
+        'expected "header:<lowercase header name>" or "body:session_id|prompt_cache_key|user"',
+      )
+      .transform((source) => source as SessionSource),
+  )
+  .max(32);
+
+const chatCompletionsSchema = z.strictObject({
+  /**
+   * Where `POST /v1/chat/completions` finds the session key, tried in order; the first present
+   * wins (and is named in the `X-Agentcell-Session-Source` response header). A request with
+   * none runs as a one-turn session that is not kept.
+   * @default ['header:x-agentcell-session', 'header:x-session-id', 'body:session_id',
+   *   'header:x-openwebui-chat-id', 'header:x-conversation-id', 'body:prompt_cache_key', 'body:user']
+   * @example ['header:x-openwebui-chat-id', 'body:user'] // an Open WebUI-only deployment
+   */
+  sessionKeySources: sessionSources.default([...DEFAULT_SESSION_SOURCES]),
+  /**
+   * Sources whose key makes the request's messages the history of the turn (`client`); a key
+   * from any other source keeps the history in the session's journal (`server`). A request
+   * overrides it with `X-Agentcell-History: server|client`.
+   * @default ['body:user'] (one user's chats share that key: the transcript tells them apart)
+   * @example ['body:user', 'header:x-openwebui-chat-id'] // Open WebUI edits and regenerates
+   */
+  clientHistorySources: sessionSources.default([...DEFAULT_CLIENT_HISTORY_SOURCES]),
+});
 
 /** Called with every failure that answered 500, for the server log (responses never show it). */
 export type GatewayErrorListener = (
@@ -67,6 +105,8 @@ const gatewayOptionsSchema = z.strictObject({
   metricsToken: z.string().regex(TOKEN, 'expected 16 to 512 visible ASCII characters').optional(),
   /** Interval of SSE keep-alive comments, in ms; 0 sends none. @default 15000 */
   heartbeatMs: z.number().int().nonnegative().default(15_000),
+  /** The OpenAI-compatible `POST /v1/chat/completions`: where sessions and their history come from. */
+  chatCompletions: chatCompletionsSchema.prefault({}),
   /** Receives the failures hidden behind a generic 500. @default logs them (`log('gateway').error`) */
   onError: z
     .custom<GatewayErrorListener>((value) => typeof value === 'function', 'expected a function')

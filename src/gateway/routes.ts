@@ -13,7 +13,9 @@ export type Route =
   | { readonly name: 'getSession'; readonly rawKey: string }
   | { readonly name: 'deleteSession'; readonly rawKey: string }
   | { readonly name: 'postMessage'; readonly rawKey: string }
-  | { readonly name: 'interrupt'; readonly rawKey: string };
+  | { readonly name: 'interrupt'; readonly rawKey: string }
+  | { readonly name: 'models' }
+  | { readonly name: 'chatCompletions' };
 
 export type RouteName = Route['name'];
 
@@ -28,7 +30,12 @@ export const ROUTE_LABELS: Readonly<Record<RouteName, string>> = {
   deleteSession: 'DELETE /v1/sessions/:key',
   postMessage: 'POST /v1/sessions/:key/messages',
   interrupt: 'POST /v1/sessions/:key/interrupt',
+  models: 'GET /v1/models',
+  chatCompletions: 'POST /v1/chat/completions',
 };
+
+/** Routes that speak OpenAI's API, errors included (`{ error: { message, type, code } }`). */
+export const OPENAI_ROUTES: ReadonlySet<RouteName> = new Set(['models', 'chatCompletions']);
 
 /** Relative paths the Fastify plugin registers (the handler does its own matching). */
 export const ROUTE_PATTERNS = [
@@ -39,6 +46,8 @@ export const ROUTE_PATTERNS = [
   '/v1/dashboard/events',
   '/v1/sessions',
   '/v1/sessions/*',
+  '/v1/models',
+  '/v1/chat/completions',
 ] as const;
 
 /** Methods the routes use. */
@@ -70,6 +79,8 @@ function routesOf(path: string): Readonly<Record<string, Route>> | undefined {
   if (path === '' || path === '/' || path === '/dashboard') return { GET: { name: 'dashboard' } };
   if (path === '/v1/dashboard/events') return { GET: { name: 'dashboardEvents' } };
   if (path === SESSIONS) return { GET: { name: 'listSessions' } };
+  if (path === '/v1/models') return { GET: { name: 'models' } };
+  if (path === '/v1/chat/completions') return { POST: { name: 'chatCompletions' } };
   if (!path.startsWith(`${SESSIONS}/`)) return undefined;
   const rest = path.slice(SESSIONS.length + 1).split('/');
   const [rawKey, action, ...extra] = rest;

@@ -24,13 +24,55 @@ export interface StreamTurnOptions {
   readonly onFailure: (error: unknown) => void;
 }
 
-type Step = { ok: true; result: IteratorResult<TurnEvent> } | { ok: false; error: unknown };
+export type Step = { ok: true; result: IteratorResult<TurnEvent> } | { ok: false; error: unknown };
 
-function settle(next: Promise<IteratorResult<TurnEvent>>): Promise<Step> {
+export function settle(next: Promise<IteratorResult<TurnEvent>>): Promise<Step> {
   return next.then(
     (result) => ({ ok: true, result }),
     (error: unknown) => ({ ok: false, error }),
   );
+}
+
+/** A turn's events, once the session took its message. */
+export interface AdmittedTurn {
+  readonly iterator: AsyncIterator<TurnEvent>;
+  /** The first step; the loop goes on with `settle(iterator.next())`. */
+  readonly first: Promise<Step>;
+}
+
+/**
+ * Starts reading `events`. A refusal that comes at once (mailbox full, session busy, closed) is
+ * thrown here, before the caller wrote anything, so it is answered with its proper status.
+ */
+export async function admitted(events: AsyncIterable<TurnEvent>): Promise<AdmittedTurn> {
+  const iterator = events[Symbol.asyncIterator]();
+  const first = settle(iterator.next());
+  // Admission refusals reject within the same macrotask; a turn's first event comes from its
+  // worker, later. Waiting one turn of the event loop tells the two apart.
+  const early = await Promise.race([
+    first,
+    new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined))),
+  ]);
+  if (early && !early.ok) throw early.error;
+  return { iterator, first };
+}
+
+/**
+ * Writes `text` unless the client is gone; waits for the socket to drain when its buffer is
+ * full, so a slow client holds the stream back rather than filling memory.
+ */
+export async function writeOrWait(res: ServerResponse, text: string): Promise<void> {
+  if (res.destroyed || res.writableEnded) return;
+  if (res.write(text)) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 /** Headers of every event stream the gateway serves. */
@@ -78,33 +120,19 @@ export async function streamTurn(res: ServerResponse, options: StreamTurnOptions
   };
   res.on('close', onClose);
 
-  const iterator = session.stream(options.message)[Symbol.asyncIterator]();
-  const first = settle(iterator.next());
-  // Admission refusals reject within the same macrotask; a turn's first event comes from its
-  // worker, later. Waiting one turn of the event loop tells the two apart.
-  const early = await Promise.race([
-    first,
-    new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined))),
-  ]);
-  if (early && !early.ok) {
+  let turn: AdmittedTurn;
+  try {
+    turn = await admitted(session.stream(options.message));
+  } catch (error) {
     res.off('close', onClose);
-    throw early.error;
+    throw error;
   }
+  const { iterator, first } = turn;
 
   res.writeHead(200, SSE_HEADERS);
   res.flushHeaders();
   const write = async (text: string): Promise<void> => {
-    if (disconnected || res.destroyed) return;
-    if (res.write(text)) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
+    if (!disconnected) await writeOrWait(res, text);
   };
   const heartbeat =
     options.heartbeatMs > 0

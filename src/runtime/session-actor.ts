@@ -6,7 +6,7 @@
  * short (`interrupt`), join it (`steer`), or join the others into one next turn (`coalesce`).
  */
 import { randomUUID } from 'node:crypto';
-import { currentConversation } from '../agent/journal.js';
+import { conversationMessages } from '../agent/journal.js';
 import { addUsage, type ChatMessage, type Usage, ZERO_USAGE } from '../agent/messages.js';
 import {
   type AgentcellError,
@@ -19,7 +19,7 @@ import { deferred } from './deferred.js';
 import { Mailbox } from './mailbox.js';
 import type { BusyPolicy, SessionBudget } from './options.js';
 import { RunnerSupervision, type SupervisedSession } from './runner-supervision.js';
-import { Session, type TurnListener } from './session.js';
+import { Session, type Submission } from './session.js';
 import { SessionActivity } from './session-activity.js';
 import type { SessionHost } from './session-host.js';
 import {
@@ -99,7 +99,7 @@ export class ActorSession extends Session {
 
   override async history(): Promise<ChatMessage[]> {
     const records = await this.#host.store.read(this.key);
-    return currentConversation(records).flatMap((record) => record.messages);
+    return conversationMessages(records);
   }
 
   override async stats(): Promise<SessionStats> {
@@ -195,11 +195,11 @@ export class ActorSession extends Session {
     this.#activity.startIdleTimer(this.#supervision.runner !== undefined);
   }
 
-  /** A reset marker in the journal, then a worker rebuilt from it: a fresh conversation. */
-  async #startNewConversation(): Promise<void> {
+  /** A reset marker (carrying the history to start from), then a worker rebuilt from it. */
+  async #startNewConversation(history: readonly ChatMessage[] = []): Promise<void> {
     await this.#host.store.append(this.key, {
       turnId: `reset-${randomUUID()}`,
-      messages: [],
+      messages: history,
       usage: ZERO_USAGE,
       at: this.#host.clock.now(),
       agent: this.agent,
@@ -209,30 +209,34 @@ export class ActorSession extends Session {
     this.#host.emit('session:reset', { key: this.key });
   }
 
-  protected override submit(message: string, onEvent: TurnListener | undefined): Promise<Reply> {
+  protected override submit(message: string, submission: Submission): Promise<Reply> {
     this.assertAccepting();
     this.assertMessage(message);
+    const history = this.checkedHistory(submission.history);
     this.#activity.noteMessage();
-    const caller: Caller = { reply: deferred(), onEvent };
+    const caller: Caller = { reply: deferred(), onEvent: submission.onEvent };
     const busy = this.#turnActive || this.#mailbox.size > 0;
     if (busy && this.#policy === 'reject') {
       throw new SessionBusyError(`session ${JSON.stringify(this.key)} is in a turn`);
     }
-    if (this.#current && this.#policy === 'steer') {
+    // A message with its own history cannot join a turn that runs on another one.
+    const joins = history === undefined;
+    if (joins && this.#current && this.#policy === 'steer') {
       void this.#steer(this.#current, message, caller);
       return caller.reply.promise;
     }
-    if (busy && this.#policy === 'coalesce') return this.#coalesce(message, caller);
+    if (joins && busy && this.#policy === 'coalesce') return this.#coalesce(message, caller);
     if (this.#current && this.#policy === 'interrupt')
       void this.interrupt('superseded by a newer message');
-    this.#enqueue(message, [caller]);
+    this.#enqueue(message, [caller], false, history);
     return caller.reply.promise;
   }
 
   /** Queues a turn for `callers`; a rejection is delivered to each of them. */
-  #enqueue(message: string, callers: Caller[], first = false): void {
+  #enqueue(message: string, callers: Caller[], first = false, history?: ChatMessage[]): void {
+    const run = (waitedMs: number) => this.#runTurn(message, callers, waitedMs, history);
     this.#mailbox
-      .add((waitedMs) => this.#admitted(() => this.#runTurn(message, callers, waitedMs)), { first })
+      .add((waitedMs) => this.#admitted(() => run(waitedMs)), { first })
       .catch((error: unknown) => {
         for (const caller of callers) caller.reply.reject(error);
       });
@@ -292,7 +296,12 @@ export class ActorSession extends Session {
     if (!taken && current.steers.delete(steerId)) this.#enqueue(message, [caller], true);
   }
 
-  async #runTurn(message: string, callers: Caller[], waitedMs: number): Promise<void> {
+  async #runTurn(
+    message: string,
+    callers: Caller[],
+    waitedMs: number,
+    history?: ChatMessage[],
+  ): Promise<void> {
     if (this.destroyedWith) throw this.destroyedWith;
     this.#lastWaitMs = waitedMs;
     const current = newTurn(randomUUID(), callers);
@@ -308,7 +317,8 @@ export class ActorSession extends Session {
     this.#turnActive = true;
     try {
       await this.#checkBudget(budget);
-      if (this.#activity.takeReset()) await this.#startNewConversation();
+      // A replaced history is a new conversation too: it supersedes a reset that was due.
+      if (this.#activity.takeReset() || history) await this.#startNewConversation(history);
       const runner = await this.#supervision.ensure();
       this.#current = current;
       this.state = this.state === 'idle' ? 'running' : this.state;

@@ -3,12 +3,12 @@
  * Its messages go to the node that owns it, which keeps their order and the busy policy; its
  * history and figures are read from the cluster's journal.
  */
-import { currentConversation } from '../agent/journal.js';
+import { conversationMessages } from '../agent/journal.js';
 import { addUsage, type ChatMessage, ZERO_USAGE } from '../agent/messages.js';
 import { OptionsInvalidError } from '../errors.js';
 import type { BusyPolicy, SessionBudget } from './options.js';
 import type { RemoteNode } from './remote-placement.js';
-import { Session, type TurnListener } from './session.js';
+import { Session, type Submission } from './session.js';
 import type { SessionGate } from './session-host.js';
 import type { Reply, SessionStats } from './session-types.js';
 
@@ -40,9 +40,17 @@ export class RoutedSession extends Session {
     this.#policy = options.busyPolicy;
   }
 
-  protected override submit(message: string, onEvent: TurnListener | undefined): Promise<Reply> {
+  protected override submit(message: string, submission: Submission): Promise<Reply> {
     this.assertAccepting();
     this.assertMessage(message);
+    if (submission.history !== undefined) {
+      // The node that owns the session would have to journal the replacement in the order of
+      // its inbox; the cluster's message protocol does not carry one yet.
+      throw new OptionsInvalidError(
+        'history: replacing a session’s history is not supported in a cluster yet; send the message without it',
+      );
+    }
+    const { onEvent } = submission;
     const reply = this.#node
       .send(this.key, message, {
         agent: this.agent,
@@ -67,7 +75,7 @@ export class RoutedSession extends Session {
 
   override async history(): Promise<ChatMessage[]> {
     const records = await this.#node.journal(this.key);
-    return currentConversation(records).flatMap((record) => record.messages);
+    return conversationMessages(records);
   }
 
   /** Its turns are journaled where they run: the figures are read afresh each time. */

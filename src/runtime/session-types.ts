@@ -1,5 +1,5 @@
 /** What a session gives its callers (replies, stats) and what it takes (send options). */
-import type { Usage } from '../agent/messages.js';
+import type { ChatMessage, Usage } from '../agent/messages.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 
 /** What a caller gets back for a message. */
@@ -33,8 +33,26 @@ export interface SessionStats {
   readonly lastMailboxWaitMs: number | undefined;
 }
 
+/** Options of one {@link Session.stream}. */
+export interface StreamOptions {
+  /**
+   * The conversation this message continues, instead of the session's own: when its turn
+   * starts (in mailbox order), the session starts a new conversation from these messages,
+   * journaled as a reset marker that carries them, then runs the turn on it. The message is
+   * its own turn under every busy policy (never steered or coalesced into another). The
+   * replacement stays even when the turn then fails. What a client that owns the transcript
+   * needs to edit or regenerate an earlier answer.
+   *
+   * @example
+   * await session.send('and in French?', {
+   *   history: [{ role: 'user', content: 'say hi' }, { role: 'assistant', content: 'hi' }],
+   * });
+   */
+  readonly history?: readonly ChatMessage[] | undefined;
+}
+
 /** Options of one {@link Session.send}. */
-export interface SendOptions {
+export interface SendOptions extends StreamOptions {
   /** Called with each event of the turn that answers the message, as {@link Session.stream} yields them. */
   readonly onEvent?: ((event: TurnEvent) => void) | undefined;
 }

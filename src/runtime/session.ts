@@ -4,7 +4,7 @@
  * ({@link ActorSession}), or the node of a cluster that owns it ({@link RoutedSession}).
  */
 import { streamEvents } from '../agent/event-stream.js';
-import type { ChatMessage } from '../agent/messages.js';
+import type { ChatMessage, ToolCall } from '../agent/messages.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import {
   MessageInvalidError,
@@ -14,7 +14,20 @@ import {
 } from '../errors.js';
 import { parseBudget, type SessionBudget } from './options.js';
 import type { SessionGate } from './session-host.js';
-import type { Reply, SendOptions, SessionStats, SessionStatus } from './session-types.js';
+import type {
+  Reply,
+  SendOptions,
+  SessionStats,
+  SessionStatus,
+  StreamOptions,
+} from './session-types.js';
+
+/** What a session takes with a message besides its text. */
+export interface Submission {
+  readonly onEvent: TurnListener | undefined;
+  /** See {@link StreamOptions.history}; checked by {@link Session.assertHistory}. */
+  readonly history: readonly ChatMessage[] | undefined;
+}
 
 export type TurnListener = (event: TurnEvent) => void;
 
@@ -62,7 +75,7 @@ export abstract class Session {
    */
   send(message: string, options: SendOptions = {}): Promise<Reply> {
     try {
-      return this.submit(message, options.onEvent);
+      return this.submit(message, { onEvent: options.onEvent, history: options.history });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -72,8 +85,8 @@ export abstract class Session {
    * Sends a message and yields the events of the turn that answers it (text deltas, tool
    * calls, usage, final). Throws the turn's typed error if it fails.
    */
-  stream(message: string): AsyncIterable<TurnEvent> {
-    return streamEvents((onEvent) => this.submit(message, onEvent));
+  stream(message: string, options: StreamOptions = {}): AsyncIterable<TurnEvent> {
+    return streamEvents((onEvent) => this.submit(message, { onEvent, history: options.history }));
   }
 
   /**
@@ -113,7 +126,7 @@ export abstract class Session {
   abstract get isPassivated(): boolean;
 
   /** Takes a message in: checked here, then answered as the placement answers it. */
-  protected abstract submit(message: string, onEvent: TurnListener | undefined): Promise<Reply>;
+  protected abstract submit(message: string, submission: Submission): Promise<Reply>;
 
   /** Throws why the session takes no message now: closed, failed, or called from its own turn. */
   protected assertAccepting(): void {
@@ -134,6 +147,33 @@ export abstract class Session {
     }
   }
 
+  /**
+   * A replacement history checked and copied as plain data (it is journaled): messages of
+   * known roles with string content, within the message size limit in all (it goes to the
+   * model like a message).
+   */
+  protected checkedHistory(history: unknown): ChatMessage[] | undefined {
+    if (history === undefined) return undefined;
+    if (!Array.isArray(history)) {
+      throw new MessageInvalidError(
+        `history: expected an array of messages, got ${typeof history}`,
+      );
+    }
+    let bytes = 0;
+    const copies = history.map((message: unknown, index) => {
+      const copy = plainMessage(message);
+      if (typeof copy === 'string') throw new MessageInvalidError(`history[${index}]: ${copy}`);
+      bytes += Buffer.byteLength(copy.content, 'utf8');
+      return copy;
+    });
+    if (bytes > this.#gate.maxMessageBytes) {
+      throw new MessageInvalidError(
+        `the history is ${bytes} bytes, over the limit of ${this.#gate.maxMessageBytes} (maxMessageBytes)`,
+      );
+    }
+    return copies;
+  }
+
   protected assertMessage(message: unknown): asserts message is string {
     if (typeof message !== 'string' || message.trim().length === 0) {
       throw new MessageInvalidError(
@@ -147,4 +187,48 @@ export abstract class Session {
       );
     }
   }
+}
+
+/** A copy of one message of a replacement history, or what is wrong with it. */
+function plainMessage(value: unknown): ChatMessage | string {
+  if (typeof value !== 'object' || value === null) return 'expected a message object';
+  const { role, content } = value as { role?: unknown; content?: unknown };
+  if (typeof content !== 'string') return 'expected string content';
+  switch (role) {
+    case 'system':
+    case 'user':
+      return { role, content };
+    case 'assistant': {
+      const { toolCalls } = value as { toolCalls?: unknown };
+      if (toolCalls === undefined) return { role, content };
+      if (!Array.isArray(toolCalls) || !toolCalls.every(isToolCall)) {
+        return 'toolCalls: expected { id, name, arguments } strings';
+      }
+      return {
+        role,
+        content,
+        toolCalls: toolCalls.map(({ id, name, arguments: a }) => ({ id, name, arguments: a })),
+      };
+    }
+    case 'tool': {
+      const { toolCallId, name } = value as { toolCallId?: unknown; name?: unknown };
+      if (typeof toolCallId !== 'string' || typeof name !== 'string') {
+        return 'a tool message needs toolCallId and name';
+      }
+      return { role, toolCallId, name, content };
+    }
+    default:
+      return 'expected role system, user, assistant or tool';
+  }
+}
+
+function isToolCall(value: unknown): value is ToolCall {
+  const call = value as Partial<Record<keyof ToolCall, unknown>> | null;
+  return (
+    typeof call === 'object' &&
+    call !== null &&
+    typeof call.id === 'string' &&
+    typeof call.name === 'string' &&
+    typeof call.arguments === 'string'
+  );
 }

@@ -3,6 +3,7 @@
  * instance under a prefix, without changing how the rest of the app parses bodies.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { Client, codeOf, parseExposition, parseSse, postBytes, SENTINEL } from './helpers.js';
@@ -134,6 +135,30 @@ describe('the Fastify plugin', () => {
     });
     const unknown = await client.request('GET', '/v1/sessions/k/what', { token: ACME });
     expect(unknown.status).toBe(404);
+  });
+
+  it('serves the OpenAI-compatible routes to the openai SDK', async () => {
+    const openai = new OpenAI({ baseURL: `${origin}/api/v1`, apiKey: ACME, maxRetries: 0 });
+    expect((await openai.models.list()).data.map((model) => model.id)).toEqual(['echo']);
+    const { data, response } = await openai.chat.completions
+      .create(
+        { model: 'echo', messages: [{ role: 'user', content: 'via fastify sdk' }] },
+        { headers: { 'X-Agentcell-Session': 'f-openai' } },
+      )
+      .withResponse();
+    expect(data.choices[0]?.message.content).toBe('echo: via fastify sdk');
+    expect(response.headers.get('x-agentcell-session-source')).toBe('header:x-agentcell-session');
+    const stream = await openai.chat.completions.create(
+      { model: 'echo', messages: [{ role: 'user', content: 'streamed sdk' }], stream: true },
+      { headers: { 'X-Agentcell-Session': 'f-openai' } },
+    );
+    const parts: string[] = [];
+    for await (const chunk of stream) parts.push(chunk.choices[0]?.delta.content ?? '');
+    expect(parts.join('')).toBe('echo: streamed sdk');
+    const refused = await openai.chat.completions
+      .create({ model: 'nobody', messages: [{ role: 'user', content: 'x' }] })
+      .catch((error: unknown) => error);
+    expect(refused).toMatchObject({ status: 404, code: 'AGENTCELL_AGENT_NOT_REGISTERED' });
   });
 
   it('leaves the app’s own body parsing alone', async () => {

@@ -57,6 +57,21 @@ describe('createGateway options', () => {
       'same agents and limits',
     ],
     ['a negative maxBodyBytes', { tenants, maxBodyBytes: -1 }, 'options.maxBodyBytes'],
+    [
+      'a session key source that is neither a header nor a known body field',
+      { tenants, chatCompletions: { sessionKeySources: ['body:messages'] } },
+      'options.chatCompletions.sessionKeySources.0',
+    ],
+    [
+      'a header source in upper case',
+      { tenants, chatCompletions: { clientHistorySources: ['header:X-Chat'] } },
+      'options.chatCompletions.clientHistorySources.0',
+    ],
+    [
+      'an unknown chatCompletions field',
+      { tenants, chatCompletions: { history: 'client' } },
+      'options.chatCompletions',
+    ],
     ['a basePath with a trailing slash', { tenants, basePath: '/api/' }, 'options.basePath'],
     ['a basePath without a leading slash', { tenants, basePath: 'api' }, 'options.basePath'],
     [

@@ -1,0 +1,188 @@
+/**
+ * `POST /v1/chat/completions` on live sessions: `model` names the agent, a header or body
+ * field names the session (see session-source), and the history comes from the journal or
+ * the request (see history). Tools run inside the session as on every route; the client gets
+ * the final answer, as a completion or a stream of chunks.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Usage } from '../../agent/messages.js';
+import { MessageInvalidError, OptionsInvalidError, SessionKeyInvalidError } from '../../errors.js';
+import type { Session } from '../../runtime/session.js';
+import type { Supervisor } from '../../runtime/supervisor.js';
+import { type PublicError, readJson, sendJson } from '../http.js';
+import { openSession } from '../open-session.js';
+import type { ResolvedGatewayOptions } from '../options.js';
+import { assertAgentAllowed, namespacedKey, type Tenant } from '../tenants.js';
+import { completion, completionId } from './chunks.js';
+import { HISTORY_HEADER, type HistoryMode, planHistory } from './history.js';
+import { type ChatTurnRequest, readChatRequest } from './request.js';
+import { findSessionKey } from './session-source.js';
+import { type CompletionStreamOptions, streamCompletion } from './stream.js';
+
+/** Response header: the session key the request ran in (absent for a one-turn session). */
+export const SESSION_HEADER = 'x-agentcell-session';
+/** Response header: where the key came from (`header:<name>`, `body:<field>`, or `none`). */
+export const SOURCE_HEADER = 'x-agentcell-session-source';
+
+/** What the route needs from the gateway that serves it. */
+export interface ChatCompletionsContext {
+  readonly supervisor: Supervisor;
+  readonly options: ResolvedGatewayOptions;
+  /** Ids of every tenant of the gateway. */
+  readonly tenantIds: ReadonlySet<string>;
+  /**
+   * Runs `start` as a message turn of `tenant` once the gateway takes one: not closing, the
+   * tenant under its limits; tracked, so close() waits for it. `start` is called at once after
+   * those checks, and must open its session before its first await.
+   */
+  admit(tenant: Tenant, start: () => Promise<void>): Promise<void>;
+  countReply(tenantId: string, turnId: string, usage: Usage): void;
+  /** A failure the response could not answer with its status (the stream's error event). */
+  onFailure(error: unknown, req: IncomingMessage, scope: ChatScope): void;
+  /** What the caller may see of `error`, in its own names (its key, not the namespaced one). */
+  toPublic(error: unknown, scope: ChatScope): PublicError;
+}
+
+/** What the request established, for error messages (the caller's key, not the namespaced one). */
+export interface ChatScope {
+  key?: string;
+  namespaced?: string;
+}
+
+/** The session a request runs in, and how. */
+interface Target {
+  readonly key: string;
+  readonly namespaced: string;
+  /** A one-turn session, deleted after its turn. */
+  readonly once: boolean;
+  readonly mode: HistoryMode;
+  /** Where the key came from, for the response header. */
+  readonly source: string;
+}
+
+export async function serveChatCompletion(
+  context: ChatCompletionsContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  tenant: Tenant,
+  scope: ChatScope,
+): Promise<void> {
+  const { supervisor, options } = context;
+  const request = readChatRequest(await readJson(req, options.maxBodyBytes));
+  const target = targetOf(context, req, request, tenant);
+  scope.key = target.key;
+  scope.namespaced = target.namespaced;
+  // Set now, so that error answers carry them too.
+  res.setHeader(SOURCE_HEADER, target.source);
+  if (!target.once) res.setHeader(SESSION_HEADER, asHeaderValue(target.key));
+  const existing = target.once ? undefined : await supervisor.find(target.namespaced);
+  if (existing && existing.agent !== request.model) {
+    assertAgentAllowed(tenant, request.model);
+    throw new OptionsInvalidError(
+      `session ${JSON.stringify(target.key)} runs agent ${existing.agent}, not ${request.model}; send model ${JSON.stringify(existing.agent)} or use another session key`,
+    );
+  }
+  await context.admit(tenant, async () => {
+    const session = openSession(supervisor, undefined, {
+      tenant,
+      key: target.key,
+      namespaced: target.namespaced,
+      requested: request.model,
+      existing,
+    });
+    try {
+      const journal = target.once ? [] : await session.history();
+      const history = planHistory(target.mode, request.earlier, journal);
+      await runTurn(context, res, session, request, history, {
+        onReply: (turnId, usage) => context.countReply(tenant.id, turnId, usage),
+        onFailure: (error) => context.onFailure(error, req, scope),
+        toPublic: (error) => context.toPublic(error, scope),
+      });
+    } finally {
+      // Not kept: nothing of it stays (a failure to delete is the server log's business).
+      if (target.once) {
+        await supervisor
+          .deleteSession(target.namespaced)
+          .catch((error: unknown) => context.onFailure(error, req, scope));
+      }
+    }
+  });
+}
+
+function targetOf(
+  context: ChatCompletionsContext,
+  req: IncomingMessage,
+  request: ChatTurnRequest,
+  tenant: Tenant,
+): Target {
+  const { sessionKeySources, clientHistorySources } = context.options.chatCompletions;
+  const found = findSessionKey(req, request.fields, sessionKeySources);
+  const asked = historyOverride(req);
+  if (!found) {
+    // Without a key the request is the whole conversation, as a stateless completion is.
+    const key = `once-${randomUUID()}`;
+    const namespaced = namespacedKey(tenant, key);
+    return { key, namespaced, once: true, mode: 'client', source: 'none' };
+  }
+  assertNoTenantPrefix(found.key, context.tenantIds);
+  const namespaced = namespacedKey(tenant, found.key);
+  const mode = asked ?? (clientHistorySources.includes(found.source) ? 'client' : 'server');
+  return { key: found.key, namespaced, once: false, mode, source: found.source };
+}
+
+/**
+ * A key spelled like another tenant's supervisor key (`globex:chat-1`) is refused rather than
+ * quietly namespaced again: a client sending one expects a session it cannot have.
+ */
+function assertNoTenantPrefix(key: string, tenantIds: ReadonlySet<string>): void {
+  const colon = key.indexOf(':');
+  if (colon > 0 && tenantIds.has(key.slice(0, colon))) {
+    throw new SessionKeyInvalidError(
+      `the session key starts with a tenant's namespace (${JSON.stringify(key.slice(0, colon + 1))}); send the key as your tenant names it, without that prefix`,
+    );
+  }
+}
+
+function historyOverride(req: IncomingMessage): HistoryMode | undefined {
+  const value = req.headers[HISTORY_HEADER];
+  if (value === undefined) return undefined;
+  const mode = typeof value === 'string' ? value.trim().toLowerCase() : '';
+  if (mode === 'server' || mode === 'client') return mode;
+  throw new MessageInvalidError(`the ${HISTORY_HEADER} header takes "server" or "client"`);
+}
+
+/** The key as a header value: as sent when it is printable ASCII, percent-encoded otherwise. */
+function asHeaderValue(key: string): string {
+  return /^[\x20-\x7e]*$/.test(key) ? key : encodeURIComponent(key);
+}
+
+async function runTurn(
+  context: ChatCompletionsContext,
+  res: ServerResponse,
+  session: Session,
+  request: ChatTurnRequest,
+  history: ReturnType<typeof planHistory>,
+  report: Pick<CompletionStreamOptions, 'onReply' | 'onFailure' | 'toPublic'>,
+): Promise<void> {
+  const { options } = context;
+  // Unix seconds, as OpenAI stamps a completion: when the request was taken.
+  const created = Math.floor(Date.now() / 1000);
+  if (request.stream) {
+    await streamCompletion(res, {
+      session,
+      events: session.stream(request.message, { history }),
+      model: request.model,
+      created,
+      includeUsage: request.includeUsage,
+      interruptOnDisconnect: options.interruptOnDisconnect,
+      heartbeatMs: options.heartbeatMs,
+      ...report,
+    });
+    return;
+  }
+  const reply = await session.send(request.message, { history });
+  report.onReply(reply.turnId, reply.usage);
+  const ids = { id: completionId(reply.turnId), created, model: request.model };
+  sendJson(res, 200, completion(ids, reply.text, reply.usage));
+}

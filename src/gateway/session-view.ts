@@ -1,0 +1,24 @@
+/** What `GET /v1/sessions/:key` answers: a session's figures, and its history when asked. */
+import type { Session } from '../runtime/session.js';
+
+/** The session under the caller's own `key` (never the namespaced one). */
+export async function sessionView(
+  session: Session,
+  key: string,
+  withHistory: boolean,
+): Promise<object> {
+  const stats = await session.stats();
+  return {
+    key,
+    agent: stats.agent,
+    status: stats.status,
+    busy: stats.busy,
+    queued: stats.queued,
+    passivated: session.isPassivated,
+    turns: stats.turns,
+    failedTurns: stats.failedTurns,
+    restarts: stats.restarts,
+    usage: stats.usage,
+    ...(withHistory && { history: await session.history() }),
+  };
+}
