@@ -186,7 +186,8 @@ describe('a storm of sessions arriving at once', () => {
       const lastStart = events.findLastIndex((event) => event.startsWith('start'));
       expect(firstReply).toBeLessThan(lastStart);
       expect(Math.max(...runningAtStart)).toBeLessThanOrEqual(width);
-      expect(supervisor.stats()).toMatchObject({ workerStartsRunning: 0, workerStartsQueued: 0 });
+      // Each session got a thread of its own (a warm-pool refill may still be starting one more).
+      expect(supervisor.stats().liveWorkers).toBe(keys.length);
     } finally {
       await shutdown(supervisor);
     }
