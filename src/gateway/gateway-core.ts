@@ -28,6 +28,8 @@ import { openSession } from './open-session.js';
 import { type ChatCompletionsContext, serveChatCompletion } from './openai/chat-completions.js';
 import { errorBody } from './openai/chunks.js';
 import { sendModels } from './openai/models.js';
+import { ResponseStore } from './openai/response-store.js';
+import { type ResponsesContext, sendStoredResponse, serveResponse } from './openai/responses.js';
 import type { GatewayErrorListener, ResolvedGatewayOptions } from './options.js';
 import { decodeKey, matchRoute, OPENAI_ROUTES, ROUTE_LABELS, type Route } from './routes.js';
 import { sessionView } from './session-view.js';
@@ -82,6 +84,7 @@ export class GatewayCore {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #dashboard: DashboardHub;
   readonly #chat: ChatCompletionsContext;
+  readonly #responses: ResponsesContext;
   /** Unix seconds: when the agents listed as models became available here. */
   readonly #startedAt = Math.floor(Date.now() / 1000);
   #closing: Promise<void> | undefined;
@@ -104,6 +107,7 @@ export class GatewayCore {
       onFailure: (error, req, scope) => this.#logIfHidden(error, req, scope),
       toPublic: (error, scope) => publicError(error, rewriteFor(scope)),
     };
+    this.#responses = { ...this.#chat, responses: new ResponseStore(options.responses.maxStored) };
   }
 
   get basePath(): string {
@@ -218,6 +222,15 @@ export class GatewayCore {
         const tenant = this.#authenticate(req, scope);
         this.#assertAccepting();
         return serveChatCompletion(this.#chat, req, res, tenant, scope);
+      }
+      case 'createResponse': {
+        const tenant = this.#authenticate(req, scope);
+        this.#assertAccepting();
+        return serveResponse(this.#responses, req, res, tenant, scope);
+      }
+      case 'getResponse': {
+        const { responses } = this.#responses;
+        return sendStoredResponse(responses, res, this.#authenticate(req, scope), route.id);
       }
     }
   }
