@@ -31,7 +31,7 @@ import { sendModels } from './openai/models.js';
 import { ResponseStore } from './openai/response-store.js';
 import { type ResponsesContext, sendStoredResponse, serveResponse } from './openai/responses.js';
 import type { GatewayErrorListener, ResolvedGatewayOptions } from './options.js';
-import { decodeKey, matchRoute, OPENAI_ROUTES, ROUTE_LABELS, type Route } from './routes.js';
+import { decodeKey, matchRoute, ROUTE_LABELS, type Route, speaksOpenAi } from './routes.js';
 import { sessionView } from './session-view.js';
 import { streamTurn } from './sse.js';
 import {
@@ -146,6 +146,7 @@ export class GatewayCore {
     const method = req.method ?? 'GET';
     const scope: Scope = {};
     let label = 'unmatched';
+    scope.openai = speaksOpenAi(path);
     try {
       const route = matchRoute(method, path);
       if (!route && next) {
@@ -157,7 +158,6 @@ export class GatewayCore {
       );
       if (!route) throw new NotFoundError(`no route for ${method} ${path.slice(0, 200)}`);
       label = ROUTE_LABELS[route.name];
-      scope.openai = OPENAI_ROUTES.has(route.name);
       await this.#serve(route, req, res, query, scope);
     } catch (error) {
       try {

@@ -21,6 +21,9 @@ export type Route =
 
 export type RouteName = Route['name'];
 
+const SESSIONS = '/v1/sessions';
+const RESPONSES = '/v1/responses';
+
 /** A bounded label per route, for metrics and logs. */
 export const ROUTE_LABELS: Readonly<Record<RouteName, string>> = {
   healthz: 'GET /healthz',
@@ -38,13 +41,19 @@ export const ROUTE_LABELS: Readonly<Record<RouteName, string>> = {
   getResponse: 'GET /v1/responses/:id',
 };
 
-/** Routes that speak OpenAI's API, errors included (`{ error: { message, type, code } }`). */
-export const OPENAI_ROUTES: ReadonlySet<RouteName> = new Set([
-  'models',
-  'chatCompletions',
-  'createResponse',
-  'getResponse',
-]);
+/**
+ * Whether `path` is one of the routes that speak OpenAI's API, errors included
+ * (`{ error: { message, type, code } }`). By path, not by route: a wrong method there is
+ * answered in the shape the client reads too.
+ */
+export function speaksOpenAi(path: string): boolean {
+  return (
+    path === '/v1/models' ||
+    path === '/v1/chat/completions' ||
+    path === RESPONSES ||
+    path.startsWith(`${RESPONSES}/`)
+  );
+}
 
 /** Relative paths the Fastify plugin registers (the handler does its own matching). */
 export const ROUTE_PATTERNS = [
@@ -63,9 +72,6 @@ export const ROUTE_PATTERNS = [
 
 /** Methods the routes use. */
 export const ROUTE_METHODS = ['GET', 'POST', 'DELETE'] as const;
-
-const SESSIONS = '/v1/sessions';
-const RESPONSES = '/v1/responses';
 
 /**
  * The route of `method` + `path` (without query string), or undefined when no route has that
