@@ -9,22 +9,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ChatMessage, Usage } from '../../agent/messages.js';
+import type { ChatMessage } from '../../agent/messages.js';
 import { HistoryConflictError, NotFoundError, OptionsInvalidError } from '../../errors.js';
 import type { Session } from '../../runtime/session.js';
 import { readJson, sendJson } from '../http.js';
 import { openSession } from '../open-session.js';
 import { assertAgentAllowed, namespacedKey, type Tenant } from '../tenants.js';
 import type { ChatCompletionsContext, ChatScope } from './chat-completions.js';
-import { streamResponse } from './response-events.js';
-import {
-  newMessageId,
-  newResponseId,
-  outputMessage,
-  type ResponseBody,
-  type ResponseFields,
-  responseObject,
-} from './response-object.js';
+import { type ResponseStreamOptions, streamResponse } from './response-events.js';
+import { newMessageId, newResponseId, outputMessage, responseObject } from './response-object.js';
 import { type ResponseTurnRequest, readResponseRequest } from './response-request.js';
 import type { ResponseStore } from './response-store.js';
 import {
@@ -60,6 +53,8 @@ export async function serveResponse(
   const { supervisor, options, responses } = context;
   const request = readResponseRequest(await readJson(req, options.maxBodyBytes));
   const id = newResponseId();
+  // Unix seconds, as OpenAI stamps a response: when the request was taken.
+  const createdAt = Math.floor(Date.now() / 1000);
   const target = targetOf(context, req, request, tenant, id);
   scope.key = target.key;
   scope.namespaced = target.namespaced;
@@ -79,8 +74,13 @@ export async function serveResponse(
       `session ${JSON.stringify(target.key)} runs agent ${existing.agent}, not ${request.model}; send model ${JSON.stringify(existing.agent)}`,
     );
   }
-  // From here the session counts as gone on past `previous`: a second answer to the same
-  // response, at once or later, would fork a conversation that has one history.
+  if (previous !== undefined && !responses.isLatest(target.namespaced, previous)) {
+    throw new HistoryConflictError(
+      `response ${JSON.stringify(previous)} is not the latest of its conversation, which has gone on since; continue from its latest response`,
+    );
+  }
+  // Checked and marked with no await between: two answers to one response, at once or one
+  // after the other, would fork a conversation that has one history.
   const undo = target.once ? () => {} : responses.begin(target.namespaced, id);
   let completed = false;
   try {
@@ -93,24 +93,26 @@ export async function serveResponse(
         existing,
       });
       try {
-        const response = {
-          id,
-          createdAt: Math.floor(Date.now() / 1000),
-          model: request.model,
-          previousResponseId: previous,
-          conversation: target.conversation,
-          store: request.store,
-        };
-        const onComplete = (body: ResponseBody, turnId: string, usage: Usage) => {
-          completed = true;
-          context.countReply(tenant.id, turnId, usage);
-          if (request.store) {
+        await runTurn(context, req, res, scope, {
+          session,
+          request,
+          history: await historyOf(session, request, target),
+          response: {
+            id,
+            createdAt,
+            model: request.model,
+            previousResponseId: previous,
+            conversation: target.conversation,
+            store: request.store,
+          },
+          onComplete: (body, turnId, usage) => {
+            completed = true;
+            context.countReply(tenant.id, turnId, usage);
+            if (!request.store) return;
             const { key, namespaced } = target;
             responses.put({ tenantId: tenant.id, key, namespaced, body });
-          }
-        };
-        const history = await historyOf(session, request, target);
-        await runTurn(context, req, res, session, request, history, response, onComplete, scope);
+          },
+        });
       } finally {
         // Not kept: nothing of it stays (a failure to delete is the server log's business).
         if (target.once) {
@@ -141,11 +143,6 @@ function targetOf(
     // Another tenant's response is as unknown as a missing one: its existence is not told.
     const stored = context.responses.get(tenant.id, previous);
     if (!stored) throw new NotFoundError(`no response ${JSON.stringify(previous)}`);
-    if (!context.responses.isLatest(stored.namespaced, previous)) {
-      throw new HistoryConflictError(
-        `response ${JSON.stringify(previous)} is not the latest of its conversation, which has gone on since; continue from its latest response`,
-      );
-    }
     const conversation = stored.body['conversation'] as { id: string } | null;
     return kept(stored.key, 'body:previous_response_id', conversation?.id);
   }
@@ -175,17 +172,23 @@ async function historyOf(
   return [...journal, ...request.earlier];
 }
 
+/** One turn of a response, ready to run. */
+interface Turn {
+  readonly session: Session;
+  readonly request: ResponseTurnRequest;
+  readonly history: ChatMessage[] | undefined;
+  readonly response: ResponseStreamOptions['response'];
+  readonly onComplete: ResponseStreamOptions['onComplete'];
+}
+
 async function runTurn(
   context: ResponsesContext,
   req: IncomingMessage,
   res: ServerResponse,
-  session: Session,
-  request: ResponseTurnRequest,
-  history: ChatMessage[] | undefined,
-  response: Omit<ResponseFields, 'status' | 'output' | 'usage' | 'error'>,
-  onComplete: (body: ResponseBody, turnId: string, usage: Usage) => void,
   scope: ChatScope,
+  turn: Turn,
 ): Promise<void> {
+  const { session, request, history, response, onComplete } = turn;
   const { options } = context;
   if (request.stream) {
     await streamResponse(res, {
