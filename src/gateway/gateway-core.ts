@@ -228,10 +228,8 @@ export class GatewayCore {
         this.#assertAccepting();
         return serveResponse(this.#responses, req, res, tenant, scope);
       }
-      case 'getResponse': {
-        const { responses } = this.#responses;
-        return sendStoredResponse(responses, res, this.#authenticate(req, scope), route.id);
-      }
+      case 'getResponse':
+        return sendStoredResponse(this.#responses, res, this.#authenticate(req, scope), route.id);
     }
   }
 

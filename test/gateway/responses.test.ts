@@ -109,6 +109,13 @@ describe('POST /v1/responses', () => {
     expect(stored.output).toEqual(completed?.response.output);
   });
 
+  it('feeds the SDK’s own stream helper, which rebuilds the response from the events', async () => {
+    const final = await acme.responses
+      .stream({ model: 'echo', input: 'helper stream' })
+      .finalResponse();
+    expect(final).toMatchObject({ status: 'completed', output_text: 'echo: helper stream' });
+  });
+
   it('chains with previous_response_id: the second turn sees the first', async () => {
     const first = await acme.responses.create({ model: 'echo', input: 'chain one' });
     const second = await acme.responses.create({
@@ -167,10 +174,19 @@ describe('POST /v1/responses', () => {
       conversation: { id: 'conv-a' },
     });
     expect(again.conversation).toEqual({ id: 'conv-a' });
-    expect(dialogueSeenFor('conv two')).toEqual([
+    // A response chained on one of the conversation's is in the conversation too.
+    const chained = await acme.responses.create({
+      model: 'echo',
+      input: 'conv three',
+      previous_response_id: again.id,
+    });
+    expect(chained.conversation).toEqual({ id: 'conv-a' });
+    expect(dialogueSeenFor('conv three')).toEqual([
       'user: conv one',
       'assistant: echo: conv one',
       'user: conv two',
+      'assistant: echo: conv two',
+      'user: conv three',
     ]);
     // The conversation id is the tenant's session key, as on every other route.
     const history = await served.client.request('GET', '/v1/sessions/conv-a?history=1', {

@@ -212,12 +212,12 @@ async function runTurn(
 
 /** `GET /v1/responses/:id`: a stored response of the caller's tenant; any other id is a 404. */
 export function sendStoredResponse(
-  responses: ResponseStore,
+  context: ResponsesContext,
   res: ServerResponse,
   tenant: Tenant,
   id: string,
 ): void {
-  const stored = responses.get(tenant.id, id);
+  const stored = context.responses.get(tenant.id, id);
   if (!stored) throw new NotFoundError(`no response ${JSON.stringify(id.slice(0, 200))}`);
   sendJson(res, 200, stored.body);
 }
