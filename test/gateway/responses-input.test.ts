@@ -153,6 +153,25 @@ describe('bad input: a typed 4xx in OpenAI’s shape, nothing run', () => {
     expect(world.mock.requests.length).toBe(requests);
   });
 
+  it('a response whose session was deleted since', async () => {
+    const first = await acme.responses.create({ model: 'echo', input: 'soon gone' });
+    const deleted = await served.client.request('DELETE', `/v1/sessions/${first.id}`, {
+      token: ACME,
+    });
+    expect(deleted.status).toBe(204);
+    const requests = world.mock.requests.length;
+    const error = await apiErrorOf(
+      acme.responses.create({ model: 'echo', input: 'x', previous_response_id: first.id }),
+    );
+    expect({ status: error.status, code: error.code }).toEqual({
+      status: 409,
+      code: 'AGENTCELL_HISTORY_CONFLICT',
+    });
+    expect(error.message).toContain('is gone');
+    expect(world.mock.requests.length).toBe(requests);
+    expect(world.supervisor.sessionKeys()).not.toContain(`acme:${first.id}`);
+  });
+
   it('a body that is not UTF-8', async () => {
     const bad = new Uint8Array(
       Buffer.concat([

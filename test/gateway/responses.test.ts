@@ -157,6 +157,8 @@ describe('POST /v1/responses', () => {
       status: 409,
       code: 'AGENTCELL_HISTORY_CONFLICT',
     });
+    expect(error.message).toContain('not the latest of its conversation');
+    expect(error.message).not.toContain('X-Agentcell-History');
     expect(world.mock.requests.length).toBe(before);
   });
 

@@ -64,7 +64,8 @@ export async function serveResponse(
   const existing = target.once ? undefined : await supervisor.find(target.namespaced);
   const previous = request.previousResponseId;
   if (previous !== undefined && !existing) {
-    throw new HistoryConflictError(
+    throw told(
+      new HistoryConflictError(),
       `the conversation of response ${JSON.stringify(previous)} is gone (its session was deleted); start a new one without previous_response_id`,
     );
   }
@@ -75,7 +76,8 @@ export async function serveResponse(
     );
   }
   if (previous !== undefined && !responses.isLatest(target.namespaced, previous)) {
-    throw new HistoryConflictError(
+    throw told(
+      new HistoryConflictError(),
       `response ${JSON.stringify(previous)} is not the latest of its conversation, which has gone on since; continue from its latest response`,
     );
   }
@@ -142,7 +144,7 @@ function targetOf(
   if (previous !== undefined) {
     // Another tenant's response is as unknown as a missing one: its existence is not told.
     const stored = context.responses.get(tenant.id, previous);
-    if (!stored) throw new NotFoundError(`no response ${JSON.stringify(previous)}`);
+    if (!stored) throw unknownResponse(previous);
     const conversation = stored.body['conversation'] as { id: string } | null;
     return kept(stored.key, 'body:previous_response_id', conversation?.id);
   }
@@ -218,6 +220,22 @@ export function sendStoredResponse(
   id: string,
 ): void {
   const stored = context.responses.get(tenant.id, id);
-  if (!stored) throw new NotFoundError(`no response ${JSON.stringify(id.slice(0, 200))}`);
+  if (!stored) throw unknownResponse(id);
   sendJson(res, 200, stored.body);
+}
+
+/**
+ * `error` with `message` alone: the code's general hint speaks of session keys and history
+ * headers, which would mislead a client that sent a response id.
+ */
+function told<E extends Error>(error: E, message: string): E {
+  error.message = message;
+  return error;
+}
+
+function unknownResponse(id: string): NotFoundError {
+  return told(
+    new NotFoundError(),
+    `no response ${JSON.stringify(id.slice(0, 200))}: responses are kept in memory for their own tenant, and a restart forgets them`,
+  );
 }

@@ -2,6 +2,8 @@
  * Which session a Chat Completions request belongs to. The protocol has no session, so each
  * client smuggles one through a header or a body field of its own; the gateway tries the
  * places it is configured with, in order, and the first one present names the session.
+ * `POST /v1/responses` falls back on the same places when neither `conversation` nor
+ * `previous_response_id` names it.
  */
 import type { IncomingMessage } from 'node:http';
 import { SessionKeyInvalidError } from '../../errors.js';
