@@ -9,6 +9,7 @@ const stored = (id: string, namespaced = 'acme:s', tenantId = 'acme'): StoredRes
   tenantId,
   key: namespaced.slice(namespaced.indexOf(':') + 1),
   namespaced,
+  conversation: undefined,
   body: { id },
 });
 

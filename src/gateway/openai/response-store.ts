@@ -14,6 +14,8 @@ export interface StoredResponse {
   /** The session key as the tenant named it, and the supervisor's key. */
   readonly key: string;
   readonly namespaced: string;
+  /** The conversation id the response belongs to, if it was bound by one. */
+  readonly conversation: string | undefined;
   readonly body: ResponseBody;
 }
 

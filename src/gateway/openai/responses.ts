@@ -111,8 +111,8 @@ export async function serveResponse(
             completed = true;
             context.countReply(tenant.id, turnId, usage);
             if (!request.store) return;
-            const { key, namespaced } = target;
-            responses.put({ tenantId: tenant.id, key, namespaced, body });
+            const { key, namespaced, conversation } = target;
+            responses.put({ tenantId: tenant.id, key, namespaced, conversation, body });
           },
         });
       } finally {
@@ -145,8 +145,7 @@ function targetOf(
     // Another tenant's response is as unknown as a missing one: its existence is not told.
     const stored = context.responses.get(tenant.id, previous);
     if (!stored) throw unknownResponse(previous);
-    const conversation = stored.body['conversation'] as { id: string } | null;
-    return kept(stored.key, 'body:previous_response_id', conversation?.id);
+    return kept(stored.key, 'body:previous_response_id', stored.conversation);
   }
   if (request.conversation !== undefined) {
     return kept(request.conversation, 'body:conversation', request.conversation);
