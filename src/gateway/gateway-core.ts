@@ -28,8 +28,10 @@ import { openSession } from './open-session.js';
 import { type ChatCompletionsContext, serveChatCompletion } from './openai/chat-completions.js';
 import { errorBody } from './openai/chunks.js';
 import { sendModels } from './openai/models.js';
+import { ResponseStore } from './openai/response-store.js';
+import { type ResponsesContext, sendStoredResponse, serveResponse } from './openai/responses.js';
 import type { GatewayErrorListener, ResolvedGatewayOptions } from './options.js';
-import { decodeKey, matchRoute, OPENAI_ROUTES, ROUTE_LABELS, type Route } from './routes.js';
+import { decodeKey, matchRoute, ROUTE_LABELS, type Route, speaksOpenAi } from './routes.js';
 import { sessionView } from './session-view.js';
 import { streamTurn } from './sse.js';
 import {
@@ -82,6 +84,7 @@ export class GatewayCore {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #dashboard: DashboardHub;
   readonly #chat: ChatCompletionsContext;
+  readonly #responses: ResponsesContext;
   /** Unix seconds: when the agents listed as models became available here. */
   readonly #startedAt = Math.floor(Date.now() / 1000);
   #closing: Promise<void> | undefined;
@@ -104,6 +107,7 @@ export class GatewayCore {
       onFailure: (error, req, scope) => this.#logIfHidden(error, req, scope),
       toPublic: (error, scope) => publicError(error, rewriteFor(scope)),
     };
+    this.#responses = { ...this.#chat, responses: new ResponseStore(options.responses.maxStored) };
   }
 
   get basePath(): string {
@@ -142,6 +146,7 @@ export class GatewayCore {
     const method = req.method ?? 'GET';
     const scope: Scope = {};
     let label = 'unmatched';
+    scope.openai = speaksOpenAi(path);
     try {
       const route = matchRoute(method, path);
       if (!route && next) {
@@ -153,7 +158,6 @@ export class GatewayCore {
       );
       if (!route) throw new NotFoundError(`no route for ${method} ${path.slice(0, 200)}`);
       label = ROUTE_LABELS[route.name];
-      scope.openai = OPENAI_ROUTES.has(route.name);
       await this.#serve(route, req, res, query, scope);
     } catch (error) {
       try {
@@ -219,6 +223,13 @@ export class GatewayCore {
         this.#assertAccepting();
         return serveChatCompletion(this.#chat, req, res, tenant, scope);
       }
+      case 'createResponse': {
+        const tenant = this.#authenticate(req, scope);
+        this.#assertAccepting();
+        return serveResponse(this.#responses, req, res, tenant, scope);
+      }
+      case 'getResponse':
+        return sendStoredResponse(this.#responses, res, this.#authenticate(req, scope), route.id);
     }
   }
 

@@ -55,11 +55,14 @@ function splitUrl(url: string | undefined): { path: string; query: URLSearchPara
  * - `GET /v1/sessions/:key` (`?history=1` adds the history), `DELETE /v1/sessions/:key` → 204
  * - `GET /v1/sessions` → `{ sessions: [key, ...] }`, the caller's own keys
  * - `GET /healthz` (no auth) → `{ status: 'ok' | 'closing' }`; `GET /metrics` → Prometheus text
- * - OpenAI-compatible: `GET /v1/models` (the tenant's agents) and `POST /v1/chat/completions`
+ * - OpenAI-compatible: `GET /v1/models` (the tenant's agents), `POST /v1/chat/completions`
  *   (`model` = agent; session key from `options.chatCompletions.sessionKeySources`; JSON or
- *   `stream: true`); their errors are `{ error: { message, type, code } }`
+ *   `stream: true`), `POST /v1/responses` (Open Responses: `previous_response_id` or
+ *   `conversation` binds the session; JSON or `stream: true`) and `GET /v1/responses/:id` (a
+ *   stored response, `options.responses.maxStored` kept in memory); their errors are
+ *   `{ error: { message, type, code } }`
  *
- * Every route but the last two needs `Authorization: Bearer <token>` of a tenant in
+ * Every route but `/healthz` and `/metrics` needs `Authorization: Bearer <token>` of a tenant in
  * `options.tenants`; keys are the tenant's own (supervisor keys `${tenantId}:${key}`).
  * Throws `AGENTCELL_OPTIONS_INVALID` listing every bad option (never echoing a token).
  *

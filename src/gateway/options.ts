@@ -70,6 +70,15 @@ const chatCompletionsSchema = z.strictObject({
   clientHistorySources: sessionSources.default([...DEFAULT_CLIENT_HISTORY_SOURCES]),
 });
 
+const responsesSchema = z.strictObject({
+  /**
+   * Completed responses kept in memory for `GET /v1/responses/:id` and `previous_response_id`,
+   * the oldest dropped first; a restart forgets them all (their sessions stay). 0 keeps none.
+   * @default 10000
+   */
+  maxStored: z.number().int().nonnegative().default(10_000),
+});
+
 /** Called with every failure that answered 500, for the server log (responses never show it). */
 export type GatewayErrorListener = (
   error: unknown,
@@ -107,6 +116,8 @@ const gatewayOptionsSchema = z.strictObject({
   heartbeatMs: z.number().int().nonnegative().default(15_000),
   /** The OpenAI-compatible `POST /v1/chat/completions`: where sessions and their history come from. */
   chatCompletions: chatCompletionsSchema.prefault({}),
+  /** The Open Responses `POST /v1/responses`: what the gateway remembers of its answers. */
+  responses: responsesSchema.prefault({}),
   /** Receives the failures hidden behind a generic 500. @default logs them (`log('gateway').error`) */
   onError: z
     .custom<GatewayErrorListener>((value) => typeof value === 'function', 'expected a function')

@@ -15,9 +15,14 @@ export type Route =
   | { readonly name: 'postMessage'; readonly rawKey: string }
   | { readonly name: 'interrupt'; readonly rawKey: string }
   | { readonly name: 'models' }
-  | { readonly name: 'chatCompletions' };
+  | { readonly name: 'chatCompletions' }
+  | { readonly name: 'createResponse' }
+  | { readonly name: 'getResponse'; readonly id: string };
 
 export type RouteName = Route['name'];
+
+const SESSIONS = '/v1/sessions';
+const RESPONSES = '/v1/responses';
 
 /** A bounded label per route, for metrics and logs. */
 export const ROUTE_LABELS: Readonly<Record<RouteName, string>> = {
@@ -32,10 +37,23 @@ export const ROUTE_LABELS: Readonly<Record<RouteName, string>> = {
   interrupt: 'POST /v1/sessions/:key/interrupt',
   models: 'GET /v1/models',
   chatCompletions: 'POST /v1/chat/completions',
+  createResponse: 'POST /v1/responses',
+  getResponse: 'GET /v1/responses/:id',
 };
 
-/** Routes that speak OpenAI's API, errors included (`{ error: { message, type, code } }`). */
-export const OPENAI_ROUTES: ReadonlySet<RouteName> = new Set(['models', 'chatCompletions']);
+/**
+ * Whether `path` is one of the routes that speak OpenAI's API, errors included
+ * (`{ error: { message, type, code } }`). By path, not by route: a wrong method there is
+ * answered in the shape the client reads too.
+ */
+export function speaksOpenAi(path: string): boolean {
+  return (
+    path === '/v1/models' ||
+    path === '/v1/chat/completions' ||
+    path === RESPONSES ||
+    path.startsWith(`${RESPONSES}/`)
+  );
+}
 
 /** Relative paths the Fastify plugin registers (the handler does its own matching). */
 export const ROUTE_PATTERNS = [
@@ -48,12 +66,12 @@ export const ROUTE_PATTERNS = [
   '/v1/sessions/*',
   '/v1/models',
   '/v1/chat/completions',
+  '/v1/responses',
+  '/v1/responses/*',
 ] as const;
 
 /** Methods the routes use. */
 export const ROUTE_METHODS = ['GET', 'POST', 'DELETE'] as const;
-
-const SESSIONS = '/v1/sessions';
 
 /**
  * The route of `method` + `path` (without query string), or undefined when no route has that
@@ -81,6 +99,11 @@ function routesOf(path: string): Readonly<Record<string, Route>> | undefined {
   if (path === SESSIONS) return { GET: { name: 'listSessions' } };
   if (path === '/v1/models') return { GET: { name: 'models' } };
   if (path === '/v1/chat/completions') return { POST: { name: 'chatCompletions' } };
+  if (path === RESPONSES) return { POST: { name: 'createResponse' } };
+  if (path.startsWith(`${RESPONSES}/`)) {
+    const id = path.slice(RESPONSES.length + 1);
+    return id === '' || id.includes('/') ? undefined : { GET: { name: 'getResponse', id } };
+  }
   if (!path.startsWith(`${SESSIONS}/`)) return undefined;
   const rest = path.slice(SESSIONS.length + 1).split('/');
   const [rawKey, action, ...extra] = rest;

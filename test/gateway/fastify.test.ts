@@ -161,6 +161,23 @@ describe('the Fastify plugin', () => {
     expect(refused).toMatchObject({ status: 404, code: 'AGENTCELL_AGENT_NOT_REGISTERED' });
   });
 
+  it('serves /v1/responses to the openai SDK: create, chain and retrieve', async () => {
+    const openai = new OpenAI({ baseURL: `${origin}/api/v1`, apiKey: ACME, maxRetries: 0 });
+    const first = await openai.responses.create({ model: 'echo', input: 'fastify response' });
+    expect(first.output_text).toBe('echo: fastify response');
+    const second = await openai.responses.create({
+      model: 'echo',
+      input: 'fastify chained',
+      previous_response_id: first.id,
+    });
+    expect(second.previous_response_id).toBe(first.id);
+    expect((await openai.responses.retrieve(second.id)).output_text).toBe('echo: fastify chained');
+    const refused = await openai.responses
+      .create({ model: 'echo', input: 'x', previous_response_id: 'resp_nobody' })
+      .catch((error: unknown) => error);
+    expect(refused).toMatchObject({ status: 404, code: 'AGENTCELL_NOT_FOUND' });
+  });
+
   it('leaves the app’s own body parsing alone', async () => {
     const response = await fetch(`${origin}/own`, {
       method: 'POST',

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Usage } from '../../agent/messages.js';
-import { MessageInvalidError, OptionsInvalidError, SessionKeyInvalidError } from '../../errors.js';
+import { MessageInvalidError, OptionsInvalidError } from '../../errors.js';
 import type { Session } from '../../runtime/session.js';
 import type { Supervisor } from '../../runtime/supervisor.js';
 import { type PublicError, readJson, sendJson } from '../http.js';
@@ -17,13 +17,14 @@ import { assertAgentAllowed, namespacedKey, type Tenant } from '../tenants.js';
 import { completion, completionId } from './chunks.js';
 import { HISTORY_HEADER, type HistoryMode, planHistory } from './history.js';
 import { type ChatTurnRequest, readChatRequest } from './request.js';
-import { findSessionKey } from './session-source.js';
+import {
+  asHeaderValue,
+  assertNoTenantPrefix,
+  findSessionKey,
+  SESSION_HEADER,
+  SOURCE_HEADER,
+} from './session-source.js';
 import { type CompletionStreamOptions, streamCompletion } from './stream.js';
-
-/** Response header: the session key the request ran in (absent for a one-turn session). */
-export const SESSION_HEADER = 'x-agentcell-session';
-/** Response header: where the key came from (`header:<name>`, `body:<field>`, or `none`). */
-export const SOURCE_HEADER = 'x-agentcell-session-source';
 
 /** What the route needs from the gateway that serves it. */
 export interface ChatCompletionsContext {
@@ -131,30 +132,12 @@ function targetOf(
   return { key: found.key, namespaced, once: false, mode, source: found.source };
 }
 
-/**
- * A key spelled like another tenant's supervisor key (`globex:chat-1`) is refused rather than
- * quietly namespaced again: a client sending one expects a session it cannot have.
- */
-function assertNoTenantPrefix(key: string, tenantIds: ReadonlySet<string>): void {
-  const colon = key.indexOf(':');
-  if (colon > 0 && tenantIds.has(key.slice(0, colon))) {
-    throw new SessionKeyInvalidError(
-      `the session key starts with a tenant's namespace (${JSON.stringify(key.slice(0, colon + 1))}); send the key as your tenant names it, without that prefix`,
-    );
-  }
-}
-
 function historyOverride(req: IncomingMessage): HistoryMode | undefined {
   const value = req.headers[HISTORY_HEADER];
   if (value === undefined) return undefined;
   const mode = typeof value === 'string' ? value.trim().toLowerCase() : '';
   if (mode === 'server' || mode === 'client') return mode;
   throw new MessageInvalidError(`the ${HISTORY_HEADER} header takes "server" or "client"`);
-}
-
-/** The key as a header value: as sent when it is printable ASCII, percent-encoded otherwise. */
-function asHeaderValue(key: string): string {
-  return /^[\x20-\x7e]*$/.test(key) ? key : encodeURIComponent(key);
 }
 
 async function runTurn(

@@ -2,8 +2,16 @@
  * Which session a Chat Completions request belongs to. The protocol has no session, so each
  * client smuggles one through a header or a body field of its own; the gateway tries the
  * places it is configured with, in order, and the first one present names the session.
+ * `POST /v1/responses` falls back on the same places when neither `conversation` nor
+ * `previous_response_id` names it.
  */
 import type { IncomingMessage } from 'node:http';
+import { SessionKeyInvalidError } from '../../errors.js';
+
+/** Response header: the session key the request ran in (absent for a one-turn session). */
+export const SESSION_HEADER = 'x-agentcell-session';
+/** Response header: where the key came from (`header:<name>`, `body:<field>`, or `none`). */
+export const SOURCE_HEADER = 'x-agentcell-session-source';
 
 /** A place a session key may come from: `header:<lowercase name>` or `body:<field>`. */
 export type SessionSource = `header:${string}` | `body:${BodyField}`;
@@ -68,4 +76,22 @@ export function findSessionKey(
 function headerValue(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * A key spelled like another tenant's supervisor key (`globex:chat-1`) is refused rather than
+ * quietly namespaced again: a client sending one expects a session it cannot have.
+ */
+export function assertNoTenantPrefix(key: string, tenantIds: ReadonlySet<string>): void {
+  const colon = key.indexOf(':');
+  if (colon > 0 && tenantIds.has(key.slice(0, colon))) {
+    throw new SessionKeyInvalidError(
+      `the session key starts with a tenant's namespace (${JSON.stringify(key.slice(0, colon + 1))}); send the key as your tenant names it, without that prefix`,
+    );
+  }
+}
+
+/** The key as a header value: as sent when it is printable ASCII, percent-encoded otherwise. */
+export function asHeaderValue(key: string): string {
+  return /^[\x20-\x7e]*$/.test(key) ? key : encodeURIComponent(key);
 }
