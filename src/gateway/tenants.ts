@@ -93,6 +93,19 @@ export function namespacedKey(tenant: Tenant, key: string): string {
   return namespaced;
 }
 
+/**
+ * A key spelled like another tenant's supervisor key (`globex:chat-1`) is refused rather than
+ * quietly namespaced again: a client sending one expects a session it cannot have.
+ */
+export function assertNoTenantPrefix(key: string, tenantIds: ReadonlySet<string>): void {
+  const colon = key.indexOf(':');
+  if (colon > 0 && tenantIds.has(key.slice(0, colon))) {
+    throw new SessionKeyInvalidError(
+      `the session key starts with a tenant's namespace (${JSON.stringify(key.slice(0, colon + 1))}); send the key as your tenant names it, without that prefix`,
+    );
+  }
+}
+
 /** The tenant's own session keys (as it named them) among the supervisor's keys. */
 export function ownKeys(tenant: Tenant, supervisorKeys: readonly string[]): string[] {
   const prefix = prefixOf(tenant);

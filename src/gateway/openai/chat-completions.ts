@@ -6,50 +6,28 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Usage } from '../../agent/messages.js';
 import { MessageInvalidError, OptionsInvalidError } from '../../errors.js';
 import type { Session } from '../../runtime/session.js';
-import type { Supervisor } from '../../runtime/supervisor.js';
-import { type PublicError, readJson, sendJson } from '../http.js';
+import { readJson, sendJson } from '../http.js';
 import { openSession } from '../open-session.js';
-import type { ResolvedGatewayOptions } from '../options.js';
-import { assertAgentAllowed, namespacedKey, type Tenant } from '../tenants.js';
+import type { RouteContext, RouteScope } from '../route-context.js';
+import {
+  assertAgentAllowed,
+  assertNoTenantPrefix,
+  namespacedKey,
+  type Tenant,
+} from '../tenants.js';
 import { completion, completionId } from './chunks.js';
 import { HISTORY_HEADER, type HistoryMode, planHistory } from './history.js';
 import { type ChatTurnRequest, readChatRequest } from './request.js';
-import {
-  asHeaderValue,
-  assertNoTenantPrefix,
-  findSessionKey,
-  SESSION_HEADER,
-  SOURCE_HEADER,
-} from './session-source.js';
+import { asHeaderValue, findSessionKey, SESSION_HEADER, SOURCE_HEADER } from './session-source.js';
 import { type CompletionStreamOptions, streamCompletion } from './stream.js';
 
 /** What the route needs from the gateway that serves it. */
-export interface ChatCompletionsContext {
-  readonly supervisor: Supervisor;
-  readonly options: ResolvedGatewayOptions;
-  /** Ids of every tenant of the gateway. */
-  readonly tenantIds: ReadonlySet<string>;
-  /**
-   * Runs `start` as a message turn of `tenant` once the gateway takes one: not closing, the
-   * tenant under its limits; tracked, so close() waits for it. `start` is called at once after
-   * those checks, and must open its session before its first await.
-   */
-  admit(tenant: Tenant, start: () => Promise<void>): Promise<void>;
-  countReply(tenantId: string, turnId: string, usage: Usage): void;
-  /** A failure the response could not answer with its status (the stream's error event). */
-  onFailure(error: unknown, req: IncomingMessage, scope: ChatScope): void;
-  /** What the caller may see of `error`, in its own names (its key, not the namespaced one). */
-  toPublic(error: unknown, scope: ChatScope): PublicError;
-}
+export type ChatCompletionsContext = RouteContext;
 
 /** What the request established, for error messages (the caller's key, not the namespaced one). */
-export interface ChatScope {
-  key?: string;
-  namespaced?: string;
-}
+export type ChatScope = RouteScope;
 
 /** The session a request runs in, and how. */
 interface Target {

@@ -14,19 +14,18 @@ import { HistoryConflictError, NotFoundError, OptionsInvalidError } from '../../
 import type { Session } from '../../runtime/session.js';
 import { readJson, sendJson } from '../http.js';
 import { openSession } from '../open-session.js';
-import { assertAgentAllowed, namespacedKey, type Tenant } from '../tenants.js';
+import {
+  assertAgentAllowed,
+  assertNoTenantPrefix,
+  namespacedKey,
+  type Tenant,
+} from '../tenants.js';
 import type { ChatCompletionsContext, ChatScope } from './chat-completions.js';
 import { type ResponseStreamOptions, streamResponse } from './response-events.js';
 import { newMessageId, newResponseId, outputMessage, responseObject } from './response-object.js';
 import { type ResponseTurnRequest, readResponseRequest } from './response-request.js';
 import type { ResponseStore } from './response-store.js';
-import {
-  asHeaderValue,
-  assertNoTenantPrefix,
-  findSessionKey,
-  SESSION_HEADER,
-  SOURCE_HEADER,
-} from './session-source.js';
+import { asHeaderValue, findSessionKey, SESSION_HEADER, SOURCE_HEADER } from './session-source.js';
 
 export interface ResponsesContext extends ChatCompletionsContext {
   readonly responses: ResponseStore;

@@ -6,7 +6,6 @@
  * `previous_response_id` names it.
  */
 import type { IncomingMessage } from 'node:http';
-import { SessionKeyInvalidError } from '../../errors.js';
 
 /** Response header: the session key the request ran in (absent for a one-turn session). */
 export const SESSION_HEADER = 'x-agentcell-session';
@@ -76,19 +75,6 @@ export function findSessionKey(
 function headerValue(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return typeof value === 'string' ? value : undefined;
-}
-
-/**
- * A key spelled like another tenant's supervisor key (`globex:chat-1`) is refused rather than
- * quietly namespaced again: a client sending one expects a session it cannot have.
- */
-export function assertNoTenantPrefix(key: string, tenantIds: ReadonlySet<string>): void {
-  const colon = key.indexOf(':');
-  if (colon > 0 && tenantIds.has(key.slice(0, colon))) {
-    throw new SessionKeyInvalidError(
-      `the session key starts with a tenant's namespace (${JSON.stringify(key.slice(0, colon + 1))}); send the key as your tenant names it, without that prefix`,
-    );
-  }
 }
 
 /** The key as a header value: as sent when it is printable ASCII, percent-encoded otherwise. */
