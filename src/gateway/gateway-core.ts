@@ -31,6 +31,7 @@ import { sendModels } from './openai/models.js';
 import { ResponseStore } from './openai/response-store.js';
 import { type ResponsesContext, sendStoredResponse, serveResponse } from './openai/responses.js';
 import type { GatewayErrorListener, ResolvedGatewayOptions } from './options.js';
+import { rewriteFor } from './route-context.js';
 import { decodeKey, matchRoute, ROUTE_LABELS, type Route, speaksOpenAi } from './routes.js';
 import { sessionView } from './session-view.js';
 import { streamTurn } from './sse.js';
@@ -42,6 +43,7 @@ import {
   Tenants,
   tenantLimitError,
 } from './tenants.js';
+import { UiChatRoutes } from './ui-stream/route.js';
 
 /** Connect/Express `next`: called for paths outside the gateway's routes. */
 export type NextFunction = (error?: unknown) => void;
@@ -64,14 +66,6 @@ interface Scope {
   openai?: boolean;
 }
 
-/** Replaces the supervisor's name of a session with the caller's own key. */
-function rewriteFor(scope: Scope): (text: string) => string {
-  const { key, namespaced } = scope;
-  if (key === undefined || namespaced === undefined) return (text) => text;
-  return (text) =>
-    text.split(JSON.stringify(namespaced)).join(JSON.stringify(key)).split(namespaced).join(key);
-}
-
 const logHidden: GatewayErrorListener = (error, context) => {
   log('gateway').error({ ...errorFields(error), ...context }, 'request failed');
 };
@@ -85,6 +79,7 @@ export class GatewayCore {
   readonly #dashboard: DashboardHub;
   readonly #chat: ChatCompletionsContext;
   readonly #responses: ResponsesContext;
+  readonly #uiChat: UiChatRoutes;
   /** Unix seconds: when the agents listed as models became available here. */
   readonly #startedAt = Math.floor(Date.now() / 1000);
   #closing: Promise<void> | undefined;
@@ -108,6 +103,7 @@ export class GatewayCore {
       toPublic: (error, scope) => publicError(error, rewriteFor(scope)),
     };
     this.#responses = { ...this.#chat, responses: new ResponseStore(options.responses.maxStored) };
+    this.#uiChat = new UiChatRoutes(this.#chat);
   }
 
   get basePath(): string {
@@ -230,6 +226,9 @@ export class GatewayCore {
       }
       case 'getResponse':
         return sendStoredResponse(this.#responses, res, this.#authenticate(req, scope), route.id);
+      case 'uiChat':
+      case 'uiChatStream':
+        return this.#uiChat.serve(route, req, res, this.#authenticate(req, scope), scope);
     }
   }
 

@@ -61,6 +61,9 @@ function splitUrl(url: string | undefined): { path: string; query: URLSearchPara
  *   `conversation` binds the session; JSON or `stream: true`) and `GET /v1/responses/:id` (a
  *   stored response, `options.responses.maxStored` kept in memory); their errors are
  *   `{ error: { message, type, code } }`
+ * - AI SDK UI message stream (v1), for `useChat`: `POST /v1/ui/chat` (`DefaultChatTransport`'s
+ *   body; `id` = the session key) streams the turn as UI message chunks;
+ *   `GET /v1/ui/chat/:id/stream` replays the chat's running turn, or answers 204
  *
  * Every route but `/healthz` and `/metrics` needs `Authorization: Bearer <token>` of a tenant in
  * `options.tenants`; keys are the tenant's own (supervisor keys `${tenantId}:${key}`).

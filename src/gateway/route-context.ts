@@ -33,3 +33,11 @@ export interface RouteScope {
   key?: string;
   namespaced?: string;
 }
+
+/** Replaces the supervisor's name of a session with the caller's own key. */
+export function rewriteFor(scope: RouteScope): (text: string) => string {
+  const { key, namespaced } = scope;
+  if (key === undefined || namespaced === undefined) return (text) => text;
+  return (text) =>
+    text.split(JSON.stringify(namespaced)).join(JSON.stringify(key)).split(namespaced).join(key);
+}

@@ -17,12 +17,15 @@ export type Route =
   | { readonly name: 'models' }
   | { readonly name: 'chatCompletions' }
   | { readonly name: 'createResponse' }
-  | { readonly name: 'getResponse'; readonly id: string };
+  | { readonly name: 'getResponse'; readonly id: string }
+  | { readonly name: 'uiChat' }
+  | { readonly name: 'uiChatStream'; readonly rawId: string };
 
 export type RouteName = Route['name'];
 
 const SESSIONS = '/v1/sessions';
 const RESPONSES = '/v1/responses';
+const UI_CHAT = '/v1/ui/chat';
 
 /** A bounded label per route, for metrics and logs. */
 export const ROUTE_LABELS: Readonly<Record<RouteName, string>> = {
@@ -39,6 +42,8 @@ export const ROUTE_LABELS: Readonly<Record<RouteName, string>> = {
   chatCompletions: 'POST /v1/chat/completions',
   createResponse: 'POST /v1/responses',
   getResponse: 'GET /v1/responses/:id',
+  uiChat: 'POST /v1/ui/chat',
+  uiChatStream: 'GET /v1/ui/chat/:id/stream',
 };
 
 /**
@@ -68,6 +73,8 @@ export const ROUTE_PATTERNS = [
   '/v1/chat/completions',
   '/v1/responses',
   '/v1/responses/*',
+  '/v1/ui/chat',
+  '/v1/ui/chat/*',
 ] as const;
 
 /** Methods the routes use. */
@@ -103,6 +110,13 @@ function routesOf(path: string): Readonly<Record<string, Route>> | undefined {
   if (path.startsWith(`${RESPONSES}/`)) {
     const id = path.slice(RESPONSES.length + 1);
     return id === '' || id.includes('/') ? undefined : { GET: { name: 'getResponse', id } };
+  }
+  if (path === UI_CHAT) return { POST: { name: 'uiChat' } };
+  if (path.startsWith(`${UI_CHAT}/`)) {
+    // `DefaultChatTransport` resumes at `${api}/${encodeURIComponent(chatId)}/stream`.
+    const [rawId, action, ...extra] = path.slice(UI_CHAT.length + 1).split('/');
+    if (!rawId || action !== 'stream' || extra.length > 0) return undefined;
+    return { GET: { name: 'uiChatStream', rawId } };
   }
   if (!path.startsWith(`${SESSIONS}/`)) return undefined;
   const rest = path.slice(SESSIONS.length + 1).split('/');

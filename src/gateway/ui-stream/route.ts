@@ -1,0 +1,190 @@
+/**
+ * The AI SDK's UI message stream for `useChat`: `POST /v1/ui/chat` runs the chat's turn and
+ * streams it as UI message chunks; `GET /v1/ui/chat/:id/stream` replays the chat's running
+ * turn to a client that reconnects, or answers 204 when none runs.
+ *
+ * The chat id is the session key within the tenant, and the session's journal is the history:
+ * the client's transcript is read only for its newest user message, and adopted as the
+ * history when the session has none yet (a chat the client kept while the server did not).
+ * Regenerating re-runs the last user message on the history before it.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ChatMessage } from '../../agent/messages.js';
+import type { TurnEvent } from '../../agent/turn-events.js';
+import type { Session } from '../../runtime/session.js';
+import { readJson, sendJson } from '../http.js';
+import { openSession } from '../open-session.js';
+import type { RouteContext, RouteScope } from '../route-context.js';
+import { decodeKey, type Route } from '../routes.js';
+import { admitted, settle } from '../sse.js';
+import { assertNoTenantPrefix, namespacedKey, type Tenant } from '../tenants.js';
+import { DONE_FRAME, UI_STREAM_HEADERS, UiMessageChunks, uiFrame } from './chunks.js';
+import { readUiChatRequest, type UiChatRequest } from './request.js';
+import { ChatStreams } from './resume.js';
+
+export class UiChatRoutes {
+  readonly #context: RouteContext;
+  readonly #streams = new ChatStreams();
+
+  constructor(context: RouteContext) {
+    this.#context = context;
+  }
+
+  /** Serves one of the UI chat routes for `tenant`. */
+  serve(
+    route: Extract<Route, { name: 'uiChat' | 'uiChatStream' }>,
+    req: IncomingMessage,
+    res: ServerResponse,
+    tenant: Tenant,
+    scope: RouteScope,
+  ): Promise<void> {
+    return route.name === 'uiChat'
+      ? this.#post(req, res, tenant, scope)
+      : this.#resume(res, tenant, route.rawId, scope);
+  }
+
+  /** `POST /v1/ui/chat`: bad input is refused before anything runs, as JSON. */
+  async #post(
+    req: IncomingMessage,
+    res: ServerResponse,
+    tenant: Tenant,
+    scope: RouteScope,
+  ): Promise<void> {
+    const { supervisor, options } = this.#context;
+    const request = readUiChatRequest(await readJson(req, options.maxBodyBytes));
+    const namespaced = this.#chatKey(tenant, request.chatId, scope);
+    // A conversation journaled before (a restart, another node) goes on with its own agent.
+    const existing = await supervisor.find(namespaced);
+    await this.#context.admit(tenant, async () => {
+      const session = openSession(supervisor, options.defaultAgent, {
+        tenant,
+        key: request.chatId,
+        namespaced,
+        requested: request.agent,
+        existing,
+      });
+      const history = historyFor(request, await session.history());
+      const events = session.stream(request.message, { history });
+      await this.#stream(req, res, session, events, tenant, scope);
+    });
+  }
+
+  /** `GET /v1/ui/chat/:id/stream`: the running turn from its start, or 204. */
+  async #resume(
+    res: ServerResponse,
+    tenant: Tenant,
+    rawId: string,
+    scope: RouteScope,
+  ): Promise<void> {
+    const relay = this.#streams.resumable(this.#chatKey(tenant, decodeKey(rawId), scope));
+    if (!relay) return sendJson(res, 204, undefined);
+    res.writeHead(200, UI_STREAM_HEADERS);
+    res.flushHeaders();
+    await relay.pipe(res, this.#context.options.heartbeatMs);
+  }
+
+  #chatKey(tenant: Tenant, chatId: string, scope: RouteScope): string {
+    assertNoTenantPrefix(chatId, this.#context.tenantIds);
+    scope.key = chatId;
+    scope.namespaced = namespacedKey(tenant, chatId);
+    return scope.namespaced;
+  }
+
+  /**
+   * Streams the turn to this client through the chat's relay, so that a client reconnecting
+   * reads the same stream. The turn runs to its end whether or not this client stays.
+   */
+  async #stream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    session: Session,
+    events: AsyncIterable<TurnEvent>,
+    tenant: Tenant,
+    scope: RouteScope,
+  ): Promise<void> {
+    const context = this.#context;
+    // A refusal that comes at once (mailbox full, session busy) is answered with its status.
+    const { iterator, first } = await admitted(events);
+    const key = scope.namespaced ?? '';
+    const relay = this.#streams.open(key);
+    res.writeHead(200, UI_STREAM_HEADERS);
+    res.flushHeaders();
+    const piped = relay.pipe(res, context.options.heartbeatMs);
+    const watch = watchDisconnect(res, session, context.options.interruptOnDisconnect);
+    const chunks = new UiMessageChunks({ key: scope.key ?? '', agent: session.agent });
+    const send = (list: ReturnType<UiMessageChunks['next']>) => {
+      for (const chunk of list) relay.push(uiFrame(chunk));
+    };
+    try {
+      let final: Extract<TurnEvent, { type: 'final' }> | undefined;
+      for (let step = await first; ; step = await settle(iterator.next())) {
+        if (!step.ok) throw step.error;
+        if (step.result.done) break;
+        const event = step.result.value;
+        watch.seen(event.turnId);
+        if (event.type === 'final') final = event;
+        else send(chunks.next(event));
+      }
+      if (!final) throw new Error('the turn ended without a reply');
+      context.countReply(tenant.id, final.turnId, final.usage);
+      send(chunks.finish(final.turnId, final.reply, final.usage));
+    } catch (error) {
+      context.onFailure(error, req, scope);
+      send(chunks.fail(context.toPublic(error, scope).message));
+    } finally {
+      watch.done();
+      relay.push(DONE_FRAME);
+      this.#streams.close(key, relay);
+    }
+    await piped;
+  }
+}
+
+/** The replacement history the turn runs on, or undefined to go on from the journal. */
+function historyFor(
+  request: UiChatRequest,
+  journal: readonly ChatMessage[],
+): ChatMessage[] | undefined {
+  if (request.trigger === 'regenerate-message') {
+    const last = journal.findLastIndex((message) => message.role === 'user');
+    if (last >= 0) return journal.slice(0, last);
+  }
+  if (journal.length === 0 && request.earlier.length > 0) return [...request.earlier];
+  return undefined;
+}
+
+/**
+ * With `interruptOnDisconnect`, the client that posted the message going away interrupts its
+ * turn (by id: never a later one); a client that reconnects then finds no turn to resume.
+ */
+function watchDisconnect(
+  res: ServerResponse,
+  session: Session,
+  enabled: boolean,
+): { seen(turnId: string): void; done(): void } {
+  let turnId: string | undefined;
+  let gone = false;
+  let over = false;
+  const interruptIfGone = () => {
+    if (!enabled || !gone || over || turnId === undefined) return;
+    over = true;
+    void session.interrupt('the client disconnected', turnId);
+  };
+  const onClose = () => {
+    if (res.writableEnded) return;
+    gone = true;
+    interruptIfGone();
+  };
+  res.on('close', onClose);
+  return {
+    seen: (id) => {
+      if (turnId !== undefined) return;
+      turnId = id;
+      interruptIfGone();
+    },
+    done: () => {
+      over = true;
+      res.off('close', onClose);
+    },
+  };
+}
