@@ -2,6 +2,7 @@
  * The Fastify plugin serves the same routes as the node:http handler, on a real Fastify
  * instance under a prefix, without changing how the rest of the app parses bodies.
  */
+import { DefaultChatTransport, readUIMessageStream, type UIMessage } from 'ai';
 import Fastify, { type FastifyInstance } from 'fastify';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -176,6 +177,28 @@ describe('the Fastify plugin', () => {
       .create({ model: 'echo', input: 'x', previous_response_id: 'resp_nobody' })
       .catch((error: unknown) => error);
     expect(refused).toMatchObject({ status: 404, code: 'AGENTCELL_NOT_FOUND' });
+  });
+
+  it('serves the UI message stream to the ai package’s transport', async () => {
+    const transport = new DefaultChatTransport<UIMessage>({
+      api: `${origin}/api/v1/ui/chat`,
+      headers: { authorization: `Bearer ${ACME}` },
+    });
+    const stream = await transport.sendMessages({
+      chatId: 'f-ui',
+      messages: [{ id: 'u-1', role: 'user', parts: [{ type: 'text', text: 'via useChat' }] }],
+      trigger: 'submit-message',
+      messageId: undefined,
+      abortSignal: undefined,
+    });
+    let message: UIMessage | undefined;
+    for await (const snapshot of readUIMessageStream({ stream })) message = snapshot;
+    expect(message?.parts).toContainEqual({
+      type: 'text',
+      text: 'echo: via useChat',
+      state: 'done',
+    });
+    expect(await transport.reconnectToStream({ chatId: 'f-ui' })).toBeNull();
   });
 
   it('leaves the app’s own body parsing alone', async () => {
