@@ -3,6 +3,7 @@
  * (`DefaultChatTransport`, `readUIMessageStream`): text and tool turns, agentcell's data parts,
  * the session's history across messages, regenerate, and resuming a dropped stream.
  */
+import { DefaultChatTransport, type UIMessage } from 'ai';
 import { describe, expect, it } from 'vitest';
 import { expectError } from './helpers.js';
 import {
@@ -142,6 +143,38 @@ describe('POST /v1/ui/chat', () => {
       'assistant: echo: r1',
       'user: r2',
       'assistant: echo: r2',
+    ]);
+  });
+
+  it('takes only the newest message from a client that sends no more (prepareSendMessagesRequest)', async () => {
+    const lean = new DefaultChatTransport<UIMessage>({
+      api: `${served.server.url}/v1/ui/chat`,
+      headers: { authorization: `Bearer ${ACME}` },
+      prepareSendMessagesRequest: ({ id, messages, trigger, messageId }) => ({
+        body: { id, message: messages.at(-1), trigger, messageId },
+      }),
+    });
+    const chat = new UiChat(lean, 'ui-lean');
+    await chat.send('lean one');
+    await chat.send('lean two');
+    expect(dialogueSeenFor('lean two')).toEqual([
+      'user: lean one',
+      'assistant: echo: lean one',
+      'user: lean two',
+    ]);
+  });
+
+  it('adopts the client’s transcript as the history of a chat the session does not know', async () => {
+    const chat = new UiChat(transport(), 'ui-adopt');
+    chat.messages.push(
+      userMessage('kept by the client'),
+      assistantSaid('an answer it kept') as UIMessage,
+    );
+    await chat.send('and now?');
+    expect(dialogueSeenFor('and now?')).toEqual([
+      'user: kept by the client',
+      'assistant: an answer it kept',
+      'user: and now?',
     ]);
   });
 
