@@ -1,12 +1,14 @@
 /**
  * The UI message stream's parts on their own: how a turn's events become steps and text
- * parts, and how much of a turn's stream is kept for a client that reconnects.
+ * parts, which history a turn runs on, and how much of a turn's stream is kept for a client
+ * that reconnects.
  */
 import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { ZERO_USAGE } from '../../src/agent/messages.js';
+import { type ChatMessage, ZERO_USAGE } from '../../src/agent/messages.js';
 import type { TurnEvent, TurnEventBody } from '../../src/agent/turn-events.js';
 import { type UiChunk, UiMessageChunks } from '../../src/gateway/ui-stream/chunks.js';
+import { historyFor } from '../../src/gateway/ui-stream/history.js';
 import { ChatStreams, TurnRelay } from '../../src/gateway/ui-stream/resume.js';
 
 function eventsOf(bodies: TurnEventBody[]): TurnEvent[] {
@@ -149,5 +151,59 @@ describe('TurnRelay', () => {
     expect(streams.resumable('acme:c')).toBe(newer);
     streams.close('acme:c', newer);
     expect(streams.resumable('acme:c')).toBeUndefined();
+  });
+});
+
+describe('historyFor', () => {
+  const journal: ChatMessage[] = [
+    { role: 'user', content: 'q1' },
+    { role: 'assistant', content: 'a1' },
+    { role: 'user', content: 'q2' },
+    { role: 'assistant', content: '', toolCalls: [{ id: 'c', name: 'lookup', arguments: '{}' }] },
+    { role: 'tool', toolCallId: 'c', name: 'lookup', content: 'x' },
+    { role: 'assistant', content: 'a2' },
+  ];
+  const user = (content: string) => ({ role: 'user', content }) as const;
+  const assistant = (content: string) => ({ role: 'assistant', content }) as const;
+  const submit = 'submit-message' as const;
+  const regenerate = 'regenerate-message' as const;
+
+  it.each([
+    ['a message goes on from the journal', submit, 'q3', [user('q1'), assistant('a1')], undefined],
+    [
+      'regenerating the last answer drops its turn',
+      regenerate,
+      'q2',
+      [user('q1'), assistant('a1')],
+      2,
+    ],
+    ['a client sending only the newest message means the last turn', regenerate, 'q2', [], 2],
+    [
+      'regenerating a turn that failed (nothing journaled) keeps the turns before it',
+      regenerate,
+      'q3',
+      [user('q1'), assistant('a1'), user('q2'), assistant('a2')],
+      undefined,
+    ],
+  ] as const)('%s', (_, trigger, message, earlier, keep) => {
+    const history = historyFor({ trigger, message, earlier: [...earlier] }, journal);
+    expect(history).toEqual(keep === undefined ? undefined : journal.slice(0, keep));
+  });
+
+  it('finds an earlier answer to regenerate by its position in the client’s transcript', () => {
+    // Without a transcript only the last turn can be meant: q1 is not it, so nothing is dropped.
+    const lean = historyFor({ trigger: regenerate, message: 'q1', earlier: [] }, journal);
+    expect(lean).toBeUndefined();
+    const first = historyFor(
+      { trigger: regenerate, message: 'q1', earlier: [assistant('a welcome')] },
+      journal,
+    );
+    expect(first).toEqual([]);
+  });
+
+  it('adopts the client’s transcript when the session has no history', () => {
+    const earlier = [user('kept'), assistant('by the client')];
+    expect(historyFor({ trigger: submit, message: 'm', earlier }, [])).toEqual(earlier);
+    expect(historyFor({ trigger: submit, message: 'm', earlier: [] }, [])).toBeUndefined();
   });
 });

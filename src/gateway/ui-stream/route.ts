@@ -4,12 +4,10 @@
  * turn to a client that reconnects, or answers 204 when none runs.
  *
  * The chat id is the session key within the tenant, and the session's journal is the history:
- * the client's transcript is read only for its newest user message, and adopted as the
- * history when the session has none yet (a chat the client kept while the server did not).
- * Regenerating re-runs the last user message on the history before it.
+ * the client's transcript is read for its newest user message, and otherwise only as history.ts
+ * says (regenerating, a chat the session does not know).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ChatMessage } from '../../agent/messages.js';
 import type { TurnEvent } from '../../agent/turn-events.js';
 import type { Session } from '../../runtime/session.js';
 import { readJson, sendJson } from '../http.js';
@@ -19,7 +17,8 @@ import { decodeKey, type Route } from '../routes.js';
 import { admitted, settle } from '../sse.js';
 import { assertNoTenantPrefix, namespacedKey, type Tenant } from '../tenants.js';
 import { DONE_FRAME, UI_STREAM_HEADERS, UiMessageChunks, uiFrame } from './chunks.js';
-import { readUiChatRequest, type UiChatRequest } from './request.js';
+import { historyFor } from './history.js';
+import { readUiChatRequest } from './request.js';
 import { ChatStreams } from './resume.js';
 
 export class UiChatRoutes {
@@ -138,19 +137,6 @@ export class UiChatRoutes {
     }
     await piped;
   }
-}
-
-/** The replacement history the turn runs on, or undefined to go on from the journal. */
-function historyFor(
-  request: UiChatRequest,
-  journal: readonly ChatMessage[],
-): ChatMessage[] | undefined {
-  if (request.trigger === 'regenerate-message') {
-    const last = journal.findLastIndex((message) => message.role === 'user');
-    if (last >= 0) return journal.slice(0, last);
-  }
-  if (journal.length === 0 && request.earlier.length > 0) return [...request.earlier];
-  return undefined;
 }
 
 /**
