@@ -5,7 +5,8 @@
  */
 import { DefaultChatTransport, type UIMessage } from 'ai';
 import { describe, expect, it } from 'vitest';
-import { expectError } from './helpers.js';
+import { expectError, parseExposition } from './helpers.js';
+import { serveGateway, until } from './setup.js';
 import {
   ACME,
   assemble,
@@ -239,6 +240,43 @@ describe('GET /v1/ui/chat/:id/stream', () => {
     }
     // Once the turn ended there is nothing to resume.
     expect(await client.reconnectToStream({ chatId })).toBeNull();
+  });
+
+  it('has nothing to resume when interruptOnDisconnect stopped the turn', async () => {
+    const eager = await serveGateway(world.supervisor, {
+      tenants: { [ACME]: { id: 'acme' } },
+      defaultAgent: 'echo',
+      interruptOnDisconnect: true,
+    });
+    try {
+      const client = new DefaultChatTransport<UIMessage>({
+        api: `${eager.server.url}/v1/ui/chat`,
+        headers: { authorization: `Bearer ${ACME}` },
+      });
+      const ended = world.turnEnd('acme:ui-cut');
+      const controller = new AbortController();
+      const stream = await client.sendMessages({
+        chatId: 'ui-cut',
+        messages: [userMessage('hold and cut')],
+        trigger: 'submit-message',
+        messageId: undefined,
+        abortSignal: controller.signal,
+      });
+      void stream.getReader().closed.catch(() => undefined);
+      const call = await world.gate.next();
+      controller.abort();
+      // The gateway counts a request once its response has closed.
+      await until(() =>
+        parseExposition(eager.gateway.metrics()).samples.some(
+          (s) => s.name === 'agentcell_http_requests_total' && s.value > 0,
+        ),
+      );
+      call.release();
+      expect((await ended).outcome).toBe('AGENTCELL_INTERRUPTED');
+      expect(await client.reconnectToStream({ chatId: 'ui-cut' })).toBeNull();
+    } finally {
+      await eager.close();
+    }
   });
 
   it('answers 204 when the chat runs no turn', async () => {
