@@ -95,6 +95,10 @@ export function userMessage(text: string): UIMessage {
   return { id: randomUUID(), role: 'user', parts: [{ type: 'text', text }] };
 }
 
+export function assistantSaid(text: string): UIMessage {
+  return { id: randomUUID(), role: 'assistant', parts: [{ type: 'text', text }] };
+}
+
 /** The assistant message a stream of chunks builds, and the errors the stream reported. */
 export async function assemble(
   stream: ReadableStream<UIMessageChunk>,
