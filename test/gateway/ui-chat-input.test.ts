@@ -134,4 +134,16 @@ describe('bad input', () => {
     });
     await expect(sent).rejects.toThrow('AGENTCELL_MESSAGE_INVALID');
   });
+
+  it('answers other methods and paths under /v1/ui/chat with 404 AGENTCELL_NOT_FOUND', async () => {
+    for (const [method, path] of [
+      ['GET', '/v1/ui/chat'],
+      ['POST', '/v1/ui/chat/c-1/stream'],
+      ['GET', '/v1/ui/chat/c-1'],
+      ['GET', '/v1/ui/chat/c-1/stream/more'],
+    ] as const) {
+      const answer = await served.client.request(method, path, { token: ACME });
+      expectError(answer, 404, 'AGENTCELL_NOT_FOUND');
+    }
+  });
 });
