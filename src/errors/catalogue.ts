@@ -180,6 +180,18 @@ export const CATALOGUE = {
     status: 409,
     public: true,
   },
+  AGENTCELL_IDEMPOTENCY_KEY_INVALID: {
+    name: 'IdempotencyKeyInvalidError',
+    hint: 'Send an idempotency key of 1 to 255 printable ASCII characters (a UUID is a good one), or none.',
+    status: 400,
+    public: true,
+  },
+  AGENTCELL_IDEMPOTENCY_CONFLICT: {
+    name: 'IdempotencyConflictError',
+    hint: 'This idempotency key was used with a different message to this session within the idempotency window; send a new key for a new message, or repeat the first message exactly to get its outcome.',
+    status: 422,
+    public: true,
+  },
   AGENTCELL_MAILBOX_FULL: {
     name: 'MailboxFullError',
     hint: 'Retry after the session answers, or raise maxQueuedPerSession.',

@@ -87,6 +87,8 @@ export class HistoryConflictError extends errorClass('AGENTCELL_HISTORY_CONFLICT
 export class MailboxFullError extends errorClass('AGENTCELL_MAILBOX_FULL') {}
 export class MessageDroppedError extends errorClass('AGENTCELL_MESSAGE_DROPPED') {}
 export class MessageInvalidError extends errorClass('AGENTCELL_MESSAGE_INVALID') {}
+export class IdempotencyKeyInvalidError extends errorClass('AGENTCELL_IDEMPOTENCY_KEY_INVALID') {}
+export class IdempotencyConflictError extends errorClass('AGENTCELL_IDEMPOTENCY_CONFLICT') {}
 export class AgentNotRegisteredError extends errorClass('AGENTCELL_AGENT_NOT_REGISTERED') {}
 export class SupervisorClosedError extends errorClass('AGENTCELL_SUPERVISOR_CLOSED') {}
 export class SupervisorDestroyedError extends errorClass('AGENTCELL_SUPERVISOR_DESTROYED') {}
@@ -136,6 +138,8 @@ export const errorClasses = {
   AGENTCELL_MAILBOX_FULL: MailboxFullError,
   AGENTCELL_MESSAGE_DROPPED: MessageDroppedError,
   AGENTCELL_MESSAGE_INVALID: MessageInvalidError,
+  AGENTCELL_IDEMPOTENCY_KEY_INVALID: IdempotencyKeyInvalidError,
+  AGENTCELL_IDEMPOTENCY_CONFLICT: IdempotencyConflictError,
   AGENTCELL_AGENT_NOT_REGISTERED: AgentNotRegisteredError,
   AGENTCELL_SUPERVISOR_CLOSED: SupervisorClosedError,
   AGENTCELL_SUPERVISOR_DESTROYED: SupervisorDestroyedError,
