@@ -26,6 +26,17 @@ export interface JournalRecord {
    * history). Its messages, often none, are the history the new conversation starts from.
    */
   readonly reset?: true | undefined;
+  /**
+   * The idempotency keys of the messages the turn answered (several when messages were
+   * coalesced or steered into it): a session opened again answers a repeat from here.
+   */
+  readonly idempotency?: readonly IdempotencyStamp[] | undefined;
+}
+
+/** A message's idempotency key and the fingerprint of what was sent with it. */
+export interface IdempotencyStamp {
+  readonly key: string;
+  readonly fingerprint: string;
 }
 
 /** Largest journal accepted when decoding: 256 MiB. */
@@ -55,7 +66,23 @@ export function journalRecordProblem(value: unknown): string | undefined {
   if (record['reset'] !== undefined && record['reset'] !== true) {
     return 'not a journal record: reset is not true';
   }
+  if (record['idempotency'] !== undefined && !isStampList(record['idempotency'])) {
+    return 'not a journal record: idempotency is not a list of { key, fingerprint } strings';
+  }
   return undefined;
+}
+
+function isStampList(value: unknown): boolean {
+  return (
+    Array.isArray(value) &&
+    value.every(
+      (stamp: unknown) =>
+        typeof stamp === 'object' &&
+        stamp !== null &&
+        typeof (stamp as Record<string, unknown>)['key'] === 'string' &&
+        typeof (stamp as Record<string, unknown>)['fingerprint'] === 'string',
+    )
+  );
 }
 
 export function isJournalRecord(value: unknown): value is JournalRecord {

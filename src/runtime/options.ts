@@ -79,6 +79,11 @@ const supervisorOptionsSchema = z.strictObject({
   rpcTimeoutMs: positiveInt.default(10_000),
   /** Deadline for a worker to start and restore its session. @default 30000 */
   startTimeoutMs: positiveInt.default(30_000),
+  /**
+   * How long a message's idempotency key answers repeats of it with its first outcome, per
+   * session (see SendOptions.idempotencyKey). @default 86400000 (24 hours)
+   */
+  idempotencyWindowMs: positiveInt.default(24 * 60 * 60 * 1000),
   /** Largest message accepted, in UTF-8 bytes. @default 262144 */
   maxMessageBytes: positiveInt.default(256 * 1024),
   restart: z

@@ -52,6 +52,8 @@ export interface RemoteSendOptions {
   /** The session's, for the turn the message starts where the session runs. */
   readonly budget: SessionBudget | undefined;
   readonly onEvent: ((event: TurnEvent) => void) | undefined;
+  /** Checked again where the session runs: a repeat through any node is answered there once. */
+  readonly idempotencyKey?: string | undefined;
 }
 
 /** One Supervisor's place in a cluster: every session reaches its owner through it. */

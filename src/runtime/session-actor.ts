@@ -6,7 +6,7 @@
  * short (`interrupt`), join it (`steer`), or join the others into one next turn (`coalesce`).
  */
 import { randomUUID } from 'node:crypto';
-import { conversationMessages } from '../agent/journal.js';
+import { conversationMessages, type JournalRecord } from '../agent/journal.js';
 import { addUsage, type ChatMessage, type Usage, ZERO_USAGE } from '../agent/messages.js';
 import {
   type AgentcellError,
@@ -100,6 +100,10 @@ export class ActorSession extends Session {
   override async history(): Promise<ChatMessage[]> {
     const records = await this.#host.store.read(this.key);
     return conversationMessages(records);
+  }
+
+  protected override journaledTurns(): Promise<readonly JournalRecord[]> {
+    return this.#host.store.read(this.key);
   }
 
   override async stats(): Promise<SessionStats> {
@@ -214,7 +218,8 @@ export class ActorSession extends Session {
     this.assertMessage(message);
     const history = this.checkedHistory(submission.history);
     this.#activity.noteMessage();
-    const caller: Caller = { reply: deferred(), onEvent: submission.onEvent };
+    const { onEvent, idempotency } = submission;
+    const caller: Caller = { reply: deferred(), onEvent, idempotency };
     const busy = this.#turnActive || this.#mailbox.size > 0;
     if (busy && this.#policy === 'reject') {
       throw new SessionBusyError(`session ${JSON.stringify(this.key)} is in a turn`);

@@ -13,6 +13,9 @@ import type { JournalStore } from './stores/store.js';
 /** What every session checks a message against, wherever its turns run. */
 export interface SessionGate {
   readonly maxMessageBytes: number;
+  readonly clock: Clock;
+  /** How long an idempotency key answers repeats (idempotencyWindowMs). */
+  readonly idempotencyWindowMs: number;
   /** Throws the supervisor's closed/destroyed error when it no longer admits messages. */
   assertOpen(): void;
   /** Whether the caller is inside a turn of this session (a host tool calling back in). */
@@ -27,7 +30,6 @@ export interface PlacedSession extends LiveMember {
 
 /** What a session whose turns run in this process needs from its supervisor. */
 export interface SessionHost extends SessionGate {
-  readonly clock: Clock;
   readonly store: JournalStore;
   readonly admission: PQueue;
   readonly capacity: number;

@@ -57,6 +57,7 @@ export class RoutedSession extends Session {
         busyPolicy: this.#policy,
         budget: this.budget,
         onEvent,
+        idempotencyKey: submission.idempotency?.key,
       })
       .catch((error: unknown) => {
         this.#failedTurns++;

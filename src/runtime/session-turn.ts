@@ -3,7 +3,7 @@
  * final one held back until the turn is journaled), the delta journaled, and the reply. A turn
  * that fails ends with the error its callers should see.
  */
-import type { JournalRecord } from '../agent/journal.js';
+import type { IdempotencyStamp, JournalRecord } from '../agent/journal.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import {
   type AgentcellError,
@@ -25,6 +25,8 @@ import { type WatchedTurn, watchTurn } from './turn-watch.js';
 export interface Caller {
   readonly reply: Deferred<Reply>;
   readonly onEvent: ((event: TurnEvent) => void) | undefined;
+  /** Journaled with the turn, so that a repeat is answered after a restart too. */
+  readonly idempotency?: IdempotencyStamp | undefined;
 }
 
 export interface CurrentTurn extends WatchedTurn {
@@ -92,6 +94,7 @@ export async function runTurnOn(
     }
     if (!end.ok) throw fromWire(end.error);
     const { result } = end;
+    const stamps = turn.callers.flatMap(({ idempotency }) => (idempotency ? [idempotency] : []));
     const record: JournalRecord = {
       turnId: result.turnId,
       messages: result.delta.messages,
@@ -99,6 +102,7 @@ export async function runTurnOn(
       ...(result.output !== undefined && { output: result.output }),
       at: host.clock.now(),
       agent: context.agent,
+      ...(stamps.length > 0 && { idempotency: stamps }),
     };
     await host.store.append(context.key, record);
     const final = turn.final;

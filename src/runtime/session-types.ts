@@ -49,6 +49,21 @@ export interface StreamOptions {
    * });
    */
   readonly history?: readonly ChatMessage[] | undefined;
+  /**
+   * Makes the send safe to retry: a repeat with the same key to the same session within the
+   * supervisor's `idempotencyWindowMs` gets the first one's outcome (its reply, or its typed
+   * error; waiting for it while it runs) and starts no second turn, in this process, after a
+   * restart (from the journal, for a completed turn) and through any node of a cluster. The
+   * same key with another message fails with `AGENTCELL_IDEMPOTENCY_CONFLICT`. A failure
+   * before any turn ran (mailbox full, cluster unavailable, ...) frees the key for a retry.
+   * A repeat that joins a submission hears only its `final` event. 1–255 printable ASCII
+   * characters.
+   *
+   * @example
+   * const key = randomUUID(); // one per message, kept across the caller's retries
+   * const reply = await session.send('book it', { idempotencyKey: key });
+   */
+  readonly idempotencyKey?: string | undefined;
 }
 
 /** Options of one {@link Session.send}. */

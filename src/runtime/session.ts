@@ -4,6 +4,7 @@
  * ({@link ActorSession}), or the node of a cluster that owns it ({@link RoutedSession}).
  */
 import { streamEvents } from '../agent/event-stream.js';
+import type { IdempotencyStamp, JournalRecord } from '../agent/journal.js';
 import type { ChatMessage, ToolCall } from '../agent/messages.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import {
@@ -12,6 +13,7 @@ import {
   SessionFailedError,
   SessionReentrantError,
 } from '../errors.js';
+import { assertIdempotencyKey, fingerprintOf, IdempotencyLedger } from './idempotency.js';
 import { parseBudget, type SessionBudget } from './options.js';
 import type { SessionGate } from './session-host.js';
 import type {
@@ -27,6 +29,8 @@ export interface Submission {
   readonly onEvent: TurnListener | undefined;
   /** See {@link StreamOptions.history}; checked by {@link Session.assertHistory}. */
   readonly history: readonly ChatMessage[] | undefined;
+  /** The message's idempotency key, journaled with the turn that answers it. */
+  readonly idempotency?: IdempotencyStamp | undefined;
 }
 
 export type TurnListener = (event: TurnEvent) => void;
@@ -39,12 +43,21 @@ export abstract class Session {
   protected state: SessionStatus = 'idle';
   /** The error a destroyed session answers every message with. */
   protected destroyedWith: Error | undefined;
+  readonly #ledger: IdempotencyLedger;
+  /** Until the journal's keys are in the ledger (read once, on the first keyed message). */
+  #ledgerLoading: Promise<void> | undefined;
+  #ledgerLoaded = false;
 
   constructor(key: string, agent: string, gate: SessionGate, budget: SessionBudget | undefined) {
     this.key = key;
     this.agent = agent;
     this.#gate = gate;
     this.#budget = budget;
+    this.#ledger = new IdempotencyLedger({
+      clock: gate.clock,
+      windowMs: gate.idempotencyWindowMs,
+      sessionKey: key,
+    });
   }
 
   get status(): SessionStatus {
@@ -75,7 +88,7 @@ export abstract class Session {
    */
   send(message: string, options: SendOptions = {}): Promise<Reply> {
     try {
-      return this.submit(message, { onEvent: options.onEvent, history: options.history });
+      return this.#submitOnce(message, options, options.onEvent);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -86,7 +99,63 @@ export abstract class Session {
    * calls, usage, final). Throws the turn's typed error if it fails.
    */
   stream(message: string, options: StreamOptions = {}): AsyncIterable<TurnEvent> {
-    return streamEvents((onEvent) => this.submit(message, { onEvent, history: options.history }));
+    return streamEvents(async (onEvent) => this.#submitOnce(message, options, onEvent));
+  }
+
+  /**
+   * Submits the message, or, when its idempotency key is known within the window, answers
+   * with the outcome it got (a repeat hears only the final event). The first keyed message of
+   * a session waits for its journal to be read, so it may be overtaken by an unkeyed one.
+   */
+  #submitOnce(
+    message: string,
+    options: StreamOptions,
+    onEvent: TurnListener | undefined,
+  ): Promise<Reply> {
+    const { history, idempotencyKey: key } = options;
+    if (key === undefined) return this.submit(message, { onEvent, history });
+    assertIdempotencyKey(key);
+    const fingerprint = fingerprintOf(message, history);
+    const answer = (): Promise<Reply> => {
+      let ran = false;
+      const outcome = this.#ledger.submit(key, fingerprint, () => {
+        ran = true;
+        return this.submit(message, { onEvent, history, idempotency: { key, fingerprint } });
+      });
+      if (ran || !onEvent) return outcome;
+      return outcome.then((reply) => {
+        onEvent({
+          type: 'final',
+          reply: reply.text,
+          ...(reply.output !== undefined && { output: reply.output }),
+          usage: reply.usage,
+          sessionKey: this.key,
+          turnId: reply.turnId,
+          seq: 0,
+        });
+        return reply;
+      });
+    };
+    if (this.#ledgerLoaded) return answer();
+    this.#ledgerLoading ??= this.#loadLedger();
+    return this.#ledgerLoading.then(answer);
+  }
+
+  async #loadLedger(): Promise<void> {
+    try {
+      this.#ledger.remember((await this.journaledTurns()) ?? []);
+      this.#ledgerLoaded = true;
+    } finally {
+      this.#ledgerLoading = undefined;
+    }
+  }
+
+  /**
+   * The journal a repeat of a completed turn is answered from; undefined where another node
+   * runs the session and keeps the keys itself.
+   */
+  protected journaledTurns(): Promise<readonly JournalRecord[]> | undefined {
+    return undefined;
   }
 
   /**

@@ -368,6 +368,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const options = this.#options;
     const gate: SessionGate = {
       maxMessageBytes: options.maxMessageBytes,
+      clock: options.clock,
+      idempotencyWindowMs: options.idempotencyWindowMs,
       assertOpen: () => this.#assertOpen(),
       isInsideTurnOf: (key) => this.#insideTurn.getStore() === key,
       emit: (event, ...payload) =>
@@ -375,7 +377,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     };
     return {
       ...gate,
-      clock: options.clock,
       store: this.#store,
       admission: this.#admission,
       capacity: options.maxQueuedPerSession,
