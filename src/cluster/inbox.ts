@@ -35,6 +35,8 @@ export interface InboxMessage {
   readonly budget?: SessionBudget | undefined;
   /** Not a message for the agent but an operation on its session, in the session's order. */
   readonly command?: 'delete' | undefined;
+  /** The caller's, checked by the owner's session: a repeat through any node runs once. */
+  readonly idempotencyKey?: string | undefined;
 }
 
 /** The busy policies a cluster applies at the owner; steer and coalesce are single-node. */
@@ -179,6 +181,7 @@ export interface NewMessage {
   readonly busyPolicy?: ClusterBusyPolicy | undefined;
   readonly budget?: SessionBudget | undefined;
   readonly command?: 'delete' | undefined;
+  readonly idempotencyKey?: string | undefined;
 }
 
 export class ShardInbox {
@@ -219,6 +222,7 @@ export class ShardInbox {
         message.busyPolicy ?? 'enqueue',
         ...(message.budget ? ['g', JSON.stringify(message.budget)] : []),
         ...(message.command ? ['c', message.command] : []),
+        ...(message.idempotencyKey ? ['i', message.idempotencyKey] : []),
       ],
     );
     return typeof id === 'string' ? id : undefined;
@@ -397,6 +401,7 @@ function parseEntries(entries: unknown): {
       busyPolicy,
       ...(budget !== undefined && { budget }),
       ...(fields.get('c') === 'delete' && { command: 'delete' as const }),
+      ...(fields.has('i') && { idempotencyKey: fields.get('i') }),
     });
   }
   return { messages, malformed, lastEntryId };

@@ -7,11 +7,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import type { JournalRecord } from '../agent/journal.js';
 import { ZERO_USAGE } from '../agent/messages.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import { encode } from '../codec.js';
 import { DeliveryLimitError, isAgentcellError, toWire } from '../errors.js';
+import { journaledReply } from '../runtime/idempotency.js';
 import type { Reply } from '../runtime/session-types.js';
 import { isFencedError, type RedisStore } from '../runtime/stores/redis.js';
 import type { Supervisor } from '../runtime/supervisor.js';
@@ -77,7 +77,7 @@ export class MessageHandler {
     if (known === null) return;
     let settled: Settled | undefined;
     if (known !== undefined) {
-      settled = { outcome: { ok: true, reply: replyOf(known) }, fromJournal: true };
+      settled = { outcome: { ok: true, reply: journaledReply(known) }, fromJournal: true };
     } else {
       if (holding.state !== 'active') return;
       const over = claimed ? await this.#overDeliveryLimit(holding, message, event) : false;
@@ -188,7 +188,8 @@ export class MessageHandler {
       const session = this.#options.supervisor.session(key, { agent: message.agent });
       // Each turn runs under the budget of the session it was sent through.
       if (message.budget !== undefined) session.setBudget(message.budget);
-      const reply = await session.send(message.message, { onEvent });
+      const { idempotencyKey } = message;
+      const reply = await session.send(message.message, { onEvent, idempotencyKey });
       return { outcome: { ok: true, reply }, fromJournal: false };
     } catch (error) {
       // Its session was stopped because the shard went, or the node is closing: the message
@@ -208,7 +209,8 @@ export class MessageHandler {
             this.#options.report(cause, 'reading the journaled turn of a message');
             return undefined;
           });
-        if (record) return { outcome: { ok: true, reply: replyOf(record) }, fromJournal: true };
+        if (record)
+          return { outcome: { ok: true, reply: journaledReply(record) }, fromJournal: true };
       }
       return { outcome: { ok: false, error: toWire(error) }, fromJournal: false };
     } finally {
@@ -269,16 +271,5 @@ export function messageEvent(holding: HeldShard, message: InboxMessage): Message
     key: message.sessionKey,
     shard: holding.shard,
     epoch: holding.epoch,
-  };
-}
-
-/** The reply a journaled turn gave: its last assistant message. */
-function replyOf(record: JournalRecord): Reply {
-  const last = record.messages.findLast((message) => message.role === 'assistant');
-  return {
-    text: last?.content ?? '',
-    turnId: record.turnId,
-    usage: record.usage,
-    ...(record.output !== undefined && { output: record.output }),
   };
 }

@@ -12,6 +12,7 @@ import {
   MessageInvalidError,
   OptionsInvalidError,
 } from '../errors.js';
+import { assertIdempotencyKey } from '../runtime/idempotency.js';
 import { parseBudget } from '../runtime/options.js';
 import { assertSessionKey } from '../runtime/session-key.js';
 import {
@@ -83,6 +84,9 @@ export class MessageSender {
     ) {
       throw new AgentNotRegisteredError(`no agent named ${JSON.stringify(agent)} on this node`);
     }
+    if (options.idempotencyKey !== undefined) assertIdempotencyKey(options.idempotencyKey);
+    // The request id stays one per delivery (the reply is routed by it); the idempotency key
+    // rides along, and the owner's session answers a repeat of it from its ledger or journal.
     const requestId = randomUUID();
     const shard = shardOf(key, this.#options.shards);
     const reply = replies.expect(requestId, { sessionKey: key, shard, onEvent: options.onEvent });
@@ -100,6 +104,7 @@ export class MessageSender {
           busyPolicy: busyPolicy as ClusterBusyPolicy,
           budget: options.budget === undefined ? undefined : parseBudget(options.budget),
           command: options.command,
+          idempotencyKey: options.idempotencyKey,
         },
         maxInboxPerShard,
       );

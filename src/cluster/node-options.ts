@@ -149,6 +149,11 @@ export interface ClusterSendOptions {
   readonly budget?: SessionBudget | undefined;
   /** Called with the turn's events as the owner forwards them; the last is `final`. */
   readonly onEvent?: ((event: TurnEvent) => void) | undefined;
+  /**
+   * The message's idempotency key: the owner's session answers a repeat (through any node)
+   * with the first outcome instead of running it again. See `SendOptions.idempotencyKey`.
+   */
+  readonly idempotencyKey?: string | undefined;
 }
 
 export type ResolvedNodeOptions = Omit<z.output<typeof nodeOptionsSchema>, 'supervisor'> & {
