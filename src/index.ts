@@ -151,6 +151,7 @@ export type {
 } from './runtime/remote-placement.js';
 export { Session } from './runtime/session.js';
 export type {
+  LazyHistory,
   Reply,
   SendOptions,
   SessionStats,

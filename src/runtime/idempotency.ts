@@ -47,6 +47,9 @@ const NOTHING_RAN: ReadonlySet<AgentcellErrorCode> = new Set<AgentcellErrorCode>
   'AGENTCELL_SUPERVISOR_CLOSED',
   'AGENTCELL_SUPERVISOR_DESTROYED',
   'AGENTCELL_TENANT_LIMIT',
+  // Refused by a server while it worked out the message's history (see LazyHistory).
+  'AGENTCELL_HISTORY_CONFLICT',
+  'AGENTCELL_NOT_FOUND',
   // The message may not have reached Redis, or its owner still holds it: the owner keeps the
   // key, so a retry through any node is answered once either way.
   'AGENTCELL_CLUSTER_UNAVAILABLE',

@@ -48,7 +48,7 @@ export interface StreamOptions {
    *   history: [{ role: 'user', content: 'say hi' }, { role: 'assistant', content: 'hi' }],
    * });
    */
-  readonly history?: readonly ChatMessage[] | undefined;
+  readonly history?: readonly ChatMessage[] | LazyHistory | undefined;
   /**
    * Makes the send safe to retry: a repeat with the same key to the same session within the
    * supervisor's `idempotencyWindowMs` gets the first one's outcome (its reply, or its typed
@@ -64,7 +64,21 @@ export interface StreamOptions {
    * const reply = await session.send('book it', { idempotencyKey: key });
    */
   readonly idempotencyKey?: string | undefined;
+  /**
+   * What a repeat under the same key must match, when the message and history are derived
+   * from a larger request (a server passes a hash of the request); by default a hash of the
+   * message and the history (of the message alone for a {@link LazyHistory}).
+   */
+  readonly idempotencyFingerprint?: string | undefined;
 }
+
+/**
+ * A history worked out only when the message is submitted for the first time, not for a
+ * repeat of its idempotency key: what a server needs whose history depends on the journal,
+ * which the first submission's turn has changed by the time a repeat arrives. Resolving to
+ * undefined goes on from the session's own history.
+ */
+export type LazyHistory = () => Promise<readonly ChatMessage[] | undefined>;
 
 /** Options of one {@link Session.send}. */
 export interface SendOptions extends StreamOptions {

@@ -113,14 +113,24 @@ export abstract class Session {
     onEvent: TurnListener | undefined,
   ): Promise<Reply> {
     const { history, idempotencyKey: key } = options;
-    if (key === undefined) return this.submit(message, { onEvent, history });
+    const start = (idempotency?: IdempotencyStamp): Promise<Reply> => {
+      if (typeof history !== 'function') {
+        return this.submit(message, { onEvent, history, idempotency });
+      }
+      return history().then((resolved) =>
+        this.submit(message, { onEvent, history: resolved, idempotency }),
+      );
+    };
+    if (key === undefined) return start();
     assertIdempotencyKey(key);
-    const fingerprint = fingerprintOf(message, history);
+    const fingerprint =
+      options.idempotencyFingerprint ??
+      fingerprintOf(message, typeof history === 'function' ? undefined : history);
     const answer = (): Promise<Reply> => {
       let ran = false;
       const outcome = this.#ledger.submit(key, fingerprint, () => {
         ran = true;
-        return this.submit(message, { onEvent, history, idempotency: { key, fingerprint } });
+        return start({ key, fingerprint });
       });
       if (ran || !onEvent) return outcome;
       return outcome.then((reply) => {

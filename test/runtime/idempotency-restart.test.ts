@@ -22,13 +22,10 @@ describe('idempotent submission after a restart on the FileStore', () => {
     mock = await startMockLlm();
   });
 
-  afterAll(async () => {
-    await mock.close();
-  });
-
   const stores: FileStore[] = [];
   afterAll(async () => {
     for (const store of stores) await store.close();
+    await mock.close();
   });
 
   /** A Supervisor on `dir` as a restarted process would build it. */
