@@ -23,6 +23,7 @@ import {
   sendJson,
   wantsEventStream,
 } from './http.js';
+import { idempotencyOf } from './idempotency.js';
 import { GatewayMetrics } from './metrics.js';
 import { openSession } from './open-session.js';
 import { type ChatCompletionsContext, serveChatCompletion } from './openai/chat-completions.js';
@@ -341,10 +342,12 @@ export class GatewayCore {
     scope: Scope,
   ): Promise<void> {
     const tenantId = scope.tenant?.id ?? '';
+    const submit = idempotencyOf(req);
     if (wantsEventStream(req)) {
       await streamTurn(res, {
         session,
         message,
+        submit,
         key: scope.key ?? '',
         interruptOnDisconnect: this.#options.interruptOnDisconnect,
         heartbeatMs: this.#options.heartbeatMs,
@@ -354,7 +357,7 @@ export class GatewayCore {
       });
       return;
     }
-    const reply = await session.send(message);
+    const reply = await session.send(message, submit);
     this.#metrics.countReply(tenantId, reply.turnId, reply.usage);
     sendJson(res, 200, {
       reply: reply.text,

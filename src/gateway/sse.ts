@@ -9,10 +9,13 @@ import type { Usage } from '../agent/messages.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import type { Session } from '../runtime/session.js';
 import type { PublicError } from './http.js';
+import type { IdempotencyOptions } from './idempotency.js';
 
 export interface StreamTurnOptions {
   readonly session: Session;
   readonly message: string;
+  /** The request's idempotency key, if it sent one (a repeat streams only the final outcome). */
+  readonly submit?: IdempotencyOptions | undefined;
   /** The session key as the caller named it (events carry it instead of the namespaced one). */
   readonly key: string;
   readonly interruptOnDisconnect: boolean;
@@ -122,7 +125,7 @@ export async function streamTurn(res: ServerResponse, options: StreamTurnOptions
 
   let turn: AdmittedTurn;
   try {
-    turn = await admitted(session.stream(options.message));
+    turn = await admitted(session.stream(options.message, options.submit));
   } catch (error) {
     res.off('close', onClose);
     throw error;

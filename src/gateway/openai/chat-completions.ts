@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MessageInvalidError, OptionsInvalidError } from '../../errors.js';
 import type { Session } from '../../runtime/session.js';
+import type { LazyHistory, SendOptions } from '../../runtime/session-types.js';
 import { readJson, sendJson } from '../http.js';
+import { idempotencyOf } from '../idempotency.js';
 import { openSession } from '../open-session.js';
 import type { RouteContext, RouteScope } from '../route-context.js';
 import {
@@ -48,8 +50,12 @@ export async function serveChatCompletion(
   scope: ChatScope,
 ): Promise<void> {
   const { supervisor, options } = context;
-  const request = readChatRequest(await readJson(req, options.maxBodyBytes));
+  const body = await readJson(req, options.maxBodyBytes);
+  const request = readChatRequest(body);
   const target = targetOf(context, req, request, tenant);
+  // A one-turn session keeps nothing a repeat could be answered from: its key is only checked.
+  const idempotency = idempotencyOf(req, body);
+  const submit = target.once ? {} : idempotency;
   scope.key = target.key;
   scope.namespaced = target.namespaced;
   // Set now, so that error answers carry them too.
@@ -71,13 +77,21 @@ export async function serveChatCompletion(
       existing,
     });
     try {
-      const journal = target.once ? [] : await session.history();
-      const history = planHistory(target.mode, request.earlier, journal);
-      await runTurn(context, res, session, request, history, {
-        onReply: (turnId, usage) => context.countReply(tenant.id, turnId, usage),
-        onFailure: (error) => context.onFailure(error, req, scope),
-        toPublic: (error) => context.toPublic(error, scope),
-      });
+      // Planned against the journal only for a new submission: a repeat is answered as it was.
+      const history: LazyHistory = async () =>
+        planHistory(target.mode, request.earlier, target.once ? [] : await session.history());
+      await runTurn(
+        context,
+        res,
+        session,
+        request,
+        { history, ...submit },
+        {
+          onReply: (turnId, usage) => context.countReply(tenant.id, turnId, usage),
+          onFailure: (error) => context.onFailure(error, req, scope),
+          toPublic: (error) => context.toPublic(error, scope),
+        },
+      );
     } finally {
       // Not kept: nothing of it stays (a failure to delete is the server log's business).
       if (target.once) {
@@ -123,7 +137,7 @@ async function runTurn(
   res: ServerResponse,
   session: Session,
   request: ChatTurnRequest,
-  history: ReturnType<typeof planHistory>,
+  submit: SendOptions,
   report: Pick<CompletionStreamOptions, 'onReply' | 'onFailure' | 'toPublic'>,
 ): Promise<void> {
   const { options } = context;
@@ -132,7 +146,7 @@ async function runTurn(
   if (request.stream) {
     await streamCompletion(res, {
       session,
-      events: session.stream(request.message, { history }),
+      events: session.stream(request.message, submit),
       model: request.model,
       created,
       includeUsage: request.includeUsage,
@@ -142,7 +156,7 @@ async function runTurn(
     });
     return;
   }
-  const reply = await session.send(request.message, { history });
+  const reply = await session.send(request.message, submit);
   report.onReply(reply.turnId, reply.usage);
   const ids = { id: completionId(reply.turnId), created, model: request.model };
   sendJson(res, 200, completion(ids, reply.text, reply.usage));

@@ -12,7 +12,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ChatMessage } from '../../agent/messages.js';
 import { HistoryConflictError, NotFoundError, OptionsInvalidError } from '../../errors.js';
 import type { Session } from '../../runtime/session.js';
+import type { SendOptions } from '../../runtime/session-types.js';
 import { readJson, sendJson } from '../http.js';
+import { idempotencyOf } from '../idempotency.js';
 import { openSession } from '../open-session.js';
 import {
   assertAgentAllowed,
@@ -50,7 +52,9 @@ export async function serveResponse(
   scope: ChatScope,
 ): Promise<void> {
   const { supervisor, options, responses } = context;
-  const request = readResponseRequest(await readJson(req, options.maxBodyBytes));
+  const body = await readJson(req, options.maxBodyBytes);
+  const request = readResponseRequest(body);
+  const idempotency = idempotencyOf(req, body);
   const id = newResponseId();
   // Unix seconds, as OpenAI stamps a response: when the request was taken.
   const createdAt = Math.floor(Date.now() / 1000);
@@ -97,7 +101,11 @@ export async function serveResponse(
         await runTurn(context, req, res, scope, {
           session,
           request,
-          history: await historyOf(session, request, target),
+          // Worked out only for a new submission: a repeat is answered as it was.
+          submit: {
+            history: () => historyOf(session, request, target),
+            ...(target.once ? {} : idempotency),
+          },
           response: {
             id,
             createdAt,
@@ -176,7 +184,7 @@ async function historyOf(
 interface Turn {
   readonly session: Session;
   readonly request: ResponseTurnRequest;
-  readonly history: ChatMessage[] | undefined;
+  readonly submit: SendOptions;
   readonly response: ResponseStreamOptions['response'];
   readonly onComplete: ResponseStreamOptions['onComplete'];
 }
@@ -188,12 +196,12 @@ async function runTurn(
   scope: ChatScope,
   turn: Turn,
 ): Promise<void> {
-  const { session, request, history, response, onComplete } = turn;
+  const { session, request, submit, response, onComplete } = turn;
   const { options } = context;
   if (request.stream) {
     await streamResponse(res, {
       session,
-      events: session.stream(request.message, { history }),
+      events: session.stream(request.message, submit),
       response,
       interruptOnDisconnect: options.interruptOnDisconnect,
       heartbeatMs: options.heartbeatMs,
@@ -203,7 +211,7 @@ async function runTurn(
     });
     return;
   }
-  const reply = await session.send(request.message, { history });
+  const reply = await session.send(request.message, submit);
   const output = [outputMessage(newMessageId(), reply.text)];
   const body = responseObject({ ...response, status: 'completed', output, usage: reply.usage });
   onComplete(body, reply.turnId, reply.usage);

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TurnEvent } from '../../agent/turn-events.js';
 import type { Session } from '../../runtime/session.js';
 import { readJson, sendJson } from '../http.js';
+import { idempotencyOf } from '../idempotency.js';
 import { openSession } from '../open-session.js';
 import type { RouteContext, RouteScope } from '../route-context.js';
 import { decodeKey, type Route } from '../routes.js';
@@ -50,7 +51,9 @@ export class UiChatRoutes {
     scope: RouteScope,
   ): Promise<void> {
     const { supervisor, options } = this.#context;
-    const request = readUiChatRequest(await readJson(req, options.maxBodyBytes));
+    const body = await readJson(req, options.maxBodyBytes);
+    const request = readUiChatRequest(body);
+    const submit = idempotencyOf(req, body);
     const namespaced = this.#chatKey(tenant, request.chatId, scope);
     // A conversation journaled before (a restart, another node) goes on with its own agent.
     const existing = await supervisor.find(namespaced);
@@ -62,8 +65,9 @@ export class UiChatRoutes {
         requested: request.agent,
         existing,
       });
-      const history = historyFor(request, await session.history());
-      const events = session.stream(request.message, { history });
+      // Worked out only for a new submission: a repeat is answered as it was.
+      const history = async () => historyFor(request, await session.history());
+      const events = session.stream(request.message, { history, ...submit });
       await this.#stream(req, res, session, events, tenant, scope);
     });
   }
