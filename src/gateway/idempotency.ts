@@ -20,7 +20,8 @@ export interface IdempotencyOptions {
  * The idempotency options of `req`: none without the header; a present but malformed one
  * (empty, too long, not printable ASCII) is `AGENTCELL_IDEMPOTENCY_KEY_INVALID`, a 400, before
  * anything runs. With `body`, a repeat must carry the same request body (the route derives
- * the message and its history from all of it), not merely the same message.
+ * the message and its history from all of it), not merely the same message; how the answer is
+ * delivered (`stream`, `stream_options`) is not part of it.
  */
 export function idempotencyOf(req: IncomingMessage, body?: unknown): IdempotencyOptions {
   const value = req.headers[IDEMPOTENCY_HEADER];
@@ -30,7 +31,14 @@ export function idempotencyOf(req: IncomingMessage, body?: unknown): Idempotency
   assertIdempotencyKey(key);
   if (body === undefined) return { idempotencyKey: key };
   const fingerprint = createHash('sha256')
-    .update(`${req.url?.split('?')[0] ?? ''}\n${JSON.stringify(body)}`)
+    .update(`${req.url?.split('?')[0] ?? ''}\n${JSON.stringify(whatIsAsked(body))}`)
     .digest('base64url');
   return { idempotencyKey: key, idempotencyFingerprint: fingerprint };
+}
+
+/** The body less the fields that only choose how the answer is delivered. */
+function whatIsAsked(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const { stream: _stream, stream_options: _options, ...asked } = body as Record<string, unknown>;
+  return asked;
 }
