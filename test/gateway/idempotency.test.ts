@@ -161,4 +161,49 @@ describe('the Idempotency-Key header', () => {
     expect(fresh.id).not.toBe(first.id);
     expect(world.mock.requests.length - before).toBe(2);
   });
+  it('the UI chat and Responses routes answer a repeat once too', async () => {
+    const headers = { 'Idempotency-Key': 'ui-1' };
+    const uiBody = {
+      id: 'idem-ui',
+      trigger: 'submit-message',
+      messages: [{ id: 'm1', role: 'user', parts: [{ type: 'text', text: 'draw it' }] }],
+    };
+    const before = world.mock.requests.length;
+    const texts: string[] = [];
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const answer = await served.client.request('POST', '/v1/ui/chat', {
+        token: ACME,
+        body: uiBody,
+        headers,
+      });
+      expect(answer.status).toBe(200);
+      const chunks = answer.text
+        .split('\n\n')
+        .filter((frame) => frame.startsWith('data: {'))
+        .map(
+          (frame) => JSON.parse(frame.slice('data: '.length)) as { type: string; delta?: string },
+        );
+      texts.push(
+        chunks.flatMap((chunk) => (chunk.type === 'text-delta' ? [chunk.delta] : [])).join(''),
+      );
+    }
+    expect(texts).toEqual(['echo: draw it', 'echo: draw it']);
+    expect(world.mock.requests.length - before).toBe(1);
+
+    const responseBody = { model: 'echo', input: 'plan it', conversation: 'idem-conv' };
+    const outputs: unknown[] = [];
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const answer = await served.client.request('POST', '/v1/responses', {
+        token: ACME,
+        body: responseBody,
+        headers: { 'Idempotency-Key': 'resp-1' },
+      });
+      expect(answer.status).toBe(200);
+      outputs.push(
+        (answer.json as { output: { content: { text: string }[] }[] }).output[0]?.content[0]?.text,
+      );
+    }
+    expect(outputs).toEqual(['echo: plan it', 'echo: plan it']);
+    expect(world.mock.requests.length - before).toBe(2);
+  });
 });
