@@ -278,7 +278,7 @@ export const CATALOGUE = {
   },
   AGENTCELL_CLUSTER_UNAVAILABLE: {
     name: 'ClusterUnavailableError',
-    hint: "The cluster's Redis did not answer, so the message was not accepted (sending it again is safe); check the redis URL and that Redis runs.",
+    hint: "The cluster's Redis did not answer, so the message may not have been accepted; send it again with the same idempotency key (then it runs at most once), and check the redis URL and that Redis runs.",
     status: 503,
     public: true,
   },
