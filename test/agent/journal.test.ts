@@ -22,6 +22,8 @@ describe('journalRecordProblem', () => {
     expect(journalRecordProblem(record)).toBeUndefined();
     expect(journalRecordProblem({ ...record, agent: 'cell', output: { any: 1 } })).toBeUndefined();
     expect(journalRecordProblem({ ...record, messages: [], reset: true })).toBeUndefined();
+    const idempotency = [{ key: 'order-1', fingerprint: 'f' }];
+    expect(journalRecordProblem({ ...record, idempotency })).toBeUndefined();
     expect(isJournalRecord(record)).toBe(true);
   });
 
@@ -37,6 +39,12 @@ describe('journalRecordProblem', () => {
     ['at as a string', { ...record, at: '5' }, /\bat\b/],
     ['a number agent', { ...record, agent: 3 }, /agent/],
     ['reset false', { ...record, reset: false }, /reset/],
+    ['idempotency as a string', { ...record, idempotency: 'order-1' }, /idempotency/],
+    [
+      'an idempotency stamp without a key',
+      { ...record, idempotency: [{ fingerprint: 'f' }] },
+      /idempotency/,
+    ],
   ])('names what is wrong with %s', (_name, value, reason) => {
     const problem = journalRecordProblem(value);
     expect(problem).toMatch(/^not a journal record: /);
