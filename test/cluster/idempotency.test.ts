@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
+import { ShardInbox } from '../../src/cluster/inbox.js';
 import { ClusterKeys } from '../../src/cluster/keys.js';
 import { ShardLeases } from '../../src/cluster/leases.js';
 import { redisCluster } from '../../src/cluster/redis-cluster.js';
@@ -127,5 +128,33 @@ describe('idempotent submission across nodes', { timeout: 30_000 }, () => {
     expect(conflict.code).toBe('AGENTCELL_IDEMPOTENCY_CONFLICT');
     expect(mock.requests.length).toBe(before);
     expect(await session.history()).toHaveLength(2);
+  });
+  it('a retry after a lost accept (the message reached the inbox, its caller heard CLUSTER_UNAVAILABLE) runs once', async () => {
+    const key = keyOwnedBy('beta', 'idem-lost-accept');
+    // What Redis took before the connection went: the entry is in the shard's inbox, and the
+    // node that accepted it is gone, so nobody hears its reply.
+    const inbox = new ShardInbox(admin, new ClusterKeys(PREFIX));
+    const landed = await inbox.accept(
+      shardOf(key, SHARDS),
+      {
+        requestId: randomUUID(),
+        sessionKey: key,
+        agent: 'cell',
+        message: 'charge once',
+        origin: 'gone-node',
+        idempotencyKey: 'charge-1',
+      },
+      0,
+    );
+    expect(landed).toBeDefined();
+    const before = mock.requests.length;
+    const retry = await alpha.session(key, { agent: 'cell' }).send('charge once', {
+      idempotencyKey: 'charge-1',
+    });
+    expect(retry.text).toBe('echo: charge once');
+    // The session takes its messages in inbox order: the landed one ran, the retry was answered.
+    expect(mock.requests.length - before).toBe(1);
+    const history = await alpha.session(key, { agent: 'cell' }).history();
+    expect(history.map((message) => message.content)).toEqual(['charge once', 'echo: charge once']);
   });
 });
