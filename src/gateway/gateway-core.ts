@@ -23,7 +23,7 @@ import {
   sendJson,
   wantsEventStream,
 } from './http.js';
-import { idempotencyOf } from './idempotency.js';
+import { type IdempotencyOptions, idempotencyOf } from './idempotency.js';
 import { GatewayMetrics } from './metrics.js';
 import { openSession } from './open-session.js';
 import { type ChatCompletionsContext, serveChatCompletion } from './openai/chat-completions.js';
@@ -291,6 +291,7 @@ export class GatewayCore {
       await readJson(req, this.#options.maxBodyBytes),
       'a message takes { message: string, agent?: string }',
     );
+    const submit = idempotencyOf(req); // a malformed key is refused before any session opens
     // A conversation journaled before (a restart, another node) goes on with its own agent.
     const existing = await this.#supervisor.find(namespaced);
     await this.#admit(tenant, () => {
@@ -301,7 +302,7 @@ export class GatewayCore {
         requested: body.agent,
         existing,
       });
-      return this.#runTurn(req, res, session, body.message, scope);
+      return this.#runTurn(req, res, session, { message: body.message, submit }, scope);
     });
   }
 
@@ -338,11 +339,10 @@ export class GatewayCore {
     req: IncomingMessage,
     res: ServerResponse,
     session: Session,
-    message: string,
+    { message, submit }: { message: string; submit: IdempotencyOptions },
     scope: Scope,
   ): Promise<void> {
     const tenantId = scope.tenant?.id ?? '';
-    const submit = idempotencyOf(req);
     if (wantsEventStream(req)) {
       await streamTurn(res, {
         session,
