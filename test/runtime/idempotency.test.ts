@@ -10,7 +10,7 @@ import { MemoryStore } from '../../src/runtime/stores/memory.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { SimulatedClock } from '../../src/testing/simulated-clock.js';
-import { createGate, type Gate, rejectionOf } from '../support/harness.js';
+import { caught, createGate, type Gate, rejectionOf } from '../support/harness.js';
 import { mockAgent, shutdown } from './helpers.js';
 
 const WINDOW_MS = 60_000;
@@ -160,5 +160,10 @@ describe('idempotent submission', () => {
     expect(refused.code).toBe('AGENTCELL_IDEMPOTENCY_KEY_INVALID');
     expect(refused.message).toContain('1 to 255 printable ASCII characters');
     expect(mock.requests.length).toBe(before);
+  });
+  it('takes the window as a Supervisor option: a positive number of milliseconds', () => {
+    const error = caught(() => new Supervisor({ idempotencyWindowMs: 0 }));
+    expect(error.code).toBe('AGENTCELL_OPTIONS_INVALID');
+    expect(error.message).toContain('options.idempotencyWindowMs');
   });
 });
