@@ -35,7 +35,7 @@ export interface InboxMessage {
   readonly budget?: SessionBudget | undefined;
   /** Not a message for the agent but an operation on its session, in the session's order. */
   readonly command?: 'delete' | undefined;
-  /** The caller's, checked by the owner's session: a repeat through any node runs once. */
+  /** Checked by the owner's session, so that a repeat through any node runs once. */
   readonly idempotencyKey?: string | undefined;
 }
 

@@ -6,7 +6,7 @@
  * short (`interrupt`), join it (`steer`), or join the others into one next turn (`coalesce`).
  */
 import { randomUUID } from 'node:crypto';
-import { conversationMessages, type JournalRecord } from '../agent/journal.js';
+import { conversationMessages } from '../agent/journal.js';
 import { addUsage, type ChatMessage, type Usage, ZERO_USAGE } from '../agent/messages.js';
 import {
   type AgentcellError,
@@ -58,7 +58,7 @@ export class ActorSession extends Session {
     host: SessionHost,
     options: { busyPolicy: BusyPolicy; budget?: SessionBudget | undefined },
   ) {
-    super(key, agent, host, options.budget);
+    super(key, agent, host, options.budget, () => host.store.read(key));
     this.#host = host;
     this.#policy = options.busyPolicy;
     this.#mailbox = new Mailbox({ capacity: host.capacity, overflow: host.overflow, name: key });
@@ -100,10 +100,6 @@ export class ActorSession extends Session {
   override async history(): Promise<ChatMessage[]> {
     const records = await this.#host.store.read(this.key);
     return conversationMessages(records);
-  }
-
-  protected override journaledTurns(): Promise<readonly JournalRecord[]> {
-    return this.#host.store.read(this.key);
   }
 
   override async stats(): Promise<SessionStats> {

@@ -47,12 +47,24 @@ export abstract class Session {
   /** Until the journal's keys are in the ledger (read once, on the first keyed message). */
   #ledgerLoading: Promise<void> | undefined;
   #ledgerLoaded = false;
+  /**
+   * The journal a repeat of a completed turn is answered from; none where another node runs
+   * the session and keeps the keys itself.
+   */
+  readonly #journal: (() => Promise<readonly JournalRecord[]>) | undefined;
 
-  constructor(key: string, agent: string, gate: SessionGate, budget: SessionBudget | undefined) {
+  constructor(
+    key: string,
+    agent: string,
+    gate: SessionGate,
+    budget: SessionBudget | undefined,
+    journal?: () => Promise<readonly JournalRecord[]>,
+  ) {
     this.key = key;
     this.agent = agent;
     this.#gate = gate;
     this.#budget = budget;
+    this.#journal = journal;
     this.#ledger = new IdempotencyLedger({
       clock: gate.clock,
       windowMs: gate.idempotencyWindowMs,
@@ -153,19 +165,11 @@ export abstract class Session {
 
   async #loadLedger(): Promise<void> {
     try {
-      this.#ledger.remember((await this.journaledTurns()) ?? []);
+      if (this.#journal) this.#ledger.remember(await this.#journal());
       this.#ledgerLoaded = true;
     } finally {
       this.#ledgerLoading = undefined;
     }
-  }
-
-  /**
-   * The journal a repeat of a completed turn is answered from; undefined where another node
-   * runs the session and keeps the keys itself.
-   */
-  protected journaledTurns(): Promise<readonly JournalRecord[]> | undefined {
-    return undefined;
   }
 
   /**
