@@ -1,20 +1,31 @@
 /**
- * Idempotent submission across a restart on the FileStore: the journal keeps a completed
- * turn's idempotency key, so a new Supervisor on the same directory answers a repeat from it
- * (no model call, no second turn), refuses the key for another message, and lets the key go
- * once the window has passed.
+ * Idempotent submission across a restart: the journal keeps a completed turn's idempotency
+ * key, so a new Supervisor on the same FileStore directory (or Redis prefix) answers a repeat
+ * from it (no model call, no second turn), refuses the key for another message, and lets the
+ * key go once the window has passed.
  */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileStore } from '../../src/runtime/stores/file.js';
+import { RedisStore } from '../../src/runtime/stores/redis.js';
+import type { JournalStore } from '../../src/runtime/stores/store.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { SimulatedClock } from '../../src/testing/simulated-clock.js';
+import { deleteKeys } from '../fixtures/redis-keys.js';
 import { rejectionOf, useTempDir } from '../support/harness.js';
+import { sharedRedisUrl } from '../support/redis.js';
 import { mockAgent, shutdown } from './helpers.js';
 
 const WINDOW_MS = 60_000;
+const REDIS_URL = await sharedRedisUrl();
+const PREFIX = `agentcell-test:${randomUUID()}:`;
 
-describe('idempotent submission after a restart on the FileStore', () => {
+describe.each([
+  ['the FileStore', (dir: string): JournalStore => new FileStore({ dir })],
+  ['the RedisStore', (): JournalStore => new RedisStore({ redis: REDIS_URL, prefix: PREFIX })],
+])('idempotent submission after a restart on %s', (_store, open) => {
   const dir = useTempDir('agentcell-idempotency-');
   let mock: MockLlm;
 
@@ -22,15 +33,18 @@ describe('idempotent submission after a restart on the FileStore', () => {
     mock = await startMockLlm();
   });
 
-  const stores: FileStore[] = [];
+  const stores: JournalStore[] = [];
   afterAll(async () => {
     for (const store of stores) await store.close();
     await mock.close();
+    const admin = new Redis(REDIS_URL);
+    await deleteKeys(admin, PREFIX);
+    await admin.quit();
   });
 
-  /** A Supervisor on `dir` as a restarted process would build it. */
+  /** A Supervisor on the same journals, as a restarted process would build it. */
   function host(clock: SimulatedClock): Supervisor {
-    const store = new FileStore({ dir });
+    const store = open(dir);
     stores.push(store);
     const supervisor = new Supervisor({
       store,
