@@ -5,7 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TurnEvent } from '../../src/agent/turn-events.js';
+import type { RemoteNode } from '../../src/runtime/remote-placement.js';
+import type { SessionGate } from '../../src/runtime/session-host.js';
 import type { ObservedEvent } from '../../src/runtime/session-observers.js';
+import { RoutedSession } from '../../src/runtime/session-routed.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { createGate, type Gate } from '../support/harness.js';
@@ -106,5 +109,16 @@ describe('session.observe', () => {
     destroyed.observe({ onEvent: () => {}, onClose: () => destroyedCloses++ });
     await destroyed.destroy(new Error('gone'));
     expect(destroyedCloses).toBe(1);
+  });
+});
+
+describe('session.observe in a cluster', () => {
+  it('is refused with a typed error: the turns run on the node that owns the session', () => {
+    const gate = {} as SessionGate;
+    const node = {} as RemoteNode;
+    const session = new RoutedSession('k', 'echo', gate, node, { busyPolicy: 'enqueue' });
+    const error = thrownBy(() => session.observe({ onEvent: () => {} }));
+    expect(error.code).toBe('AGENTCELL_OPTIONS_INVALID');
+    expect(error.message).toContain('not supported in a cluster yet');
   });
 });
