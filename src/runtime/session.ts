@@ -14,6 +14,7 @@ import {
 } from '../errors.js';
 import { parseBudget, type SessionBudget } from './options.js';
 import type { SessionGate } from './session-host.js';
+import { type SessionObserver, SessionObservers } from './session-observers.js';
 import type {
   Reply,
   SendOptions,
@@ -39,12 +40,14 @@ export abstract class Session {
   protected state: SessionStatus = 'idle';
   /** The error a destroyed session answers every message with. */
   protected destroyedWith: Error | undefined;
+  protected readonly observers: SessionObservers;
 
   constructor(key: string, agent: string, gate: SessionGate, budget: SessionBudget | undefined) {
     this.key = key;
     this.agent = agent;
     this.#gate = gate;
     this.#budget = budget;
+    this.observers = new SessionObservers(key);
   }
 
   get status(): SessionStatus {
@@ -87,6 +90,25 @@ export abstract class Session {
    */
   stream(message: string, options: StreamOptions = {}): AsyncIterable<TurnEvent> {
     return streamEvents((onEvent) => this.submit(message, { onEvent, history: options.history }));
+  }
+
+  /**
+   * Watches every turn of the session, whoever sent its message (any caller, route or channel):
+   * `observer.onEvent` hears each turn event as the turn's callers do, and `turn-failed` when a
+   * turn fails; `observer.onClose` is called once when the session closes. Returns the function
+   * that stops watching. Throws `AGENTCELL_SESSION_CLOSED` on a closed session.
+   *
+   * @example
+   * const stop = session.observe({ onEvent: (event) => console.log(event.turnId, event.type) });
+   */
+  observe(observer: SessionObserver): () => void {
+    if (this.state === 'closed') {
+      throw (
+        this.destroyedWith ??
+        new SessionClosedError(`session ${JSON.stringify(this.key)} is closed`)
+      );
+    }
+    return this.observers.add(observer);
   }
 
   /**
