@@ -151,6 +151,11 @@ export type {
 } from './runtime/remote-placement.js';
 export { Session } from './runtime/session.js';
 export type {
+  ObservedEvent,
+  SessionObserver,
+  TurnFailedEvent,
+} from './runtime/session-observers.js';
+export type {
   LazyHistory,
   Reply,
   SendOptions,

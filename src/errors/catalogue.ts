@@ -252,6 +252,12 @@ export const CATALOGUE = {
     status: 429,
     public: true,
   },
+  AGENTCELL_OBSERVER_LIMIT: {
+    name: 'ObserverLimitError',
+    hint: 'The session has as many observers as observers.maxPerSession allows; close another observer of it, or raise observers.maxPerSession.',
+    status: 429,
+    public: true,
+  },
   AGENTCELL_BODY_TOO_LARGE: {
     name: 'BodyTooLargeError',
     hint: 'Send a smaller request body, or raise the gateway maxBodyBytes.',

@@ -96,6 +96,7 @@ export class CapacityExceededError extends errorClass('AGENTCELL_CAPACITY_EXCEED
 export class RpcTimeoutError extends errorClass('AGENTCELL_RPC_TIMEOUT') {}
 export class StoreCorruptError extends errorClass('AGENTCELL_STORE_CORRUPT') {}
 export class TenantLimitError extends errorClass('AGENTCELL_TENANT_LIMIT') {}
+export class ObserverLimitError extends errorClass('AGENTCELL_OBSERVER_LIMIT') {}
 export class BodyTooLargeError extends errorClass('AGENTCELL_BODY_TOO_LARGE') {}
 export class GatewayClosingError extends errorClass('AGENTCELL_GATEWAY_CLOSING') {}
 export class FencedError extends errorClass('AGENTCELL_FENCED') {}
@@ -147,6 +148,7 @@ export const errorClasses = {
   AGENTCELL_RPC_TIMEOUT: RpcTimeoutError,
   AGENTCELL_STORE_CORRUPT: StoreCorruptError,
   AGENTCELL_TENANT_LIMIT: TenantLimitError,
+  AGENTCELL_OBSERVER_LIMIT: ObserverLimitError,
   AGENTCELL_BODY_TOO_LARGE: BodyTooLargeError,
   AGENTCELL_GATEWAY_CLOSING: GatewayClosingError,
   AGENTCELL_FENCED: FencedError,

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { GatewayClosingError, NotFoundError, UnauthorizedError } from '../errors.js';
+import { GatewayClosingError, NotFoundError } from '../errors.js';
 import { errorFields, log } from '../log.js';
 import type { SupervisorEvents } from '../runtime/events.js';
 import type { Session } from '../runtime/session.js';
@@ -24,7 +24,8 @@ import {
   wantsEventStream,
 } from './http.js';
 import { type IdempotencyOptions, idempotencyOf } from './idempotency.js';
-import { GatewayMetrics } from './metrics.js';
+import { GatewayMetrics, sendMetrics } from './metrics.js';
+import { ObserverHub } from './observers.js';
 import { openSession } from './open-session.js';
 import { type ChatCompletionsContext, serveChatCompletion } from './openai/chat-completions.js';
 import { errorBody } from './openai/chunks.js';
@@ -36,20 +37,11 @@ import { rewriteFor } from './route-context.js';
 import { decodeKey, matchRoute, ROUTE_LABELS, type Route, speaksOpenAi } from './routes.js';
 import { sessionView } from './session-view.js';
 import { streamTurn } from './sse.js';
-import {
-  namespacedKey,
-  ownKeys,
-  sameToken,
-  type Tenant,
-  Tenants,
-  tenantLimitError,
-} from './tenants.js';
+import { namespacedKey, ownKeys, type Tenant, Tenants, tenantLimitError } from './tenants.js';
 import { UiChatRoutes } from './ui-stream/route.js';
 
 /** Connect/Express `next`: called for paths outside the gateway's routes. */
 export type NextFunction = (error?: unknown) => void;
-
-const METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 const messageBodySchema = z.strictObject({
   message: z.string().min(1, 'expected a non-empty string'),
@@ -78,6 +70,7 @@ export class GatewayCore {
   readonly #metrics = new GatewayMetrics();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #dashboard: DashboardHub;
+  readonly #observers: ObserverHub;
   readonly #chat: ChatCompletionsContext;
   readonly #responses: ResponsesContext;
   readonly #uiChat: UiChatRoutes;
@@ -94,6 +87,7 @@ export class GatewayCore {
     this.#tenants = new Tenants(options.tenants);
     supervisor.on('turn:end', this.#onTurnEnd);
     this.#dashboard = new DashboardHub(supervisor, { isClosing: () => this.#isClosing });
+    this.#observers = new ObserverHub({ ...options.observers, heartbeatMs: options.heartbeatMs });
     this.#chat = {
       supervisor,
       options,
@@ -121,6 +115,7 @@ export class GatewayCore {
       this.#supervisor.off('turn:end', this.#onTurnEnd);
       // Dashboards watch the drain above; their streams end once it is done.
       this.#dashboard.close();
+      this.#observers.close();
     })();
     return this.#closing;
   }
@@ -129,6 +124,7 @@ export class GatewayCore {
     return this.#metrics.render(this.#supervisor.stats(), {
       closing: this.#isClosing,
       tenants: this.#tenants.all(),
+      observers: this.#observers.figures(),
     });
   }
 
@@ -178,7 +174,7 @@ export class GatewayCore {
         return sendJson(res, closing ? 503 : 200, { status: closing ? 'closing' : 'ok' });
       }
       case 'metrics':
-        return this.#serveMetrics(req, res);
+        return sendMetrics(req, res, this.#options, () => this.metrics());
       case 'dashboard':
         return sendDashboardPage(res);
       case 'dashboardEvents': {
@@ -211,6 +207,11 @@ export class GatewayCore {
         const interrupted = await session.interrupt(body.reason ?? 'interrupted by the client');
         return sendJson(res, 200, { interrupted });
       }
+      case 'observeSession': {
+        const session = await this.#existing(req, route.rawKey, scope);
+        const toPublic = (error: unknown) => publicError(error, rewriteFor(scope));
+        return this.#observers.stream(res, session, scope.key ?? '', toPublic);
+      }
       case 'postMessage':
         return this.#postMessage(req, res, route.rawKey, scope);
       case 'models':
@@ -231,21 +232,6 @@ export class GatewayCore {
       case 'uiChatStream':
         return this.#uiChat.serve(route, req, res, this.#authenticate(req, scope), scope);
     }
-  }
-
-  #serveMetrics(req: IncomingMessage, res: ServerResponse): void {
-    if (!this.#options.serveMetrics) throw new NotFoundError('metrics are not served here');
-    const token = this.#options.metricsToken;
-    if (token !== undefined && !sameToken(bearerToken(req), token)) {
-      throw new UnauthorizedError('the metrics token is missing or not valid');
-    }
-    const text = this.metrics();
-    res.writeHead(200, {
-      'content-type': METRICS_TYPE,
-      'content-length': String(Buffer.byteLength(text)),
-      'cache-control': 'no-store',
-    });
-    res.end(text);
   }
 
   #authenticate(req: IncomingMessage, scope: Scope): Tenant {

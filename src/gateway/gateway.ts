@@ -52,6 +52,8 @@ function splitUrl(url: string | undefined): { path: string; query: URLSearchPara
  * - `POST /v1/sessions/:key/messages` `{ message, agent? }` → `{ reply, turnId, usage, output? }`;
  *   with `Accept: text/event-stream`, the turn's events as SSE, ending in `done` or `error`
  * - `POST /v1/sessions/:key/interrupt` `{ reason? }` → `{ interrupted }`
+ * - `GET /v1/sessions/:key/events`: the session's turns as SSE, whoever sends them, for up to
+ *   `options.observers.maxPerSession` clients; one that falls behind is dropped
  * - `GET /v1/sessions/:key` (`?history=1` adds the history), `DELETE /v1/sessions/:key` → 204
  * - `GET /v1/sessions` → `{ sessions: [key, ...] }`, the caller's own keys
  * - `GET /healthz` (no auth) → `{ status: 'ok' | 'closing' }`; `GET /metrics` → Prometheus text

@@ -5,8 +5,14 @@
  * delivers. Label values are bounded: tenant ids come from the options, outcomes from the
  * error catalogue, routes from the route table.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Usage } from '../agent/messages.js';
+import { NotFoundError, UnauthorizedError } from '../errors.js';
 import type { SupervisorStats } from '../runtime/supervisor.js';
+import { bearerToken } from './http.js';
+import { sameToken } from './tenants.js';
+
+const METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** Upper bounds of the turn latency histogram, in seconds (50 ms to 60 s). */
 export const TURN_SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60] as const;
@@ -65,6 +71,28 @@ interface TenantUsage {
 export interface GatewaySnapshot {
   readonly closing: boolean;
   readonly tenants: readonly { readonly id: string; readonly turnsInFlight: number }[];
+  readonly observers: { readonly open: number; readonly dropped: number };
+}
+
+/** `GET /metrics`: 404 when not served, 401 without the metrics token when one is set. */
+export function sendMetrics(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: { readonly serveMetrics: boolean; readonly metricsToken?: string | undefined },
+  render: () => string,
+): void {
+  if (!options.serveMetrics) throw new NotFoundError('metrics are not served here');
+  const token = options.metricsToken;
+  if (token !== undefined && !sameToken(bearerToken(req), token)) {
+    throw new UnauthorizedError('the metrics token is missing or not valid');
+  }
+  const text = render();
+  res.writeHead(200, {
+    'content-type': METRICS_TYPE,
+    'content-length': String(Buffer.byteLength(text)),
+    'cache-control': 'no-store',
+  });
+  res.end(text);
 }
 
 /** Turn ids already counted: replies shared by several callers (coalesce, steer) count once. */
@@ -222,6 +250,16 @@ export class GatewayMetrics {
         'agentcell_gateway_closing',
         '1 while the gateway or its supervisor is shutting down.',
         gateway.closing ? 1 : 0,
+      ),
+      gauge(
+        'agentcell_observers',
+        'Open observer streams (GET /v1/sessions/:key/events).',
+        gateway.observers.open,
+      ),
+      counter(
+        'agentcell_observers_dropped_total',
+        'Observer streams dropped for falling behind (observers.maxBufferedBytes).',
+        gateway.observers.dropped,
       ),
       {
         name: 'agentcell_http_requests_total',

@@ -79,6 +79,22 @@ const responsesSchema = z.strictObject({
   maxStored: z.number().int().nonnegative().default(10_000),
 });
 
+const observersSchema = z.strictObject({
+  /**
+   * Streams of `GET /v1/sessions/:key/events` one session may have open at once; one more gets
+   * 429 `AGENTCELL_OBSERVER_LIMIT`.
+   * @default 16
+   */
+  maxPerSession: positiveInt.default(16),
+  /**
+   * Bytes an observer's connection may hold unsent (past what the kernel took) before the
+   * observer is dropped: its stream ends with `event: end` (`reason: "slow"`), so a client that
+   * stops reading never holds the turn or the other observers up, nor fills memory.
+   * @default 1048576 (1 MiB)
+   */
+  maxBufferedBytes: positiveInt.default(1024 * 1024),
+});
+
 /** Called with every failure that answered 500, for the server log (responses never show it). */
 export type GatewayErrorListener = (
   error: unknown,
@@ -118,6 +134,8 @@ const gatewayOptionsSchema = z.strictObject({
   chatCompletions: chatCompletionsSchema.prefault({}),
   /** The Open Responses `POST /v1/responses`: what the gateway remembers of its answers. */
   responses: responsesSchema.prefault({}),
+  /** Observers of a session's turns (`GET /v1/sessions/:key/events`): how many, how far behind. */
+  observers: observersSchema.prefault({}),
   /** Receives the failures hidden behind a generic 500. @default logs them (`log('gateway').error`) */
   onError: z
     .custom<GatewayErrorListener>((value) => typeof value === 'function', 'expected a function')

@@ -14,6 +14,7 @@ export type Route =
   | { readonly name: 'deleteSession'; readonly rawKey: string }
   | { readonly name: 'postMessage'; readonly rawKey: string }
   | { readonly name: 'interrupt'; readonly rawKey: string }
+  | { readonly name: 'observeSession'; readonly rawKey: string }
   | { readonly name: 'models' }
   | { readonly name: 'chatCompletions' }
   | { readonly name: 'createResponse' }
@@ -38,6 +39,7 @@ export const ROUTE_LABELS: Readonly<Record<RouteName, string>> = {
   deleteSession: 'DELETE /v1/sessions/:key',
   postMessage: 'POST /v1/sessions/:key/messages',
   interrupt: 'POST /v1/sessions/:key/interrupt',
+  observeSession: 'GET /v1/sessions/:key/events',
   models: 'GET /v1/models',
   chatCompletions: 'POST /v1/chat/completions',
   createResponse: 'POST /v1/responses',
@@ -127,6 +129,7 @@ function routesOf(path: string): Readonly<Record<string, Route>> | undefined {
   }
   if (action === 'messages') return { POST: { name: 'postMessage', rawKey } };
   if (action === 'interrupt') return { POST: { name: 'interrupt', rawKey } };
+  if (action === 'events') return { GET: { name: 'observeSession', rawKey } };
   return undefined;
 }
 

@@ -10,6 +10,7 @@ import type { TurnEvent } from '../agent/turn-events.js';
 import type { Session } from '../runtime/session.js';
 import type { PublicError } from './http.js';
 import type { IdempotencyOptions } from './idempotency.js';
+import { watchTurnConnection } from './turn-connection.js';
 
 export interface StreamTurnOptions {
   readonly session: Session;
@@ -106,42 +107,15 @@ export function sseFrame(event: string, data: unknown): string {
  */
 export async function streamTurn(res: ServerResponse, options: StreamTurnOptions): Promise<void> {
   const { session, key } = options;
-  let disconnected = false;
-  let turnId: string | undefined;
-  let finished = false;
-  let interrupted = false;
-  const interruptIfAsked = () => {
-    if (!options.interruptOnDisconnect || interrupted || finished || turnId === undefined) return;
-    interrupted = true;
-    // Only this caller's turn, by its id: never someone else's.
-    void session.interrupt('the client disconnected', turnId);
-  };
-  const onClose = () => {
-    if (res.writableEnded) return;
-    disconnected = true;
-    interruptIfAsked();
-  };
-  res.on('close', onClose);
-
-  let turn: AdmittedTurn;
-  try {
-    turn = await admitted(session.stream(options.message, options.submit));
-  } catch (error) {
-    res.off('close', onClose);
-    throw error;
-  }
-  const { iterator, first } = turn;
-
+  // A refusal that comes at once is thrown before the connection is watched or written to.
+  const { iterator, first } = await admitted(session.stream(options.message, options.submit));
+  const connection = watchTurnConnection(res, session, options);
   res.writeHead(200, SSE_HEADERS);
   res.flushHeaders();
   const write = async (text: string): Promise<void> => {
-    if (!disconnected) await writeOrWait(res, text);
+    if (!connection.gone) await writeOrWait(res, text);
   };
-  const heartbeat =
-    options.heartbeatMs > 0
-      ? setInterval(() => void write(': keep-alive\n\n'), options.heartbeatMs)
-      : undefined;
-  heartbeat?.unref();
+  let turnId: string | undefined;
 
   try {
     let final: Extract<TurnEvent, { type: 'final' }> | undefined;
@@ -150,14 +124,14 @@ export async function streamTurn(res: ServerResponse, options: StreamTurnOptions
       if (step.result.done) break;
       const event = step.result.value;
       turnId ??= event.turnId;
+      connection.seen(event.turnId);
       if (event.type === 'final') {
         final = event;
-        finished = true;
+        connection.finished();
       }
-      if (disconnected) interruptIfAsked();
       await write(sseFrame(event.type, { ...event, sessionKey: key }));
     }
-    finished = true;
+    connection.finished();
     const done: TurnDone = {
       reply: final?.reply ?? '',
       turnId: final?.turnId ?? turnId ?? '',
@@ -167,13 +141,12 @@ export async function streamTurn(res: ServerResponse, options: StreamTurnOptions
     if (final) options.onReply(final.turnId, final.usage);
     await write(sseFrame('done', done));
   } catch (error) {
-    finished = true;
+    connection.finished();
     options.onFailure(error);
     const { code, message } = options.toPublic(error);
     await write(sseFrame('error', { code, message }));
   } finally {
-    clearInterval(heartbeat);
-    res.off('close', onClose);
+    connection.close();
     if (!res.writableEnded) res.end();
   }
 }

@@ -142,6 +142,7 @@ export class ActorSession extends Session {
       await this.#mailbox.onIdle();
       await this.#stopRunner();
       this.state = 'closed';
+      this.observers.close();
       this.#host.emit('session:close', { key: this.key });
     })();
     return this.#closing;
@@ -156,6 +157,7 @@ export class ActorSession extends Session {
     this.#coalesced = undefined;
     await this.#stopRunner();
     await this.#mailbox.onIdle();
+    this.observers.close();
   }
 
   override canPassivate(): boolean {
@@ -305,7 +307,7 @@ export class ActorSession extends Session {
   ): Promise<void> {
     if (this.destroyedWith) throw this.destroyedWith;
     this.#lastWaitMs = waitedMs;
-    const current = newTurn(randomUUID(), callers);
+    const current = newTurn(randomUUID(), callers, this.observers);
     const { turnId } = current;
     const budget = this.budget;
     const started = this.#host.clock.now();
@@ -349,6 +351,7 @@ export class ActorSession extends Session {
         });
       outcome = error.code;
       this.#failedTurns++;
+      this.observers.failed(turnId, error);
       settle = () => {
         for (const caller of current.callers) caller.reply.reject(error);
       };

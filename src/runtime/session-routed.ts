@@ -10,6 +10,7 @@ import type { BusyPolicy, SessionBudget } from './options.js';
 import type { RemoteNode } from './remote-placement.js';
 import { Session, type Submission } from './session.js';
 import type { SessionGate } from './session-host.js';
+import type { SessionObserver } from './session-observers.js';
 import type { Reply, SessionStats } from './session-types.js';
 
 export class RoutedSession extends Session {
@@ -68,6 +69,13 @@ export class RoutedSession extends Session {
     this.#sent.add(settled);
     void settled.finally(() => this.#sent.delete(settled));
     return reply;
+  }
+
+  /** Its turns run on the node that owns it, and their events reach only their own callers. */
+  override observe(_observer: SessionObserver): () => void {
+    throw new OptionsInvalidError(
+      'observing a session is not supported in a cluster yet: its turns run on the node that owns it; watch the turns you send through their own streams',
+    );
   }
 
   override interrupt(reason = 'interrupted'): Promise<boolean> {

@@ -18,6 +18,7 @@ import { errorFields, log } from '../log.js';
 import type { Deferred } from './deferred.js';
 import type { TurnRunner } from './placement/runner.js';
 import type { SessionHost } from './session-host.js';
+import type { SessionObservers } from './session-observers.js';
 import type { Reply } from './session-types.js';
 import { type WatchedTurn, watchTurn } from './turn-watch.js';
 
@@ -31,6 +32,8 @@ export interface Caller {
 
 export interface CurrentTurn extends WatchedTurn {
   readonly callers: Caller[];
+  /** The session's observers: they hear what the callers hear. */
+  readonly observers: SessionObservers;
   /** Messages steered into the turn, by steer id, until the worker says it took them. */
   readonly steers: Map<string, { message: string; caller: Caller }>;
   readonly inFlightTools: Map<string, string>;
@@ -40,10 +43,15 @@ export interface CurrentTurn extends WatchedTurn {
   interruptAnswered?: Promise<unknown> | undefined;
 }
 
-export function newTurn(turnId: string, callers: Caller[]): CurrentTurn {
+export function newTurn(
+  turnId: string,
+  callers: Caller[],
+  observers: SessionObservers,
+): CurrentTurn {
   return {
     turnId,
     callers,
+    observers,
     steers: new Map(),
     inFlightTools: new Map(),
     timedOut: false,
@@ -105,8 +113,7 @@ export async function runTurnOn(
       ...(stamps.length > 0 && { idempotency: stamps }),
     };
     await host.store.append(context.key, record);
-    const final = turn.final;
-    if (final) for (const caller of turn.callers) caller.onEvent?.(final);
+    if (turn.final) hear(turn, turn.final);
     return {
       text: result.reply,
       turnId: result.turnId,
@@ -126,7 +133,12 @@ function deliver(turn: CurrentTurn, event: TurnEvent): void {
     turn.final = event;
     return;
   }
+  hear(turn, event);
+}
+
+function hear(turn: CurrentTurn, event: TurnEvent): void {
   for (const caller of turn.callers) caller.onEvent?.(event);
+  turn.observers.emit(event);
 }
 
 /** The error callers see: a crash of a timed-out turn is a timeout, and so on. */

@@ -16,6 +16,7 @@ import {
 import { assertIdempotencyKey, fingerprintOf, IdempotencyLedger } from './idempotency.js';
 import { parseBudget, type SessionBudget } from './options.js';
 import type { SessionGate } from './session-host.js';
+import { type SessionObserver, SessionObservers } from './session-observers.js';
 import type {
   Reply,
   SendOptions,
@@ -52,6 +53,7 @@ export abstract class Session {
    * the session and keeps the keys itself.
    */
   readonly #journal: (() => Promise<readonly JournalRecord[]>) | undefined;
+  protected readonly observers: SessionObservers;
 
   constructor(
     key: string,
@@ -70,6 +72,7 @@ export abstract class Session {
       windowMs: gate.idempotencyWindowMs,
       sessionKey: key,
     });
+    this.observers = new SessionObservers(key);
   }
 
   get status(): SessionStatus {
@@ -170,6 +173,25 @@ export abstract class Session {
     } finally {
       this.#ledgerLoading = undefined;
     }
+  }
+
+  /**
+   * Watches every turn of the session, whoever sent its message (any caller, route or channel):
+   * `observer.onEvent` hears each turn event as the turn's callers do, and `turn-failed` when a
+   * turn fails; `observer.onClose` is called once when the session closes. Returns the function
+   * that stops watching. Throws `AGENTCELL_SESSION_CLOSED` on a closed session.
+   *
+   * @example
+   * const stop = session.observe({ onEvent: (event) => console.log(event.turnId, event.type) });
+   */
+  observe(observer: SessionObserver): () => void {
+    if (this.state === 'closed') {
+      throw (
+        this.destroyedWith ??
+        new SessionClosedError(`session ${JSON.stringify(this.key)} is closed`)
+      );
+    }
+    return this.observers.add(observer);
   }
 
   /**

@@ -8,6 +8,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { Client, codeOf, parseExposition, parseSse, postBytes, SENTINEL } from './helpers.js';
+import { observe } from './observer-client.js';
 import { useWorld } from './setup.js';
 
 const ACME = 'acme-token-0123456789abcdef';
@@ -77,12 +78,23 @@ describe('the Fastify plugin', () => {
     expect(frames.at(-1)).toMatchObject({ event: 'done', data: { reply: 'echo: streamed' } });
   });
 
+  it('streams a session’s turns to an observer', async () => {
+    await client.send(ACME, 'f-obs', { message: 'first' });
+    const observer = await observe(`${origin}/api`, ACME, 'f-obs');
+    expect(observer.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    await client.send(ACME, 'f-obs', { message: 'watched' });
+    const final = await observer.next((frame) => frame.event === 'final');
+    expect(final.data).toMatchObject({ sessionKey: 'f-obs', reply: 'echo: watched' });
+    observer.close();
+  });
+
   it('keeps tenants apart', async () => {
     await client.send(ACME, 'mine', { message: 'acme only' });
     for (const [method, path] of [
       ['GET', '/v1/sessions/mine'],
       ['DELETE', '/v1/sessions/mine'],
       ['POST', '/v1/sessions/mine/interrupt'],
+      ['GET', '/v1/sessions/mine/events'],
     ] as const) {
       const answer = await client.request(method, path, { token: GLOBEX });
       expect({ status: answer.status, code: codeOf(answer) }).toEqual({

@@ -133,6 +133,13 @@ export function addLoadtestOptions(command: Command, defaults: LoadtestDefaults)
     )
     .option('--url <url>', 'drive a running gateway instead of the embedded supervisor')
     .option('--token <token>', 'bearer token for --url')
+    .addOption(
+      new Option('--route <route>', 'the gateway route --url drives').choices([
+        'messages',
+        'chat-completions',
+      ]),
+    )
+    .option('--model <agent>', 'the agent named as model by --route chat-completions')
     .option(
       '--turn-timeout-ms <ms>',
       'stop waiting for a reply after this long; never answered by the end = lost',
@@ -153,6 +160,8 @@ export interface ParsedCommandOptions
   extends Omit<LoadtestDefaults, 'progress' | 'progressEveryMs' | 'title'> {
   readonly url?: string;
   readonly token?: string;
+  readonly route?: 'messages' | 'chat-completions';
+  readonly model?: string;
   readonly failOn?: FailRule[];
   readonly json: boolean;
   readonly html?: string;

@@ -1,10 +1,15 @@
 /**
  * A running gateway as a load target: `POST /v1/sessions/:key/messages` with
  * `Accept: text/event-stream`, each turn read as SSE until `event: done` (a reply) or
- * `event: error` (`{ code, message }`).
+ * `event: error` (`{ code, message }`); or, with the `chat-completions` route, a streamed
+ * `POST /v1/chat/completions` per turn (see chat-completions.ts).
  */
-import { SseParser } from './sse.js';
+import { chatCompletionEvent, chatCompletionRequest } from './chat-completions.js';
+import { type SseEvent, SseParser } from './sse.js';
 import type { LoadTarget, SendHooks, SendOutcome } from './target.js';
+
+/** Which of the gateway's routes a load test drives. */
+export type GatewayRoute = 'messages' | 'chat-completions';
 
 /** `{ code, message }` from an `error` event or `{ error: { code, message } }` from a JSON body. */
 function typedError(value: unknown): { code: string; message: string } | undefined {
@@ -40,27 +45,66 @@ export class GatewayTarget implements LoadTarget {
   readonly description: string;
   readonly #base: string;
   readonly #token: string | undefined;
+  readonly #route: GatewayRoute;
+  readonly #model: string;
   /** Aborts every request still open when the run ends. */
   readonly #abort = new AbortController();
 
-  constructor(url: string, token?: string) {
+  constructor(url: string, token?: string, route: GatewayRoute = 'messages', model = '') {
     this.#base = url.replace(/\/+$/, '');
     this.#token = token;
-    this.description = `gateway at ${this.#base}`;
+    this.#route = route;
+    this.#model = model;
+    this.description =
+      route === 'messages'
+        ? `gateway at ${this.#base}`
+        : `gateway at ${this.#base} (chat completions, model ${model})`;
+  }
+
+  #request(
+    key: string,
+    message: string,
+  ): { path: string; headers: Record<string, string>; body: string } {
+    if (this.#route === 'chat-completions') return chatCompletionRequest(key, message, this.#model);
+    return {
+      path: `/v1/sessions/${encodeURIComponent(key)}/messages`,
+      headers: {},
+      body: JSON.stringify({ message }),
+    };
+  }
+
+  get #lastEvent(): string {
+    return this.#route === 'messages' ? 'done or error' : '[DONE] or an error';
+  }
+
+  /** What one event of the stream decides: the outcome, or undefined while the turn goes on. */
+  #decide(event: SseEvent, hooks: SendHooks): SendOutcome | undefined {
+    if (this.#route === 'chat-completions') return chatCompletionEvent(event, hooks, typedError);
+    if (event.event === 'text') hooks.onText();
+    else if (event.event === 'done') return { kind: 'reply' };
+    else if (event.event === 'error') {
+      const typed = typedError(parseJson(event.data));
+      return typed
+        ? { kind: 'error', ...typed }
+        : { kind: 'broken', reason: `an error event without a code: ${event.data}` };
+    }
+    return undefined;
   }
 
   async send(key: string, message: string, hooks: SendHooks): Promise<SendOutcome> {
+    const request = this.#request(key, message);
     const headers: Record<string, string> = {
+      ...request.headers,
       'content-type': 'application/json',
       accept: 'text/event-stream',
     };
     if (this.#token !== undefined) headers['authorization'] = `Bearer ${this.#token}`;
     let response: Response;
     try {
-      response = await fetch(`${this.#base}/v1/sessions/${encodeURIComponent(key)}/messages`, {
+      response = await fetch(`${this.#base}${request.path}`, {
         method: 'POST',
         headers,
-        body: JSON.stringify({ message }),
+        body: request.body,
         signal: this.#abort.signal,
       });
     } catch (error) {
@@ -99,16 +143,10 @@ export class GatewayTarget implements LoadTarget {
           done ? decoder.decode() : decoder.decode(value, { stream: true }),
         );
         for (const event of events) {
-          if (event.event === 'text') hooks.onText();
-          else if (event.event === 'done') return { kind: 'reply' };
-          else if (event.event === 'error') {
-            const typed = typedError(parseJson(event.data));
-            return typed
-              ? { kind: 'error', ...typed }
-              : { kind: 'broken', reason: `an error event without a code: ${event.data}` };
-          }
+          const outcome = this.#decide(event, hooks);
+          if (outcome) return outcome;
         }
-        if (done) return { kind: 'broken', reason: 'the stream ended without done or error' };
+        if (done) return { kind: 'broken', reason: `the stream ended without ${this.#lastEvent}` };
       }
     } catch (error) {
       return { kind: 'broken', reason: `the stream broke: ${causeCode(error) ?? String(error)}` };

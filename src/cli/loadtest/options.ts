@@ -107,6 +107,13 @@ const loadtestSchema = z
       })
       .optional(),
     token: z.string().min(1).optional(),
+    /**
+     * The gateway route `--url` drives: its own messages route (SSE), or the OpenAI-compatible
+     * `POST /v1/chat/completions` (streamed, the session named by `X-Agentcell-Session`).
+     */
+    route: z.enum(['messages', 'chat-completions']).default('messages'),
+    /** The agent a chat completion names as its `model` (needed by `--route chat-completions`). */
+    model: z.string().min(1).max(64).optional(),
     /** How long a send is waited for before the session moves on (it is lost if never answered). */
     turnTimeoutMs: int.min(1).max(3_600_000).default(D.turnTimeoutMs),
     failOn: z.array(failRuleSchema).default([]),
@@ -123,6 +130,20 @@ const loadtestSchema = z
   .superRefine((value, ctx) => {
     if (value.token !== undefined && value.url === undefined) {
       ctx.addIssue({ code: 'custom', path: ['token'], message: '--token needs --url' });
+    }
+    if (value.route !== 'messages' && value.url === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['route'],
+        message: 'a route other than messages needs --url',
+      });
+    }
+    if (value.route === 'chat-completions' && value.model === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model'],
+        message: '--route chat-completions needs --model <agent>',
+      });
     }
   });
 

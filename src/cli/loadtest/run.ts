@@ -105,7 +105,7 @@ export async function runLoadtest(
   const setupStart = performance.now();
   const target: LoadTarget =
     options.url !== undefined
-      ? new GatewayTarget(options.url, options.token)
+      ? new GatewayTarget(options.url, options.token, options.route, options.model)
       : await EmbeddedTarget.start(options);
   const setupMs = performance.now() - setupStart;
   const total = options.sessions * options.turns;

@@ -13,6 +13,7 @@ import type { TurnEvent } from '../../agent/turn-events.js';
 import type { Session } from '../../runtime/session.js';
 import type { PublicError } from '../http.js';
 import { admitted, SSE_HEADERS, settle, sseFrame, writeOrWait } from '../sse.js';
+import { watchTurnConnection } from '../turn-connection.js';
 import { DONE_FRAME } from './chunks.js';
 import {
   newMessageId,
@@ -43,29 +44,9 @@ export async function streamResponse(
   options: ResponseStreamOptions,
 ): Promise<void> {
   const { iterator, first } = await admitted(options.events);
-  let turnId: string | undefined;
-  let finished = false;
-  let disconnected = false;
-  let interrupted = false;
-  const interruptIfAsked = () => {
-    if (!options.interruptOnDisconnect || interrupted || finished || turnId === undefined) return;
-    interrupted = true;
-    // Only this caller's turn, by its id: never someone else's.
-    void options.session.interrupt('the client disconnected', turnId);
-  };
-  const onClose = () => {
-    if (res.writableEnded) return;
-    disconnected = true;
-    interruptIfAsked();
-  };
-  res.on('close', onClose);
+  const connection = watchTurnConnection(res, options.session, options);
   res.writeHead(200, SSE_HEADERS);
   res.flushHeaders();
-  const heartbeat =
-    options.heartbeatMs > 0
-      ? setInterval(() => void writeOrWait(res, ': keep-alive\n\n'), options.heartbeatMs)
-      : undefined;
-  heartbeat?.unref();
 
   let sequence = 0;
   const emit = (type: string, fields: object) =>
@@ -104,15 +85,14 @@ export async function streamResponse(
       if (!step.ok) throw step.error;
       if (step.result.done) break;
       const event = step.result.value;
-      turnId ??= event.turnId;
-      if (disconnected) interruptIfAsked();
+      connection.seen(event.turnId);
       if (event.type === 'text') {
         stepText += event.delta;
         await delta(event.delta);
       } else if (event.type === 'tool-start') stepText = '';
       else if (event.type === 'final') final = event;
     }
-    finished = true;
+    connection.finished();
     if (!final) throw new Error('the turn ended without a reply');
     // A reply rewritten after the model's text (a response template) sends what it added.
     if (final.reply.startsWith(stepText)) await delta(final.reply.slice(stepText.length));
@@ -125,14 +105,13 @@ export async function streamResponse(
     await emit('response.output_item.done', { output_index: 0, item });
     await emit('response.completed', { response: body });
   } catch (error) {
-    finished = true;
+    connection.finished();
     options.onFailure(error);
     const { code, message } = options.toPublic(error);
     const failed = snapshot({ status: 'failed', output: [], error: { code, message } });
     await emit('response.failed', { response: failed });
   } finally {
-    clearInterval(heartbeat);
-    res.off('close', onClose);
+    connection.close();
     await writeOrWait(res, DONE_FRAME);
     if (!res.writableEnded) res.end();
   }

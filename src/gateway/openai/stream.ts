@@ -10,6 +10,7 @@ import type { TurnEvent } from '../../agent/turn-events.js';
 import type { Session } from '../../runtime/session.js';
 import type { PublicError } from '../http.js';
 import { admitted, SSE_HEADERS, settle, writeOrWait } from '../sse.js';
+import { watchTurnConnection } from '../turn-connection.js';
 import {
   type CompletionIds,
   chunk,
@@ -41,29 +42,9 @@ export async function streamCompletion(
   options: CompletionStreamOptions,
 ): Promise<void> {
   const { iterator, first } = await admitted(options.events);
-  let turnId: string | undefined;
-  let finished = false;
-  let disconnected = false;
-  let interrupted = false;
-  const interruptIfAsked = () => {
-    if (!options.interruptOnDisconnect || interrupted || finished || turnId === undefined) return;
-    interrupted = true;
-    // Only this caller's turn, by its id: never someone else's.
-    void options.session.interrupt('the client disconnected', turnId);
-  };
-  const onClose = () => {
-    if (res.writableEnded) return;
-    disconnected = true;
-    interruptIfAsked();
-  };
-  res.on('close', onClose);
+  const connection = watchTurnConnection(res, options.session, options);
   res.writeHead(200, SSE_HEADERS);
   res.flushHeaders();
-  const heartbeat =
-    options.heartbeatMs > 0
-      ? setInterval(() => void writeOrWait(res, ': keep-alive\n\n'), options.heartbeatMs)
-      : undefined;
-  heartbeat?.unref();
 
   let ids: CompletionIds | undefined;
   const send = (data: unknown) => writeOrWait(res, dataFrame(data));
@@ -79,11 +60,10 @@ export async function streamCompletion(
       if (!step.ok) throw step.error;
       if (step.result.done) break;
       const event = step.result.value;
+      connection.seen(event.turnId);
       if (ids === undefined) {
-        turnId = event.turnId;
         ids = { id: completionId(event.turnId), created: options.created, model: options.model };
         const role = { role: 'assistant', content: '' } as const;
-        if (disconnected) interruptIfAsked();
         await send(chunk(ids, { delta: role, finish: null }, options.includeUsage));
       }
       if (event.type === 'text') {
@@ -92,7 +72,7 @@ export async function streamCompletion(
       } else if (event.type === 'tool-start') stepText = '';
       else if (event.type === 'final') final = event;
     }
-    finished = true;
+    connection.finished();
     if (!ids || !final) throw new Error('the turn ended without a reply');
     // A reply rewritten after the model's text (a response template) sends what it added.
     if (final.reply.startsWith(stepText)) await content(final.reply.slice(stepText.length));
@@ -101,12 +81,11 @@ export async function streamCompletion(
     if (options.includeUsage) await send(usageChunk(ids, final.usage));
     await writeOrWait(res, DONE_FRAME);
   } catch (error) {
-    finished = true;
+    connection.finished();
     options.onFailure(error);
     await send(errorBody(options.toPublic(error)));
   } finally {
-    clearInterval(heartbeat);
-    res.off('close', onClose);
+    connection.close();
     if (!res.writableEnded) res.end();
   }
 }

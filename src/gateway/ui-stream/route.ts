@@ -17,6 +17,7 @@ import type { RouteContext, RouteScope } from '../route-context.js';
 import { decodeKey, type Route } from '../routes.js';
 import { admitted, settle } from '../sse.js';
 import { assertNoTenantPrefix, namespacedKey, type Tenant } from '../tenants.js';
+import { watchTurnConnection } from '../turn-connection.js';
 import { DONE_FRAME, UI_STREAM_HEADERS, UiMessageChunks, uiFrame } from './chunks.js';
 import { historyFor } from './history.js';
 import { readUiChatRequest } from './request.js';
@@ -113,7 +114,11 @@ export class UiChatRoutes {
     res.writeHead(200, UI_STREAM_HEADERS);
     res.flushHeaders();
     const piped = relay.pipe(res, context.options.heartbeatMs);
-    const watch = watchDisconnect(res, session, context.options.interruptOnDisconnect);
+    // Keep-alives come from the relay, which also serves clients that resume.
+    const watch = watchTurnConnection(res, session, {
+      interruptOnDisconnect: context.options.interruptOnDisconnect,
+      heartbeatMs: 0,
+    });
     const chunks = new UiMessageChunks({ key: scope.key ?? '', agent: session.agent });
     const send = (list: ReturnType<UiMessageChunks['next']>) => {
       for (const chunk of list) relay.push(uiFrame(chunk));
@@ -135,46 +140,10 @@ export class UiChatRoutes {
       context.onFailure(error, req, scope);
       send(chunks.fail(context.toPublic(error, scope).message));
     } finally {
-      watch.done();
+      watch.close();
       relay.push(DONE_FRAME);
       this.#streams.close(key, relay);
     }
     await piped;
   }
-}
-
-/**
- * With `interruptOnDisconnect`, the client that posted the message going away interrupts its
- * turn (by id: never a later one); a client that reconnects then finds no turn to resume.
- */
-function watchDisconnect(
-  res: ServerResponse,
-  session: Session,
-  enabled: boolean,
-): { seen(turnId: string): void; done(): void } {
-  let turnId: string | undefined;
-  let gone = false;
-  let over = false;
-  const interruptIfGone = () => {
-    if (!enabled || !gone || over || turnId === undefined) return;
-    over = true;
-    void session.interrupt('the client disconnected', turnId);
-  };
-  const onClose = () => {
-    if (res.writableEnded) return;
-    gone = true;
-    interruptIfGone();
-  };
-  res.on('close', onClose);
-  return {
-    seen: (id) => {
-      if (turnId !== undefined) return;
-      turnId = id;
-      interruptIfGone();
-    },
-    done: () => {
-      over = true;
-      res.off('close', onClose);
-    },
-  };
 }
