@@ -6,7 +6,6 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Session } from '../runtime/session.js';
-import { writeOrWait } from './sse.js';
 
 export interface TurnConnection {
   /** The client closed the connection before the stream ended. */
@@ -46,7 +45,10 @@ export function watchTurnConnection(
   res.on('close', onClose);
   const heartbeat =
     options.heartbeatMs > 0
-      ? setInterval(() => void writeOrWait(res, ': keep-alive\n\n'), options.heartbeatMs)
+      ? setInterval(() => {
+          // A comment line only: nothing to wait for when the socket is full, the next one will do.
+          if (!res.destroyed && !res.writableEnded) res.write(': keep-alive\n\n');
+        }, options.heartbeatMs)
       : undefined;
   heartbeat?.unref();
   return {
