@@ -11,6 +11,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import OpenAI from 'openai';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { isAgentcellError } from '../../src/errors.js';
@@ -407,6 +408,60 @@ describe('agentcell serve (child process)', () => {
     child.process.kill('SIGINT');
     expect(await exitOf(child)).toMatchObject({ code: 0 });
     expectNoSecrets(child.output.stdout + child.output.stderr);
+  });
+
+  it('serves the OpenAI-compatible routes to the openai SDK, on the bundled mock', {
+    timeout: 60_000,
+  }, async () => {
+    const config = file('openai.json', {
+      agents: [{ name: 'support', instructions: 'Answer briefly.' }],
+      tenants: [{ id: 'acme', token: TOKEN }],
+      store: join(dir, 'openai-store'),
+    });
+    const child = serve(['--config', config, '--mock', '--port', '0']);
+    try {
+      const [, url = ''] = await child.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)\n/);
+      await child.waitFor(/^Ctrl-C/m);
+      const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: TOKEN, maxRetries: 0 });
+      expect((await client.models.list()).data.map((model) => model.id)).toEqual(['support']);
+
+      const headers = { 'X-Session-Id': 'served-chat' };
+      const first = await client.chat.completions.create(
+        { model: 'support', messages: [{ role: 'user', content: 'first question' }] },
+        { headers },
+      );
+      expect(first.choices[0]?.message.content).toBe('echo: first question');
+      const streamed = await client.chat.completions.create(
+        {
+          model: 'support',
+          stream: true,
+          messages: [
+            { role: 'user', content: 'first question' },
+            { role: 'assistant', content: 'echo: first question' },
+            { role: 'user', content: 'second question' },
+          ],
+        },
+        { headers },
+      );
+      let text = '';
+      for await (const chunk of streamed) text += chunk.choices[0]?.delta.content ?? '';
+      expect(text).toBe('echo: second question');
+
+      const response = await client.responses.create({ model: 'support', input: 'third' });
+      const chained = await client.responses.create({
+        model: 'support',
+        input: 'fourth',
+        previous_response_id: response.id,
+      });
+      expect([response.output_text, chained.output_text]).toEqual(['echo: third', 'echo: fourth']);
+      expect((await client.responses.retrieve(chained.id)).output_text).toBe('echo: fourth');
+
+      child.process.kill('SIGTERM');
+      expect(await exitOf(child)).toMatchObject({ code: 0 });
+      expectNoSecrets(child.output.stdout + child.output.stderr);
+    } finally {
+      child.process.kill('SIGKILL');
+    }
   });
 
   it('prints its startup, serves messages, and on SIGTERM finishes the turn in flight, journals it and exits 0', {
