@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { SessionBusyError, toWire } from '../errors.js';
 import { errorFields, log } from '../log.js';
-import type { InboxMessage } from './inbox.js';
+import type { InboxMessage } from './inbox-message.js';
 import { MessageHandler, type MessageHandlerOptions, messageEvent } from './message-handler.js';
 import { type HeldShard, READ_COUNT } from './shard-ownership.js';
 import { streamNames } from './stream-replies.js';

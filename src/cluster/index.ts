@@ -11,7 +11,8 @@ export {
   type RedisStoreOptions,
 } from '../runtime/stores/redis.js';
 export { FencedJournal } from './fenced-journal.js';
-export { type InboxMessage, ShardInbox } from './inbox.js';
+export { ShardInbox } from './inbox.js';
+export type { InboxMessage } from './inbox-message.js';
 export { ClusterKeys } from './keys.js';
 export { type AcquireResult, type LeaseOwner, parseLease, ShardLeases } from './leases.js';
 export { type Member, type MemberState, Membership } from './membership.js';

@@ -15,13 +15,8 @@ import {
 import { assertIdempotencyKey } from '../runtime/idempotency.js';
 import { parseBudget } from '../runtime/options.js';
 import { assertSessionKey } from '../runtime/session-key.js';
-import {
-  CLUSTER_BUSY_POLICIES,
-  type ClusterBusyPolicy,
-  REPLIES_MAX_LENGTH,
-  REPLY_TTL_MS,
-  type ShardInbox,
-} from './inbox.js';
+import { REPLIES_MAX_LENGTH, REPLY_TTL_MS, type ShardInbox } from './inbox.js';
+import { CLUSTER_BUSY_POLICIES, type ClusterBusyPolicy } from './inbox-message.js';
 import type { ClusterKeys } from './keys.js';
 import type { ShardLeases } from './leases.js';
 import type { ClusterSendOptions, SubmitResult } from './node-options.js';

@@ -9,7 +9,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InternalError } from '../errors.js';
 import type { Supervisor } from '../runtime/supervisor.js';
-import type { InboxMessage, ShardInbox } from './inbox.js';
+import type { ShardInbox } from './inbox.js';
+import type { InboxMessage } from './inbox-message.js';
 import type { ShardLeases } from './leases.js';
 import type { Membership } from './membership.js';
 import type { ClusterNodeEvents } from './node-options.js';

@@ -27,11 +27,14 @@ export function openSession(
 ): Session {
   const { tenant, key, requested, existing } = target;
   if (existing) {
-    if (requested !== undefined && requested !== existing.agent) {
-      assertAgentAllowed(tenant, requested);
-      const error = new OptionsInvalidError();
-      error.message = `session ${JSON.stringify(key)} runs agent ${existing.agent}, not ${requested}; leave "agent" out or use another session key`;
-      throw error;
+    if (requested !== undefined) {
+      assertSameAgent(
+        tenant,
+        key,
+        existing,
+        requested,
+        'leave "agent" out or use another session key',
+      );
     }
     assertAgentAllowed(tenant, existing.agent);
     return existing;
@@ -46,6 +49,26 @@ export function openSession(
     throw tenantLimitError(tenant, 'maxSessions', max);
   }
   return supervisor.session(target.namespaced, { agent });
+}
+
+/**
+ * A session goes on with the agent it started with: asking for another is refused, after
+ * checking the tenant may use the one asked for (so the refusal tells nothing of others'
+ * agents). `remedy` says what the caller of this route should send instead.
+ */
+export function assertSameAgent(
+  tenant: Tenant,
+  key: string,
+  existing: Session,
+  requested: string,
+  remedy: string,
+): void {
+  if (requested === existing.agent) return;
+  assertAgentAllowed(tenant, requested);
+  // The remedy is the whole advice: the code's generic hint ("fix the listed options") is not.
+  const error = new OptionsInvalidError();
+  error.message = `session ${JSON.stringify(key)} runs agent ${existing.agent}, not ${requested}; ${remedy}`;
+  throw error;
 }
 
 /** Without a default agent, the tenant's one agent; with several, the body must name one. */

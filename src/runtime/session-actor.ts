@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { conversationMessages } from '../agent/journal.js';
-import { addUsage, type ChatMessage, type Usage, ZERO_USAGE } from '../agent/messages.js';
+import { type ChatMessage, type Usage, ZERO_USAGE } from '../agent/messages.js';
 import {
   type AgentcellError,
   MailboxFullError,
@@ -22,6 +22,7 @@ import { RunnerSupervision, type SupervisedSession } from './runner-supervision.
 import { Session, type Submission } from './session.js';
 import { SessionActivity } from './session-activity.js';
 import type { SessionHost } from './session-host.js';
+import { SessionTally } from './session-tally.js';
 import {
   type Caller,
   type CurrentTurn,
@@ -32,7 +33,6 @@ import {
   turnError,
 } from './session-turn.js';
 import type { Reply, SessionStats } from './session-types.js';
-import { checkSessionBudget } from './turn-watch.js';
 
 export class ActorSession extends Session {
   readonly #host: SessionHost;
@@ -42,10 +42,7 @@ export class ActorSession extends Session {
   #current: CurrentTurn | undefined;
   #coalesced: { parts: string[]; callers: Caller[] } | undefined;
   #closing: Promise<void> | undefined;
-  #usage: Usage = ZERO_USAGE;
-  #usageLoaded = false;
-  #turns = 0;
-  #failedTurns = 0;
+  readonly #tally: SessionTally;
   #lastTurnCpuMs: number | undefined;
   #lastWaitMs: number | undefined;
   /** From the moment a turn leaves the mailbox until its callers are settled. */
@@ -64,6 +61,7 @@ export class ActorSession extends Session {
     this.#mailbox = new Mailbox({ capacity: host.capacity, overflow: host.overflow, name: key });
     this.#supervision = new RunnerSupervision(host, this.#supervised());
     this.#activity = new SessionActivity(host, agent, () => void this.passivate('idle'));
+    this.#tally = new SessionTally(key, host.store);
   }
 
   /** The view supervision has of this session. */
@@ -105,7 +103,7 @@ export class ActorSession extends Session {
   override async stats(): Promise<SessionStats> {
     const runner = this.#supervision.runner;
     const workerStats = runner ? await runner.stats().catch(() => undefined) : undefined;
-    await this.#loadUsage();
+    await this.#tally.load();
     return {
       key: this.key,
       agent: this.agent,
@@ -113,10 +111,10 @@ export class ActorSession extends Session {
       threadId: runner?.threadId,
       busy: this.#current !== undefined,
       queued: this.#mailbox.size,
-      turns: this.#turns,
-      failedTurns: this.#failedTurns,
+      turns: this.#tally.turns,
+      failedTurns: this.#tally.failedTurns,
       restarts: this.#supervision.restarts,
-      usage: this.#usage,
+      usage: this.#tally.usage,
       heapUsedBytes: workerStats?.heapUsedBytes,
       eventLoopUtilization: runner?.eventLoopUtilization().utilization,
       lastTurnCpuMs: this.#lastTurnCpuMs,
@@ -319,7 +317,7 @@ export class ActorSession extends Session {
     let settle: () => void = () => {};
     this.#turnActive = true;
     try {
-      await this.#checkBudget(budget);
+      await this.#tally.checkBudget(budget);
       // A replaced history is a new conversation too: it supersedes a reset that was due.
       if (this.#activity.takeReset() || history) await this.#startNewConversation(history);
       const runner = await this.#supervision.ensure();
@@ -335,8 +333,7 @@ export class ActorSession extends Session {
           cpuMs = ms;
         },
       });
-      this.#usage = addUsage(this.#usage, reply.usage);
-      this.#turns++;
+      this.#tally.answered(reply.usage);
       usage = reply.usage;
       settle = () => {
         for (const caller of current.callers) caller.reply.resolve(reply);
@@ -350,7 +347,7 @@ export class ActorSession extends Session {
           maxTurnCpuMs: budget?.maxTurnCpuMs,
         });
       outcome = error.code;
-      this.#failedTurns++;
+      this.#tally.failedTurns++;
       this.observers.failed(turnId, error);
       settle = () => {
         for (const caller of current.callers) caller.reply.reject(error);
@@ -384,20 +381,6 @@ export class ActorSession extends Session {
       else this.#enqueue(message, [caller], true);
     }
     current.steers.clear();
-  }
-
-  async #checkBudget(budget: SessionBudget | undefined): Promise<void> {
-    if (budget?.maxTokens === undefined && budget?.maxCostUsd === undefined) return;
-    await this.#loadUsage();
-    checkSessionBudget(this.key, this.#usage, budget);
-  }
-
-  async #loadUsage(): Promise<void> {
-    if (this.#usageLoaded) return;
-    this.#usageLoaded = true;
-    const records = await this.#host.store.read(this.key);
-    this.#usage = records.reduce((sum, record) => addUsage(sum, record.usage), ZERO_USAGE);
-    this.#turns = records.length;
   }
 
   async #stopRunner(): Promise<void> {

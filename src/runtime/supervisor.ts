@@ -25,7 +25,6 @@ import { makeHostApi } from './host-api.js';
 import { type Journals, journalsOfCluster, journalsOfStore } from './journals.js';
 import { LocalPlacement } from './local-placement.js';
 import {
-  type LocalSupervisorOptions,
   type Placement,
   parseSessionOptions,
   parseSupervisorOptions,
@@ -35,11 +34,7 @@ import {
   type SessionOptions,
 } from './options.js';
 import type { AgentRunnerInit, RunnerInit } from './placement/runner.js';
-import {
-  assertRemotePlacement,
-  type RemoteNode,
-  type RemotePlacement,
-} from './remote-placement.js';
+import { assertRemotePlacement, type RemoteNode } from './remote-placement.js';
 import type { Session } from './session.js';
 import { ActorSession } from './session-actor.js';
 import type { SessionGate, SessionHost } from './session-host.js';
@@ -47,25 +42,15 @@ import { assertSessionKey } from './session-key.js';
 import { RoutedSession } from './session-routed.js';
 import { MemoryStore } from './stores/memory.js';
 import type { JournalStore } from './stores/store.js';
+import type { SupervisorOptions } from './supervisor-options.js';
 import {
   LifecycleCounters,
   type SupervisorStats,
   type SupervisorStatus,
 } from './supervisor-stats.js';
 
+export type { SupervisorOptions } from './supervisor-options.js';
 export type { SupervisorStats, SupervisorStatus } from './supervisor-stats.js';
-
-export type SupervisorOptions = LocalSupervisorOptions & {
-  /**
-   * Run as one node of a cluster: any node accepts messages for any session, each session runs
-   * on the node that owns it. Journals live in the cluster (leave `store` out).
-   *
-   * @example
-   * import { redisCluster } from 'agentcell/cluster';
-   * new Supervisor({ cluster: redisCluster({ redis: 'redis://10.0.0.5:6379' }) });
-   */
-  readonly cluster?: RemotePlacement | undefined;
-};
 
 /**
  * Gives every session its own clone of a registered agent, each in its own worker thread.

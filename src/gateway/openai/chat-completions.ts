@@ -6,19 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { MessageInvalidError, OptionsInvalidError } from '../../errors.js';
+import { MessageInvalidError } from '../../errors.js';
 import type { Session } from '../../runtime/session.js';
 import type { LazyHistory, SendOptions } from '../../runtime/session-types.js';
 import { readJson, sendJson } from '../http.js';
 import { idempotencyOf } from '../idempotency.js';
-import { openSession } from '../open-session.js';
+import { assertSameAgent, openSession } from '../open-session.js';
 import type { RouteContext, RouteScope } from '../route-context.js';
-import {
-  assertAgentAllowed,
-  assertNoTenantPrefix,
-  namespacedKey,
-  type Tenant,
-} from '../tenants.js';
+import { assertNoTenantPrefix, namespacedKey, type Tenant } from '../tenants.js';
 import { completion, completionId } from './chunks.js';
 import { HISTORY_HEADER, type HistoryMode, planHistory } from './history.js';
 import { type ChatTurnRequest, readChatRequest } from './request.js';
@@ -62,10 +57,13 @@ export async function serveChatCompletion(
   res.setHeader(SOURCE_HEADER, target.source);
   if (!target.once) res.setHeader(SESSION_HEADER, asHeaderValue(target.key));
   const existing = target.once ? undefined : await supervisor.find(target.namespaced);
-  if (existing && existing.agent !== request.model) {
-    assertAgentAllowed(tenant, request.model);
-    throw new OptionsInvalidError(
-      `session ${JSON.stringify(target.key)} runs agent ${existing.agent}, not ${request.model}; send model ${JSON.stringify(existing.agent)} or use another session key`,
+  if (existing) {
+    assertSameAgent(
+      tenant,
+      target.key,
+      existing,
+      request.model,
+      `send model ${JSON.stringify(existing.agent)} or use another session key`,
     );
   }
   await context.admit(tenant, async () => {

@@ -10,18 +10,13 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ChatMessage } from '../../agent/messages.js';
-import { HistoryConflictError, NotFoundError, OptionsInvalidError } from '../../errors.js';
+import { HistoryConflictError, NotFoundError } from '../../errors.js';
 import type { Session } from '../../runtime/session.js';
 import type { SendOptions } from '../../runtime/session-types.js';
 import { readJson, sendJson } from '../http.js';
 import { idempotencyOf } from '../idempotency.js';
-import { openSession } from '../open-session.js';
-import {
-  assertAgentAllowed,
-  assertNoTenantPrefix,
-  namespacedKey,
-  type Tenant,
-} from '../tenants.js';
+import { assertSameAgent, openSession } from '../open-session.js';
+import { assertNoTenantPrefix, namespacedKey, type Tenant } from '../tenants.js';
 import type { ChatCompletionsContext, ChatScope } from './chat-completions.js';
 import { type ResponseStreamOptions, streamResponse } from './response-events.js';
 import { newMessageId, newResponseId, outputMessage, responseObject } from './response-object.js';
@@ -72,10 +67,13 @@ export async function serveResponse(
       `the conversation of response ${JSON.stringify(previous)} is gone (its session was deleted); start a new one without previous_response_id`,
     );
   }
-  if (existing && existing.agent !== request.model) {
-    assertAgentAllowed(tenant, request.model);
-    throw new OptionsInvalidError(
-      `session ${JSON.stringify(target.key)} runs agent ${existing.agent}, not ${request.model}; send model ${JSON.stringify(existing.agent)}`,
+  if (existing) {
+    assertSameAgent(
+      tenant,
+      target.key,
+      existing,
+      request.model,
+      `send model ${JSON.stringify(existing.agent)}`,
     );
   }
   if (previous !== undefined && !responses.isLatest(target.namespaced, previous)) {

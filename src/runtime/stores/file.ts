@@ -47,29 +47,9 @@ import {
 import { RecentMap } from './recent-map.js';
 import { SerialQueues } from './serial-queues.js';
 import { assertAppendable, type JournalStore } from './store.js';
-import { parseFileStoreOptions } from './store-options.js';
+import { type FileStoreOptions, parseFileStoreOptions } from './store-options.js';
 
-export interface FileStoreOptions {
-  /**
-   * The directory of the journals, created if missing. One FileStore per directory at a time:
-   * the store assumes it is the only writer.
-   */
-  readonly dir: string;
-  /** Records a session's journal may hold before it is compacted into its snapshot. @default 1000 */
-  readonly compactAfter?: number;
-  /**
-   * Whether every append (and every file and directory change) is flushed to the disk before it
-   * resolves. Turn off only for scratch data: a power loss can then lose acknowledged turns.
-   * @default true
-   */
-  readonly fsync?: boolean;
-  /**
-   * Told of every stored record that fails its checksum or does not decode; the record is
-   * skipped and the rest kept. A torn last record (a crash mid-append) is not corruption and is
-   * dropped silently. @default a warning line of the `store` logger
-   */
-  readonly onCorrupt?: CorruptionObserver;
-}
+export type { FileStoreOptions } from './store-options.js';
 
 /** Largest header line `keys()` reads: a key is at most a few KiB however it is spelled. */
 const MAX_HEADER_BYTES = 64 * 1024;

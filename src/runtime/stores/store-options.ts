@@ -10,6 +10,28 @@ import type { CorruptionObserver } from './corruption.js';
 
 const isFunction = (value: unknown) => typeof value === 'function';
 
+export interface FileStoreOptions {
+  /**
+   * The directory of the journals, created if missing. One FileStore per directory at a time:
+   * the store assumes it is the only writer.
+   */
+  readonly dir: string;
+  /** Records a session's journal may hold before it is compacted into its snapshot. @default 1000 */
+  readonly compactAfter?: number;
+  /**
+   * Whether every append (and every file and directory change) is flushed to the disk before it
+   * resolves. Turn off only for scratch data: a power loss can then lose acknowledged turns.
+   * @default true
+   */
+  readonly fsync?: boolean;
+  /**
+   * Told of every stored record that fails its checksum or does not decode; the record is
+   * skipped and the rest kept. A torn last record (a crash mid-append) is not corruption and is
+   * dropped silently. @default a warning line of the `store` logger
+   */
+  readonly onCorrupt?: CorruptionObserver;
+}
+
 export const FILE_STORE_DEFAULTS = {
   compactAfter: 1000,
   fsync: true,

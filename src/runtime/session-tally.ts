@@ -1,0 +1,45 @@
+/**
+ * What a session has spent and how many turns it ran: read from its journal once (a session
+ * activated after a restart or passivation counts what came before), then kept as turns end.
+ * Session budgets are checked against it before each turn.
+ */
+import { addUsage, type Usage, ZERO_USAGE } from '../agent/messages.js';
+import type { SessionBudget } from './options.js';
+import type { JournalStore } from './stores/store.js';
+import { checkSessionBudget } from './turn-watch.js';
+
+export class SessionTally {
+  readonly #key: string;
+  readonly #store: JournalStore;
+  #loaded = false;
+  usage: Usage = ZERO_USAGE;
+  turns = 0;
+  failedTurns = 0;
+
+  constructor(key: string, store: JournalStore) {
+    this.#key = key;
+    this.#store = store;
+  }
+
+  /** Counts the journal's turns and usage, the first time only. */
+  async load(): Promise<void> {
+    if (this.#loaded) return;
+    this.#loaded = true;
+    const records = await this.#store.read(this.#key);
+    this.usage = records.reduce((sum, record) => addUsage(sum, record.usage), ZERO_USAGE);
+    this.turns = records.length;
+  }
+
+  /** Throws the typed budget error if the session has spent its budget. */
+  async checkBudget(budget: SessionBudget | undefined): Promise<void> {
+    if (budget?.maxTokens === undefined && budget?.maxCostUsd === undefined) return;
+    await this.load();
+    checkSessionBudget(this.#key, this.usage, budget);
+  }
+
+  /** A turn answered. */
+  answered(usage: Usage): void {
+    this.usage = addUsage(this.usage, usage);
+    this.turns++;
+  }
+}
