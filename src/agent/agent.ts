@@ -23,7 +23,7 @@ export interface AgentConfig extends AgentSpecInput {
 }
 
 /** Options of one turn: see {@link TurnOptions}. */
-export type ChatOptions = Omit<TurnOptions, 'handoffChain'>;
+export type ChatOptions = Omit<TurnOptions, 'handoffChain' | 'pauseForApproval'>;
 
 export interface FromBlueprintOptions {
   /** Where the blueprint's tools are implemented; required when the blueprint names tools. */
@@ -103,7 +103,10 @@ export class Agent extends AgentCore {
 
   /** Like {@link chat}, resolving with the whole turn result (reply, structured output, delta). */
   run(message: string, options: ChatOptions = {}): Promise<TurnResult> {
-    return this.#turnLock.runExclusive(() => runTurn(this, message, options));
+    // In-process there is nobody to journal a pause: a call left to a person is denied.
+    return this.#turnLock.runExclusive(() =>
+      runTurn(this, message, { ...options, pauseForApproval: false }),
+    );
   }
 
   /**

@@ -142,10 +142,18 @@ const skillsSchema = z.strictObject({
   dirs: names.optional(),
 });
 
-/** Tools that must be approved by the injected approver before they run. */
+/**
+ * Tools that must be approved before they run: by the injected approver, or else by a person
+ * (the turn pauses until an answer comes through a session, the gateway, the UI stream or chat).
+ */
 const approvalSchema = z.strictObject({
   tools: z.union([names, z.literal('all')]).optional(),
+  /** How long a person has to answer; unset: no limit. */
   timeoutMs: positiveInt.optional(),
+  /** Past `timeoutMs`: tell the model the call was denied (default), or fail the turn. */
+  onTimeout: z.enum(['deny', 'fail']).optional(),
+  /** Argument paths (`card.number`) hidden from whoever is asked: events, listings, chat. */
+  redact: names.optional(),
 });
 
 const learnSchema = z.strictObject({

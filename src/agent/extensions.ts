@@ -55,5 +55,10 @@ export interface ApprovalRequest {
   readonly arguments: unknown;
 }
 
-/** Decides whether a tool that needs approval may run. */
-export type Approver = (request: ApprovalRequest) => boolean | Promise<boolean>;
+/**
+ * Decides whether a tool that needs approval may run. `undefined` leaves the call to a person:
+ * in a supervisor's session the turn pauses until someone answers; elsewhere it is denied.
+ */
+export type Approver = (
+  request: ApprovalRequest,
+) => boolean | undefined | Promise<boolean | undefined>;

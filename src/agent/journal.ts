@@ -4,6 +4,7 @@
  */
 import { decodeUntrusted, encode } from '../codec.js';
 import { StoreCorruptError } from '../errors.js';
+import type { ApprovalMark } from './approval.js';
 import { addUsage, type ChatMessage, type Usage, ZERO_USAGE } from './messages.js';
 
 export interface JournalRecord {
@@ -31,6 +32,11 @@ export interface JournalRecord {
    * coalesced or steered into it): a session opened again answers a repeat from here.
    */
   readonly idempotency?: readonly IdempotencyStamp[] | undefined;
+  /**
+   * A turn paused for a person, and what became of it (its messages are empty: the turn's
+   * messages are journaled once, with its reply).
+   */
+  readonly approval?: ApprovalMark | undefined;
 }
 
 /** A message's idempotency key and the fingerprint of what was sent with it. */
@@ -68,6 +74,16 @@ export function journalRecordProblem(value: unknown): string | undefined {
   }
   if (record['idempotency'] !== undefined && !isStampList(record['idempotency'])) {
     return 'not a journal record: idempotency is not a list of { key, fingerprint } strings';
+  }
+  const approval = record['approval'] as { kind?: unknown; turnId?: unknown } | undefined;
+  if (
+    approval !== undefined &&
+    (typeof approval !== 'object' ||
+      approval === null ||
+      typeof approval.kind !== 'string' ||
+      typeof approval.turnId !== 'string')
+  ) {
+    return 'not a journal record: approval is not a { kind, turnId } mark';
   }
   return undefined;
 }

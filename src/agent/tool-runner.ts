@@ -15,6 +15,7 @@ import {
 } from '../errors.js';
 import type { CheckedToolCall } from '../llm/model.js';
 import type { Tool, ToolContext } from '../tools/tool.js';
+import type { ApprovalDecision } from './approval.js';
 import type { HookContext } from './extensions.js';
 import type { ChatMessage } from './messages.js';
 import type { TurnEventBody } from './turn-events.js';
@@ -33,7 +34,8 @@ export interface ToolRunScope {
   resolve(name: string): ResolvedTool | undefined;
   /** Whether the approval config covers this tool. */
   needsApproval(name: string): boolean;
-  approve(name: string, args: unknown): Promise<boolean>;
+  /** How the call was decided, when it needed approval. */
+  decision(callId: string): ApprovalDecision | undefined;
 }
 
 export interface ResolvedTool {
@@ -85,8 +87,12 @@ async function invoke(scope: ToolRunScope, call: CheckedToolCall): Promise<strin
     throw new ToolFailedError(`invalid arguments for ${call.name}: ${problems}`, {
       details: { invalidArguments: true },
     });
-  if (scope.needsApproval(call.name) && !(await scope.approve(call.name, args))) {
-    throw new ApprovalDeniedError(`the call of ${call.name} was not approved`);
+  if (scope.needsApproval(call.name)) {
+    const decision = scope.decision(call.id);
+    if (decision?.approved !== true) {
+      const why = decision?.reason ? `: ${decision.reason}` : '';
+      throw new ApprovalDeniedError(`the call of ${call.name} was not approved${why}`);
+    }
   }
   const hookTool = { callId: call.id, name: call.name, arguments: call.arguments };
   await scope.runHooks('beforeToolCall', { tool: hookTool });

@@ -32,6 +32,17 @@ export type TurnEventBody =
       readonly result: string;
       readonly error?: EventError | undefined;
     }
+  | {
+      /** The turn stopped until a person answers (journaled before anyone hears this). */
+      readonly type: 'approval-required';
+      readonly approvalId: string;
+      readonly callId: string;
+      readonly name: string;
+      /** The call's arguments, with the paths of `approval.redact` hidden. */
+      readonly arguments: unknown;
+      /** When an unanswered approval times out (clock milliseconds), under `approval.timeoutMs`. */
+      readonly expiresAt?: number | undefined;
+    }
   | { readonly type: 'usage'; readonly usage: Usage }
   | {
       readonly type: 'retry';

@@ -6,10 +6,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type AgentcellError, MaxIterationsError } from '../errors.js';
-import type { LlmRequest, LlmToolSpec, ModelResponse } from '../llm/model.js';
+import type { CheckedToolCall, LlmRequest, LlmToolSpec, ModelResponse } from '../llm/model.js';
 import type { AgentCore } from './agent-core.js';
+import {
+  type ApprovalDecision,
+  type AskedApproval,
+  decideCalls,
+  needsApproval,
+  type TurnCheckpoint,
+  type TurnInput,
+  type TurnPause,
+} from './approval.js';
 import { checkBudget } from './budget.js';
-import type { Approver, Hook, HookContext, HookPoint, Validator } from './extensions.js';
+import type { HookContext, HookPoint } from './extensions.js';
 import { type HandoffScope, handoffToolSpecs, resolveHandoff } from './handoffs.js';
 import { checkHooksRegistered, runHooks } from './hooks.js';
 import { addUsage, type ChatMessage, type Usage, ZERO_USAGE } from './messages.js';
@@ -25,27 +34,9 @@ import {
 } from './reply-checks.js';
 import { type ResolvedTool, runToolCalls, turnAbortReason } from './tool-runner.js';
 import type { TurnEvent, TurnEventBody, TurnResult } from './turn-events.js';
+import type { TurnOptions } from './turn-options.js';
 
-export interface TurnOptions {
-  /** Aborts the turn from outside (in addition to the agent's interrupt controller). */
-  readonly signal?: AbortSignal | undefined;
-  /** Tags events and tool contexts. @default the agent's name */
-  readonly sessionKey?: string | undefined;
-  readonly turnId?: string | undefined;
-  readonly onEvent?: ((event: TurnEvent) => void) | undefined;
-  /** Implementations of the hook names in the `hooks` config. */
-  readonly hooks?: Readonly<Record<string, Hook>> | undefined;
-  /** Implementations of the validator names in the `guardrails` config. */
-  readonly validators?: Readonly<Record<string, Validator>> | undefined;
-  /** Asked before a tool listed in the `approval` config runs; none means denied. */
-  readonly approver?: Approver | undefined;
-  /** Resolves handoffs given by name. */
-  readonly agents?: ((name: string) => AgentCore | undefined) | undefined;
-  /** Messages that arrived during the turn, taken at each LLM step (busy policy `steer`). */
-  readonly steering?: (() => readonly string[]) | undefined;
-  /** @internal agents already in this chain of handoffs, to stop cycles. */
-  readonly handoffChain?: readonly string[] | undefined;
-}
+export type { TurnOptions } from './turn-options.js';
 
 const DEFAULT_MAX_ITERATIONS = 10;
 
@@ -56,18 +47,28 @@ const DEFAULT_MAX_ITERATIONS = 10;
  * @example
  * const { reply } = await runTurn(agent, 'hello', { onEvent: (e) => console.log(e.type) });
  */
-export async function runTurn(
+export function runTurn(
   agent: AgentCore,
   message: string,
+  options?: TurnOptions & { readonly pauseForApproval?: false | undefined },
+): Promise<TurnResult>;
+export function runTurn(
+  agent: AgentCore,
+  input: TurnInput,
+  options: TurnOptions,
+): Promise<TurnResult | TurnPause>;
+export async function runTurn(
+  agent: AgentCore,
+  input: TurnInput,
   options: TurnOptions = {},
-): Promise<TurnResult> {
+): Promise<TurnResult | TurnPause> {
   const turnId = options.turnId ?? randomUUID();
   const interruptSignal = agent.interrupts.beginTurn(turnId);
   const signal = options.signal
     ? AbortSignal.any([interruptSignal, options.signal])
     : interruptSignal;
   try {
-    return await new Turn(agent, message, options, turnId, signal).run();
+    return await new Turn(agent, input, options, turnId, signal).run();
   } catch (error) {
     if (signal.aborted) throw turnAbortReason(signal);
     throw error;
@@ -79,6 +80,7 @@ export async function runTurn(
 class Turn {
   readonly #agent: AgentCore;
   readonly #message: string;
+  readonly #resume: TurnCheckpoint | undefined;
   readonly #options: TurnOptions;
   readonly #turnId: string;
   readonly #signal: AbortSignal;
@@ -95,13 +97,14 @@ class Turn {
 
   constructor(
     agent: AgentCore,
-    message: string,
+    input: TurnInput,
     options: TurnOptions,
     turnId: string,
     signal: AbortSignal,
   ) {
     this.#agent = agent;
-    this.#message = message;
+    this.#message = typeof input === 'string' ? input : input.checkpoint.message;
+    this.#resume = typeof input === 'string' ? undefined : input.checkpoint;
     this.#options = options;
     this.#turnId = turnId;
     this.#signal = signal;
@@ -109,15 +112,18 @@ class Turn {
     this.#config = redact(agent.config);
   }
 
-  async run(): Promise<TurnResult> {
+  async run(): Promise<TurnResult | TurnPause> {
     const spec = this.#agent.config;
     // A config that names a hook or validator nobody registered fails before any work.
     checkHooksRegistered(spec.hooks, this.#options.hooks);
     checkValidatorsRegistered(spec.guardrails, this.#options.validators);
-    this.#emit({ type: 'turn-start', message: this.#message });
-    this.#conversation.push({ role: 'user', content: userPrompt(spec, this.#message) });
+    if (!this.#resume) {
+      this.#emit({ type: 'turn-start', message: this.#message });
+      this.#conversation.push({ role: 'user', content: userPrompt(spec, this.#message) });
+    }
     let guardrailRetries = 0;
     try {
+      if (this.#resume) await this.#resumeFrom(this.#resume);
       const maxIterations = spec.execution?.maxIterations ?? DEFAULT_MAX_ITERATIONS;
       for (; this.#iteration < maxIterations; this.#iteration++) {
         const response = await this.#callModel();
@@ -132,7 +138,17 @@ class Turn {
               arguments: args,
             })),
           });
-          this.#conversation.push(...(await runToolCalls(this.#toolScope(), response.toolCalls)));
+          const { decisions, asked } = await decideCalls(
+            spec,
+            response.toolCalls,
+            this.#options.approver,
+            { agentName: this.#agent.name, sessionKey: this.#sessionKey, turnId: this.#turnId },
+            this.#options.pauseForApproval === true,
+          );
+          if (asked.length > 0) return this.#pause(response.toolCalls, decisions, asked);
+          this.#conversation.push(
+            ...(await runToolCalls(this.#toolScope(decisions), response.toolCalls)),
+          );
           continue;
         }
         const feedback = await guardrailFeedback(
@@ -167,6 +183,41 @@ class Turn {
       }
       throw failure;
     }
+  }
+
+  /** Picks a paused turn up where it stopped: runs (or denies) the calls that waited. */
+  async #resumeFrom(checkpoint: TurnCheckpoint): Promise<void> {
+    // The usage before the pause is the host's to add: it counts what each run spent.
+    this.#conversation.push(...checkpoint.conversation);
+    this.#seq = checkpoint.seq;
+    this.#iteration = checkpoint.iteration;
+    this.#conversation.push(
+      ...(await runToolCalls(this.#toolScope(checkpoint.decisions), checkpoint.calls)),
+    );
+    this.#iteration++;
+  }
+
+  /** Stops the turn before the calls of this step run: nothing is committed. */
+  #pause(
+    calls: readonly CheckedToolCall[],
+    decisions: Record<string, ApprovalDecision>,
+    approvals: AskedApproval[],
+  ): TurnPause {
+    this.#signal.throwIfAborted();
+    return {
+      kind: 'paused',
+      turnId: this.#turnId,
+      approvals,
+      checkpoint: {
+        message: this.#message,
+        conversation: this.#conversation.filter((m) => !this.#transient.has(m)),
+        usage: this.#usage,
+        iteration: this.#iteration,
+        seq: this.#seq,
+        calls,
+        decisions,
+      },
+    };
   }
 
   async #callModel(): Promise<ModelResponse> {
@@ -295,8 +346,7 @@ class Turn {
     } as TurnEvent);
   }
 
-  #toolScope() {
-    const approvalTools = this.#agent.config.approval?.tools;
+  #toolScope(decisions: Readonly<Record<string, ApprovalDecision>>) {
     return {
       agentName: this.#agent.name,
       sessionKey: this.#sessionKey,
@@ -308,16 +358,8 @@ class Turn {
       runHooks: (point: 'beforeToolCall' | 'afterToolCall', extra: Partial<HookContext>) =>
         this.#runHooks(point, extra),
       resolve: (name: string) => this.#resolveTool(name),
-      needsApproval: (name: string) =>
-        approvalTools === 'all' || (approvalTools?.includes(name) ?? false),
-      approve: async (name: string, args: unknown) =>
-        (await this.#options.approver?.({
-          agentName: this.#agent.name,
-          sessionKey: this.#sessionKey,
-          turnId: this.#turnId,
-          tool: name,
-          arguments: args,
-        })) === true,
+      needsApproval: (name: string) => needsApproval(this.#agent.config, name),
+      decision: (callId: string) => decisions[callId],
     };
   }
 
@@ -346,6 +388,8 @@ class Turn {
             onEvent: undefined,
             // Steered messages belong to the session's own agent: they wait for its next step.
             steering: undefined,
+            // Only the session's own turn can be journaled as paused: a handoff's is denied.
+            pauseForApproval: false,
           })
         ).reply,
     };

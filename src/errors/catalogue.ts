@@ -66,6 +66,30 @@ export const CATALOGUE = {
     status: 403,
     public: true,
   },
+  AGENTCELL_APPROVAL_NOT_FOUND: {
+    name: 'ApprovalNotFoundError',
+    hint: 'No approval with this id waits in this session; list the pending ones with session.approvals() or GET /v1/sessions/:key.',
+    status: 404,
+    public: true,
+  },
+  AGENTCELL_APPROVAL_ANSWERED: {
+    name: 'ApprovalAnsweredError',
+    hint: 'Each approval is answered once; the first answer stands.',
+    status: 409,
+    public: true,
+  },
+  AGENTCELL_APPROVAL_EXPIRED: {
+    name: 'ApprovalExpiredError',
+    hint: 'The approval timed out (approval.timeoutMs) before this answer came; the turn went on without it.',
+    status: 410,
+    public: true,
+  },
+  AGENTCELL_APPROVAL_TIMEOUT: {
+    name: 'ApprovalTimeoutError',
+    hint: 'Nobody answered within approval.timeoutMs; raise it, or set approval.onTimeout to "deny" to let the model go on.',
+    status: 504,
+    public: true,
+  },
   AGENTCELL_LLM_REQUEST_FAILED: {
     name: 'LlmRequestFailedError',
     hint: 'Check baseUrl and that the model server is up; raise execution.maxRetries for flaky servers.',

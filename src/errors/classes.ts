@@ -65,6 +65,10 @@ export class ToolInvalidError extends errorClass('AGENTCELL_TOOL_INVALID') {}
 export class ToolFailedError extends errorClass('AGENTCELL_TOOL_FAILED') {}
 export class ToolTimeoutError extends errorClass('AGENTCELL_TOOL_TIMEOUT') {}
 export class ApprovalDeniedError extends errorClass('AGENTCELL_APPROVAL_DENIED') {}
+export class ApprovalNotFoundError extends errorClass('AGENTCELL_APPROVAL_NOT_FOUND') {}
+export class ApprovalAnsweredError extends errorClass('AGENTCELL_APPROVAL_ANSWERED') {}
+export class ApprovalExpiredError extends errorClass('AGENTCELL_APPROVAL_EXPIRED') {}
+export class ApprovalTimeoutError extends errorClass('AGENTCELL_APPROVAL_TIMEOUT') {}
 export class LlmRequestFailedError extends errorClass('AGENTCELL_LLM_REQUEST_FAILED') {}
 export class LlmRateLimitedError extends errorClass('AGENTCELL_LLM_RATE_LIMITED') {}
 export class LlmAuthFailedError extends errorClass('AGENTCELL_LLM_AUTH_FAILED') {}
@@ -117,6 +121,10 @@ export const errorClasses = {
   AGENTCELL_TOOL_FAILED: ToolFailedError,
   AGENTCELL_TOOL_TIMEOUT: ToolTimeoutError,
   AGENTCELL_APPROVAL_DENIED: ApprovalDeniedError,
+  AGENTCELL_APPROVAL_NOT_FOUND: ApprovalNotFoundError,
+  AGENTCELL_APPROVAL_ANSWERED: ApprovalAnsweredError,
+  AGENTCELL_APPROVAL_EXPIRED: ApprovalExpiredError,
+  AGENTCELL_APPROVAL_TIMEOUT: ApprovalTimeoutError,
   AGENTCELL_LLM_REQUEST_FAILED: LlmRequestFailedError,
   AGENTCELL_LLM_RATE_LIMITED: LlmRateLimitedError,
   AGENTCELL_LLM_AUTH_FAILED: LlmAuthFailedError,

@@ -36,7 +36,11 @@ export function makeHostApi(
         const spec = specOf(context.sessionKey);
         return validator(reply, { ...context, config: spec ? redact(spec) : {} });
       }),
+    // No approver, or no answer from it, leaves the call to a person (the turn pauses).
     approve: (request) =>
-      insideTurn.run(request.sessionKey, async () => (await options.approver?.(request)) === true),
+      insideTurn.run(request.sessionKey, async () => {
+        const answer = await options.approver?.(request);
+        return typeof answer === 'boolean' ? answer : undefined;
+      }),
   };
 }

@@ -91,6 +91,19 @@ export class Mailbox {
     return this.#running;
   }
 
+  /**
+   * Keeps waiting messages waiting (the running one finishes): a turn paused for a person
+   * holds the messages behind it until its rest runs. Idempotent.
+   */
+  hold(): void {
+    this.#queue.pause();
+  }
+
+  /** Lets waiting messages run again after {@link hold}. Idempotent. */
+  release(): void {
+    this.#queue.start();
+  }
+
   /** Resolves when nothing runs and nothing waits. */
   onIdle(): Promise<void> {
     return this.#queue.onIdle();

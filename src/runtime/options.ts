@@ -50,7 +50,10 @@ const supervisorOptionsSchema = z.strictObject({
   hooks: z.record(z.string(), z.custom<Hook>(isFunction)).default({}),
   /** Guardrail validators named in agents' `guardrails` configs; run in the supervisor's thread. */
   validators: z.record(z.string(), z.custom<Validator>(isFunction)).default({}),
-  /** Decides tool calls that need approval; without one they are denied. */
+  /**
+   * Decides tool calls that need approval, first: `true` or `false` is final; `undefined` (or
+   * no approver) leaves the call to a person, and the turn pauses until one answers.
+   */
   approver: z.custom<Approver>(isFunction).optional(),
   store: z
     .custom<JournalStore>(

@@ -2,6 +2,9 @@
  * When a session was last active (a message accepted or a turn ended): what its idle timeout
  * counts from, and what its reset policy compares with the clock.
  */
+import { randomUUID } from 'node:crypto';
+import type { JournalRecord } from '../agent/journal.js';
+import { type ChatMessage, ZERO_USAGE } from '../agent/messages.js';
 import type { ClockTimer } from '../clock.js';
 import { shouldReset } from './reset-policy.js';
 import type { SessionHost } from './session-host.js';
@@ -35,6 +38,18 @@ export class SessionActivity {
   /** A turn ended. */
   noteTurnEnd(): void {
     this.#last = this.#host.clock.now();
+  }
+
+  /** The journal record a new conversation starts at, carrying the history it starts from. */
+  resetMarker(history: readonly ChatMessage[]): JournalRecord {
+    return {
+      turnId: `reset-${randomUUID()}`,
+      messages: history,
+      usage: ZERO_USAGE,
+      at: this.#host.clock.now(),
+      agent: this.#agent,
+      reset: true,
+    };
   }
 
   /** Whether the next turn starts a new conversation; answering true clears it. */

@@ -6,21 +6,24 @@
  * short (`interrupt`), join it (`steer`), or join the others into one next turn (`coalesce`).
  */
 import { randomUUID } from 'node:crypto';
+import type { TurnInput } from '../agent/approval.js';
 import { conversationMessages } from '../agent/journal.js';
-import { type ChatMessage, type Usage, ZERO_USAGE } from '../agent/messages.js';
+import type { ChatMessage, Usage } from '../agent/messages.js';
 import {
   type AgentcellError,
-  MailboxFullError,
   SessionBusyError,
   SessionClosedError,
   type SessionFailedError,
 } from '../errors.js';
+import type { ApprovalAnswer, PausedTurn, PendingApprovalView } from './approval-desk.js';
+import { Coalescer } from './coalescer.js';
 import { deferred } from './deferred.js';
 import { Mailbox } from './mailbox.js';
 import type { BusyPolicy, SessionBudget } from './options.js';
 import { RunnerSupervision, type SupervisedSession } from './runner-supervision.js';
 import { Session, type Submission } from './session.js';
 import { SessionActivity } from './session-activity.js';
+import { type PausingSession, SessionApprovals } from './session-approvals.js';
 import type { SessionHost } from './session-host.js';
 import { SessionTally } from './session-tally.js';
 import {
@@ -40,7 +43,7 @@ export class ActorSession extends Session {
   readonly #mailbox: Mailbox;
   readonly #supervision: RunnerSupervision;
   #current: CurrentTurn | undefined;
-  #coalesced: { parts: string[]; callers: Caller[] } | undefined;
+  readonly #coalescer: Coalescer;
   #closing: Promise<void> | undefined;
   readonly #tally: SessionTally;
   #lastTurnCpuMs: number | undefined;
@@ -48,6 +51,7 @@ export class ActorSession extends Session {
   /** From the moment a turn leaves the mailbox until its callers are settled. */
   #turnActive = false;
   readonly #activity: SessionActivity;
+  readonly #approvals: SessionApprovals;
 
   constructor(
     key: string,
@@ -62,6 +66,14 @@ export class ActorSession extends Session {
     this.#supervision = new RunnerSupervision(host, this.#supervised());
     this.#activity = new SessionActivity(host, agent, () => void this.passivate('idle'));
     this.#tally = new SessionTally(key, host.store);
+    this.#coalescer = new Coalescer({
+      name: key,
+      mailbox: this.#mailbox,
+      capacity: host.capacity,
+      run: (message, callers, waitedMs) =>
+        this.#admitted(() => this.#runTurn(message, callers, waitedMs)),
+    });
+    this.#approvals = new SessionApprovals(this.#pausing(), host, host.approvalConfig(agent));
   }
 
   /** The view supervision has of this session. */
@@ -90,7 +102,8 @@ export class ActorSession extends Session {
   override async interrupt(reason = 'interrupted', turnId?: string): Promise<boolean> {
     const current = this.#current;
     const runner = this.#supervision.runner;
-    if (!current || !runner) return false;
+    if (!current) return this.#approvals.interrupt(reason, turnId);
+    if (!runner) return false;
     if (turnId !== undefined && current.turnId !== turnId) return false;
     return interruptTurn(runner, current, reason, this.key);
   }
@@ -137,6 +150,7 @@ export class ActorSession extends Session {
   override close(): Promise<void> {
     this.#closing ??= (async () => {
       if (this.state !== 'failed') this.state = 'closing';
+      this.#approvals.leave(new SessionClosedError(`session ${JSON.stringify(this.key)} closed`));
       await this.#mailbox.onIdle();
       await this.#stopRunner();
       this.state = 'closed';
@@ -151,8 +165,8 @@ export class ActorSession extends Session {
     this.destroyedWith ??= error;
     this.state = 'closed';
     this.#mailbox.clear(error);
-    for (const caller of this.#coalesced?.callers ?? []) caller.reply.reject(error);
-    this.#coalesced = undefined;
+    this.#approvals.leave(error);
+    this.#coalescer.reject(error);
     await this.#stopRunner();
     await this.#mailbox.onIdle();
     this.observers.close();
@@ -165,7 +179,7 @@ export class ActorSession extends Session {
       !this.#supervision.starting &&
       !this.#turnActive &&
       this.#mailbox.size === 0 &&
-      this.#coalesced === undefined
+      !this.#coalescer.waiting
     );
   }
 
@@ -187,8 +201,7 @@ export class ActorSession extends Session {
   #fail(failure: SessionFailedError): void {
     this.state = 'failed';
     this.#mailbox.clear(failure);
-    for (const caller of this.#coalesced?.callers ?? []) caller.reply.reject(failure);
-    this.#coalesced = undefined;
+    this.#coalescer.reject(failure);
   }
 
   #armIdleTimer(): void {
@@ -197,14 +210,7 @@ export class ActorSession extends Session {
 
   /** A reset marker (carrying the history to start from), then a worker rebuilt from it. */
   async #startNewConversation(history: readonly ChatMessage[] = []): Promise<void> {
-    await this.#host.store.append(this.key, {
-      turnId: `reset-${randomUUID()}`,
-      messages: history,
-      usage: ZERO_USAGE,
-      at: this.#host.clock.now(),
-      agent: this.agent,
-      reset: true,
-    });
+    await this.#host.store.append(this.key, this.#activity.resetMarker(history));
     await this.#stopRunner();
     this.#host.emit('session:reset', { key: this.key });
   }
@@ -216,7 +222,8 @@ export class ActorSession extends Session {
     this.#activity.noteMessage();
     const { onEvent, idempotency } = submission;
     const caller: Caller = { reply: deferred(), onEvent, idempotency };
-    const busy = this.#turnActive || this.#mailbox.size > 0;
+    const waiting = this.#approvals.desk.waiting;
+    const busy = this.#turnActive || this.#mailbox.size > 0 || waiting !== undefined;
     if (busy && this.#policy === 'reject') {
       throw new SessionBusyError(`session ${JSON.stringify(this.key)} is in a turn`);
     }
@@ -226,8 +233,8 @@ export class ActorSession extends Session {
       void this.#steer(this.#current, message, caller);
       return caller.reply.promise;
     }
-    if (joins && busy && this.#policy === 'coalesce') return this.#coalesce(message, caller);
-    if (this.#current && this.#policy === 'interrupt')
+    if (joins && busy && this.#policy === 'coalesce') return this.#coalescer.add(message, caller);
+    if ((this.#current || waiting) && this.#policy === 'interrupt')
       void this.interrupt('superseded by a newer message');
     this.#enqueue(message, [caller], false, history);
     return caller.reply.promise;
@@ -256,37 +263,6 @@ export class ActorSession extends Session {
     }
   }
 
-  /** Messages that arrive during a turn become one next turn, answered to each of them. */
-  #coalesce(message: string, caller: Caller): Promise<Reply> {
-    const pending = this.#coalesced;
-    if (pending) {
-      if (pending.parts.length >= Math.max(1, this.#host.capacity)) {
-        return Promise.reject(
-          new MailboxFullError(
-            `session ${JSON.stringify(this.key)} has ${pending.parts.length} coalesced messages`,
-          ),
-        );
-      }
-      pending.parts.push(message);
-      pending.callers.push(caller);
-      return caller.reply.promise;
-    }
-    const batch = { parts: [message], callers: [caller] };
-    this.#coalesced = batch;
-    this.#mailbox
-      .add((waitedMs) => {
-        if (this.#coalesced === batch) this.#coalesced = undefined;
-        return this.#admitted(() =>
-          this.#runTurn(batch.parts.join('\n\n'), batch.callers, waitedMs),
-        );
-      })
-      .catch((error: unknown) => {
-        if (this.#coalesced === batch) this.#coalesced = undefined;
-        for (const each of batch.callers) each.reply.reject(error);
-      });
-    return caller.reply.promise;
-  }
-
   /** Hands the message to the running turn; if it can no longer take it, it waits its turn. */
   async #steer(current: CurrentTurn, message: string, caller: Caller): Promise<void> {
     const steerId = randomUUID();
@@ -298,14 +274,15 @@ export class ActorSession extends Session {
   }
 
   async #runTurn(
-    message: string,
+    message: TurnInput,
     callers: Caller[],
     waitedMs: number,
     history?: ChatMessage[],
+    rest?: PausedTurn,
   ): Promise<void> {
     if (this.destroyedWith) throw this.destroyedWith;
     this.#lastWaitMs = waitedMs;
-    const current = newTurn(randomUUID(), callers, this.observers);
+    const current = newTurn(rest?.turnId ?? randomUUID(), callers, this.observers);
     const { turnId } = current;
     const budget = this.budget;
     const started = this.#host.clock.now();
@@ -319,7 +296,8 @@ export class ActorSession extends Session {
     try {
       await this.#tally.checkBudget(budget);
       // A replaced history is a new conversation too: it supersedes a reset that was due.
-      if (this.#activity.takeReset() || history) await this.#startNewConversation(history);
+      if (!rest && (this.#activity.takeReset() || history))
+        await this.#startNewConversation(history);
       const runner = await this.#supervision.ensure();
       this.#current = current;
       this.state = this.state === 'idle' ? 'running' : this.state;
@@ -332,7 +310,14 @@ export class ActorSession extends Session {
         onCpu: (ms) => {
           cpuMs = ms;
         },
+        stamps: rest?.stamps,
       });
+      if (rest) this.#approvals.desk.ended(rest);
+      if ('paused' in reply) {
+        await this.#approvals.pause(current, reply);
+        outcome = 'paused';
+        return;
+      }
       this.#tally.answered(reply.usage);
       usage = reply.usage;
       settle = () => {
@@ -347,6 +332,7 @@ export class ActorSession extends Session {
           maxTurnCpuMs: budget?.maxTurnCpuMs,
         });
       outcome = error.code;
+      if (rest) await this.#approvals.desk.failed(rest, error);
       this.#tally.failedTurns++;
       this.observers.failed(turnId, error);
       settle = () => {
@@ -356,6 +342,7 @@ export class ActorSession extends Session {
       this.#turnActive = false;
       if (this.#current === current) this.#current = undefined;
       if (this.state === 'running') this.state = 'idle';
+      this.#approvals.turnEnded();
       this.#requeueUntakenSteers(current);
       this.#lastTurnCpuMs = cpuMs;
       this.#activity.noteTurnEnd();
@@ -372,6 +359,31 @@ export class ActorSession extends Session {
       await interruptAnswered(current);
       settle();
     }
+  }
+
+  override async approve(approvalId: string, answer: ApprovalAnswer): Promise<void> {
+    this.assertAnswer(approvalId, answer);
+    await this.#approvals.answer(approvalId, answer);
+  }
+
+  override async approvals(): Promise<PendingApprovalView[]> {
+    await this.#approvals.desk.load();
+    return this.#approvals.desk.list();
+  }
+
+  /** The view its approvals have of this session. */
+  #pausing(): PausingSession {
+    return {
+      key: this.key,
+      agent: this.agent,
+      mailbox: this.#mailbox,
+      observers: this.observers,
+      runRest: (turn, checkpoint, waitedMs) =>
+        this.#admitted(() =>
+          this.#runTurn({ kind: 'resume', checkpoint }, turn.callers, waitedMs, undefined, turn),
+        ),
+      tally: this.#tally,
+    };
   }
 
   #requeueUntakenSteers(current: CurrentTurn): void {

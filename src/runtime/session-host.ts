@@ -1,5 +1,6 @@
 /** What a session needs from its supervisor, kept apart so that the two depend on an interface. */
 import type PQueue from 'p-queue';
+import type { AgentSpec } from '../agent/config.js';
 import type { JournalRecord } from '../agent/journal.js';
 import type { Clock } from '../clock.js';
 import type { SupervisorEvents } from './events.js';
@@ -41,6 +42,8 @@ export interface SessionHost extends SessionGate {
   readonly idleTimeoutMs: number;
   /** When a session starts a new conversation on its next message. */
   resetPolicy(agent: string): ResetPolicy | undefined;
+  /** The agent's approval config: a session of an agent without one never pauses. */
+  approvalConfig(agent: string): AgentSpec['approval'];
   runnerInit(key: string, agent: string, journal: readonly JournalRecord[]): RunnerInit;
   /** A runner for the session: a live slot taken, then a warm worker or a cold start. */
   startRunner(

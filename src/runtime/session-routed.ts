@@ -71,6 +71,14 @@ export class RoutedSession extends Session {
     return reply;
   }
 
+  override approve(): Promise<void> {
+    return Promise.reject(notInCluster());
+  }
+
+  override approvals(): Promise<never> {
+    return Promise.reject(notInCluster());
+  }
+
   /** Its turns run on the node that owns it, and their events reach only their own callers. */
   override observe(_observer: SessionObserver): () => void {
     throw new OptionsInvalidError(
@@ -148,4 +156,10 @@ export class RoutedSession extends Session {
   override get isPassivated(): boolean {
     return false;
   }
+}
+
+function notInCluster(): OptionsInvalidError {
+  return new OptionsInvalidError(
+    'answering approvals through another node is not supported in a cluster yet: answer on the node that owns the session',
+  );
 }

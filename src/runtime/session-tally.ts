@@ -27,7 +27,8 @@ export class SessionTally {
     this.#loaded = true;
     const records = await this.#store.read(this.#key);
     this.usage = records.reduce((sum, record) => addUsage(sum, record.usage), ZERO_USAGE);
-    this.turns = records.length;
+    // A paused turn's marks are not turns: its reply is journaled as one when it completes.
+    this.turns = records.filter((record) => record.approval === undefined).length;
   }
 
   /** Throws the typed budget error if the session has spent its budget. */

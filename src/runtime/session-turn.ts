@@ -3,7 +3,9 @@
  * final one held back until the turn is journaled), the delta journaled, and the reply. A turn
  * that fails ends with the error its callers should see.
  */
+import type { TurnInput, TurnPause } from '../agent/approval.js';
 import type { IdempotencyStamp, JournalRecord } from '../agent/journal.js';
+import { addUsage, type Usage } from '../agent/messages.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import {
   type AgentcellError,
@@ -65,23 +67,32 @@ export interface TurnOutcome {
   readonly cpuMs: number;
 }
 
+/** A turn that stopped for a person, with the idempotency keys its reply will carry. */
+export interface PausedOutcome {
+  readonly paused: TurnPause;
+  readonly stamps: readonly IdempotencyStamp[];
+}
+
 /**
- * Runs `turn` on `runner` under the turn watch, journals it and returns its reply. A completed
- * turn is journaled before anyone hears the reply, so an acknowledged turn is never lost.
- * `onCpu` hears the CPU the worker reported even when the turn then fails.
+ * Runs `turn` on `runner` under the turn watch, journals it and returns its reply (or its
+ * pause, journaled by the caller). A completed turn is journaled before anyone hears the
+ * reply, so an acknowledged turn is never lost. `onCpu` hears the CPU the worker reported even
+ * when the turn then fails. The rest of a paused turn adds what the turn spent before.
  */
 export async function runTurnOn(
   runner: TurnRunner,
   turn: CurrentTurn,
-  message: string,
+  message: TurnInput,
   context: {
     readonly host: SessionHost;
     readonly key: string;
     readonly agent: string;
     readonly maxTurnCpuMs: number | undefined;
     readonly onCpu: (ms: number) => void;
+    /** Keys of messages a paused turn answered before this run. */
+    readonly stamps?: readonly IdempotencyStamp[] | undefined;
   },
-): Promise<Reply> {
+): Promise<Reply | PausedOutcome> {
   const { host } = context;
   const stopWatch = watchTurn(runner, turn, {
     clock: host.clock,
@@ -101,23 +112,37 @@ export async function runTurnOn(
       }
     }
     if (!end.ok) throw fromWire(end.error);
+    const before = typeof message === 'string' ? undefined : message.checkpoint.usage;
+    const spent = (usage: Usage) => (before ? addUsage(before, usage) : usage);
+    const stamps = [
+      ...(context.stamps ?? []),
+      ...turn.callers.flatMap(({ idempotency }) => (idempotency ? [idempotency] : [])),
+    ];
+    if (end.paused) {
+      const { checkpoint } = end.paused;
+      const paused = {
+        ...end.paused,
+        checkpoint: { ...checkpoint, usage: spent(checkpoint.usage) },
+      };
+      return { paused, stamps };
+    }
     const { result } = end;
-    const stamps = turn.callers.flatMap(({ idempotency }) => (idempotency ? [idempotency] : []));
+    const usage = spent(result.delta.usage);
     const record: JournalRecord = {
       turnId: result.turnId,
       messages: result.delta.messages,
-      usage: result.delta.usage,
+      usage,
       ...(result.output !== undefined && { output: result.output }),
       at: host.clock.now(),
       agent: context.agent,
       ...(stamps.length > 0 && { idempotency: stamps }),
     };
     await host.store.append(context.key, record);
-    if (turn.final) hear(turn, turn.final);
+    if (turn.final?.type === 'final') hear(turn, { ...turn.final, usage });
     return {
       text: result.reply,
       turnId: result.turnId,
-      usage: result.delta.usage,
+      usage,
       ...(result.output !== undefined && { output: result.output }),
     };
   } finally {
@@ -136,7 +161,7 @@ function deliver(turn: CurrentTurn, event: TurnEvent): void {
   hear(turn, event);
 }
 
-function hear(turn: CurrentTurn, event: TurnEvent): void {
+export function hear(turn: CurrentTurn, event: TurnEvent): void {
   for (const caller of turn.callers) caller.onEvent?.(event);
   turn.observers.emit(event);
 }

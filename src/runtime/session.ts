@@ -13,6 +13,7 @@ import {
   SessionFailedError,
   SessionReentrantError,
 } from '../errors.js';
+import type { ApprovalAnswer, PendingApprovalView } from './approval-desk.js';
 import { assertIdempotencyKey, fingerprintOf, IdempotencyLedger } from './idempotency.js';
 import { parseBudget, type SessionBudget } from './options.js';
 import type { SessionGate } from './session-host.js';
@@ -200,6 +201,31 @@ export abstract class Session {
    */
   abstract interrupt(reason?: string, turnId?: string): Promise<boolean>;
 
+  /**
+   * Answers a tool call the session's paused turn waits on (an `approval-required` event, or
+   * {@link approvals}): once every call of that turn is answered, the turn goes on, and its
+   * callers and observers hear the rest. Rejects with `AGENTCELL_APPROVAL_NOT_FOUND` for an id
+   * that does not wait here, `AGENTCELL_APPROVAL_ANSWERED` for a second answer, and
+   * `AGENTCELL_APPROVAL_EXPIRED` past `approval.timeoutMs`.
+   *
+   * @example
+   * session.observe({
+   *   onEvent: (e) => {
+   *     if (e.type === 'approval-required') void session.approve(e.approvalId, { approved: true });
+   *   },
+   * });
+   */
+  abstract approve(approvalId: string, answer: ApprovalAnswer): Promise<void>;
+
+  /**
+   * The tool calls waiting for a person, their arguments redacted (`approval.redact`); read
+   * from the journal, so they are listed after a restart too.
+   *
+   * @example
+   * for (const pending of await session.approvals()) console.log(pending.tool, pending.arguments);
+   */
+  abstract approvals(): Promise<PendingApprovalView[]>;
+
   /** The conversation so far, from the journal. */
   abstract history(): Promise<ChatMessage[]>;
 
@@ -277,6 +303,21 @@ export abstract class Session {
       );
     }
     return copies;
+  }
+
+  /** Throws `AGENTCELL_MESSAGE_INVALID` for an answer that is not `{ approved, reason? }`. */
+  protected assertAnswer(approvalId: unknown, answer: unknown): asserts answer is ApprovalAnswer {
+    this.#gate.assertOpen();
+    if (typeof approvalId !== 'string' || approvalId.length === 0 || approvalId.length > 200) {
+      throw new MessageInvalidError('approvalId: expected the id of an approval-required event');
+    }
+    const { approved, reason } = (answer ?? {}) as { approved?: unknown; reason?: unknown };
+    if (typeof approved !== 'boolean') {
+      throw new MessageInvalidError(`approved: expected true or false, got ${typeof approved}`);
+    }
+    if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1000)) {
+      throw new MessageInvalidError('reason: expected a string of at most 1,000 characters');
+    }
   }
 
   protected assertMessage(message: unknown): asserts message is string {

@@ -371,6 +371,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       restart: options.restart,
       idleTimeoutMs: options.idleTimeoutMs,
       resetPolicy: (agent): ResetPolicy | undefined => this.#agents.get(agent)?.options.reset,
+      approvalConfig: (agent) => this.#agents.get(agent)?.blueprint.spec.approval,
       runnerInit: (key, agent, journal) => this.#runnerInit(key, agent, journal),
       startRunner: (session, init) => this.#placement.startRunner(session, init),
       onIdle: (key) => this.#placement.onIdle(key),

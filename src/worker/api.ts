@@ -5,6 +5,7 @@
  */
 
 import type { MessagePort } from 'node:worker_threads';
+import type { TurnInput, TurnPause } from '../agent/approval.js';
 import type { ApprovalRequest, HookContext, ValidatorContext } from '../agent/extensions.js';
 import type { TurnEvent, TurnResult } from '../agent/turn-events.js';
 import type { ErrorWire } from '../errors.js';
@@ -58,8 +59,8 @@ export interface SessionWorkerApi {
   prepare(init: PrepareInit): Promise<{ readonly threadId: number }>;
   /** Binds the worker to a session: a clone of the template with its journal restored. */
   activate(sessionKey: string, journal: string): void;
-  /** Starts a turn; its events and its end arrive on the event port. */
-  startTurn(turnId: string, message: string): void;
+  /** Starts a turn (or the rest of a paused one); its events and its end arrive on the event port. */
+  startTurn(turnId: string, input: TurnInput): void;
   /** Interrupts the turn if it is still running; false if it is not. */
   interrupt(turnId: string, reason: string): boolean;
   /** Hands a message to the running turn at its next LLM step; false if it cannot take it. */
@@ -76,12 +77,14 @@ export interface HostApi {
     reply: string,
     context: Omit<ValidatorContext, 'config'>,
   ): Promise<boolean | string>;
-  approve(request: ApprovalRequest): Promise<boolean>;
+  /** The approver's answer; undefined leaves the call to a person. */
+  approve(request: ApprovalRequest): Promise<boolean | undefined>;
 }
 
-/** How a turn ended: its result, or its error in wire form. */
+/** How a turn ended: its result, a pause for a person, or its error in wire form. */
 export type TurnOutcome =
-  | { readonly ok: true; readonly result: TurnResult }
+  | { readonly ok: true; readonly result: TurnResult; readonly paused?: undefined }
+  | { readonly ok: true; readonly paused: TurnPause; readonly result?: undefined }
   | { readonly ok: false; readonly error: ErrorWire };
 
 /** Posted after a turn's last event. */

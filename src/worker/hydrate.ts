@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { AgentCore, AgentParts } from '../agent/agent-core.js';
+import type { TurnInput } from '../agent/approval.js';
 import { decodeTrustedBlueprint } from '../agent/blueprint-wire.js';
 import type { Hook, Validator } from '../agent/extensions.js';
 import { runTurn } from '../agent/turn.js';
@@ -100,7 +101,7 @@ export async function hydrate(
 export interface SessionTurn {
   readonly sessionKey: string;
   readonly turnId: string;
-  readonly message: string;
+  readonly message: TurnInput;
   /** Messages steered into the turn, taken at each LLM step; returns their ids and texts. */
   readonly steering?: () => readonly { readonly id: string; readonly message: string }[];
 }
@@ -126,6 +127,7 @@ export async function runSessionTurn(
       hooks: hydrated.hooks,
       validators: hydrated.validators,
       approver: (request) => hydrated.host.approve(request),
+      pauseForApproval: true,
       agents: (name) => hydrated.handoffs.get(name),
       steering: () => {
         const steered = turn.steering?.() ?? [];
@@ -133,7 +135,7 @@ export async function runSessionTurn(
         return steered.map((steer) => steer.message);
       },
     });
-    outcome = { ok: true, result };
+    outcome = 'kind' in result ? { ok: true, paused: result } : { ok: true, result };
   } catch (error) {
     outcome = { ok: false, error: toWire(error) };
   }

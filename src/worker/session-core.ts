@@ -9,6 +9,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { type MessagePort, threadId } from 'node:worker_threads';
 import type { AgentCore } from '../agent/agent-core.js';
+import type { TurnInput } from '../agent/approval.js';
 import { decodeJournal, replayJournal } from '../agent/journal.js';
 import type {
   PrepareInit,
@@ -52,7 +53,7 @@ export class SessionCore implements SessionWorkerApi {
     this.#agent = agent;
   }
 
-  startTurn(turnId: string, message: string): void {
+  startTurn(turnId: string, message: TurnInput): void {
     const hydrated = this.#hydrated;
     const agent = this.#agent;
     const outbox = this.#outbox;

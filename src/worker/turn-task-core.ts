@@ -18,10 +18,12 @@
  * - `hostPort`: the host exposes {@link HostApi} on it with comlink (host tools, hooks,
  *   validators, approvals). Kept apart from `port` so comlink never sees our messages.
  */
+
 import { createHash } from 'node:crypto';
 import { type MessagePort, threadId } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import type { AgentCore } from '../agent/agent-core.js';
+import type { TurnInput } from '../agent/approval.js';
 import { decodeJournal, replayJournal } from '../agent/journal.js';
 import { endpointOf } from '../codec.js';
 import { InternalError, toWire } from '../errors.js';
@@ -38,7 +40,7 @@ export interface TurnTaskInput {
   /** The session's journal as it stands before this turn, encoded with the shared codec. */
   readonly journal: string;
   readonly turnId: string;
-  readonly message: string;
+  readonly message: TurnInput;
   /** Control in, events and `turn-end` out. */
   readonly port: MessagePort;
   /** {@link HostApi}, exposed by the host with comlink. */

@@ -184,7 +184,7 @@ function session(pool: TurnPool, key: string, journal: JournalRecord[] = []) {
           events.push(event);
         })
         .then((end): Ran => {
-          if (end.ok) {
+          if (end.ok && end.result) {
             const { delta } = end.result;
             journal.push({ turnId, messages: delta.messages, usage: delta.usage, at: 0 });
           }
@@ -200,6 +200,7 @@ function session(pool: TurnPool, key: string, journal: JournalRecord[] = []) {
 
 function reply(end: TurnEnd): string {
   if (!end.ok) throw new Error(`the turn failed: ${end.error.code} ${end.error.message}`);
+  if (!end.result) throw new Error('the turn paused');
   return end.result.reply;
 }
 
@@ -245,7 +246,7 @@ describe('pooled placement', () => {
     const a = session(pool, 'a');
     const { end, threadId } = await a.send('hello');
     expect(reply(end)).toBe('echo: hello');
-    if (!end.ok) return;
+    if (!end.ok || !end.result) return;
     expect(end.result.delta.messages.map((message) => message.role)).toEqual(['user', 'assistant']);
     expect(end.result.delta.usage.llmCalls).toBe(1);
     expect(end.steered).toEqual([]);

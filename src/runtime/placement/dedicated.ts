@@ -3,9 +3,11 @@
  * port of their own (ordered, and ended by the turn's `turn-end`; the thread's model calls
  * travel on it too and are answered there), host callbacks on another.
  */
+
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { MessageChannel, type ResourceLimits } from 'node:worker_threads';
 import * as Comlink from 'comlink';
+import type { TurnInput } from '../../agent/approval.js';
 import type { TurnEvent } from '../../agent/turn-events.js';
 import { endpointOf } from '../../codec.js';
 import type {
@@ -132,7 +134,7 @@ export class DedicatedRunner implements TurnRunner {
 
   async runTurn(
     turnId: string,
-    message: string,
+    message: TurnInput,
     onEvent: (event: TurnEvent) => void,
   ): Promise<TurnEnd> {
     const turn: ActiveTurn = { turnId, onEvent, ended: deferred(), lastSeq: -1 };

@@ -115,7 +115,10 @@ export class ModelCallServer {
         this.#usage.delete(message.turnId);
         this.#served.delete(message.turnId);
         if (!message.ok) return message;
-        const { result } = message;
+        const { result, paused } = message;
+        if (paused) {
+          return { ...message, paused: { ...paused, checkpoint: { ...paused.checkpoint, usage } } };
+        }
         return { ...message, result: { ...result, delta: { ...result.delta, usage } } };
       }
       default:

@@ -13,6 +13,7 @@
  * other turns on that thread (with AGENTCELL_SESSION_CRASHED; as pooled turns are stateless,
  * nothing but those turns is lost).
  */
+import type { TurnInput } from '../../agent/approval.js';
 import type { TurnEvent } from '../../agent/turn-events.js';
 import {
   CapacityExceededError,
@@ -117,7 +118,7 @@ export class PooledRunner implements TurnRunner {
 
   async runTurn(
     turnId: string,
-    message: string,
+    message: TurnInput,
     onEvent: (event: TurnEvent) => void,
   ): Promise<TurnEnd> {
     if (this.#exit) {

@@ -3,6 +3,7 @@
  * session actor talks to either through this interface, so ordering, busy policies and
  * supervision are written once.
  */
+import type { TurnInput } from '../../agent/approval.js';
 import type { TurnEvent } from '../../agent/turn-events.js';
 import type { ModelService } from '../../llm/model-service.js';
 import type { AgentInit, HostApi, TurnEnd, WorkerStats } from '../../worker/api.js';
@@ -30,7 +31,7 @@ export interface TurnRunner {
    * with `AGENTCELL_SESSION_CRASHED` if the thread dies first. Never resolves before the
    * worker has confirmed the turn ended.
    */
-  runTurn(turnId: string, message: string, onEvent: (event: TurnEvent) => void): Promise<TurnEnd>;
+  runTurn(turnId: string, input: TurnInput, onEvent: (event: TurnEvent) => void): Promise<TurnEnd>;
   interrupt(turnId: string, reason: string): Promise<boolean>;
   steer(turnId: string, steerId: string, message: string): Promise<boolean>;
   stats(): Promise<WorkerStats>;
