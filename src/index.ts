@@ -15,6 +15,7 @@ export {
   type FromBlueprintOptions,
   type Handoff,
 } from './agent/agent.js';
+export type { ApprovalDecision, ApprovalMark } from './agent/approval.js';
 export {
   BLUEPRINT_VERSION,
   type Blueprint,
@@ -70,7 +71,11 @@ export {
   type AgentcellErrorCode,
   type AgentcellErrorOptions,
   AgentNotRegisteredError,
+  ApprovalAnsweredError,
   ApprovalDeniedError,
+  ApprovalExpiredError,
+  ApprovalNotFoundError,
+  ApprovalTimeoutError,
   BlueprintInvalidError,
   BudgetExceededError,
   CapacityExceededError,
@@ -134,6 +139,8 @@ export {
   type LogLevel,
   setLogger,
 } from './log.js';
+export type { ApprovalAnswer, PendingApprovalView } from './runtime/approval-desk.js';
+export { redactArguments } from './runtime/approval-view.js';
 export type { SupervisorEvents } from './runtime/events.js';
 export type {
   BusyPolicy,

@@ -59,7 +59,7 @@ beforeAll(async () => {
     rules: ['approve', 'deny', 'twice', 'passivate', 'enqueue', 'reject', 'interrupt', 'steer']
       .map((match, index) => payRule(match, index + 1))
       .concat([payRule('coalesce', 50), payRule('late', 60), payRule('fail', 70)])
-      .concat([payRule('auto', 80), payRule('ask', 90)]),
+      .concat([payRule('auto', 80), payRule('pooled', 90)]),
   });
   const tools = new ToolRegistry();
   tools.register(pay);
@@ -76,6 +76,9 @@ beforeAll(async () => {
   });
   const approval = { tools: ['pay'], redact: ['card.number'] };
   supervisor.register('payer', mockAgent(mock, { tools: [pay], approval }));
+  supervisor.register('payer-pooled', mockAgent(mock, { tools: [pay], approval }), {
+    placement: 'pooled',
+  });
   supervisor.register(
     'deny-late',
     mockAgent(mock, { tools: [pay], approval: { ...approval, timeoutMs: 60_000 } }),
@@ -218,6 +221,17 @@ describe('a tool call that needs a person', () => {
 
     expect(await reply).toMatchObject({ text: 'done passivate' });
     expect(paid.filter((amount) => amount === 4)).toHaveLength(1);
+  });
+
+  it('pauses and resumes a pooled turn the same way (the checkpoint travels with the task)', async () => {
+    const s = session('appr:pooled', 'payer-pooled');
+    const { reply, asked } = await paused(s, 'pooled');
+
+    await s.approve(asked.approvalId, { approved: true });
+
+    expect(await reply).toMatchObject({ text: 'done pooled', turnId: asked.turnId });
+    expect(paid.filter((amount) => amount === 90)).toHaveLength(1);
+    expect((await s.stats()).usage.llmCalls).toBe(2);
   });
 
   it('is decided by the injected approver first, when it answers', async () => {
