@@ -10,6 +10,7 @@ import { errorFields, log } from '../log.js';
 import type { SupervisorEvents } from '../runtime/events.js';
 import type { Session } from '../runtime/session.js';
 import type { Supervisor } from '../runtime/supervisor.js';
+import { answerApproval } from './approvals.js';
 import { DashboardHub } from './dashboard.js';
 import { sendDashboardPage } from './dashboard-page.js';
 import {
@@ -206,6 +207,11 @@ export class GatewayCore {
         );
         const interrupted = await session.interrupt(body.reason ?? 'interrupted by the client');
         return sendJson(res, 200, { interrupted });
+      }
+      case 'answerApproval': {
+        const session = await this.#existing(req, route.rawKey, scope);
+        const body = await readJson(req, this.#options.maxBodyBytes);
+        return sendJson(res, 202, await answerApproval(session, route.rawId, body));
       }
       case 'observeSession': {
         const session = await this.#existing(req, route.rawKey, scope);

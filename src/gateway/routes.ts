@@ -14,6 +14,7 @@ export type Route =
   | { readonly name: 'deleteSession'; readonly rawKey: string }
   | { readonly name: 'postMessage'; readonly rawKey: string }
   | { readonly name: 'interrupt'; readonly rawKey: string }
+  | { readonly name: 'answerApproval'; readonly rawKey: string; readonly rawId: string }
   | { readonly name: 'observeSession'; readonly rawKey: string }
   | { readonly name: 'models' }
   | { readonly name: 'chatCompletions' }
@@ -39,6 +40,7 @@ export const ROUTE_LABELS: Readonly<Record<RouteName, string>> = {
   deleteSession: 'DELETE /v1/sessions/:key',
   postMessage: 'POST /v1/sessions/:key/messages',
   interrupt: 'POST /v1/sessions/:key/interrupt',
+  answerApproval: 'POST /v1/sessions/:key/approvals/:approvalId',
   observeSession: 'GET /v1/sessions/:key/events',
   models: 'GET /v1/models',
   chatCompletions: 'POST /v1/chat/completions',
@@ -123,6 +125,9 @@ function routesOf(path: string): Readonly<Record<string, Route>> | undefined {
   if (!path.startsWith(`${SESSIONS}/`)) return undefined;
   const rest = path.slice(SESSIONS.length + 1).split('/');
   const [rawKey, action, ...extra] = rest;
+  if (action === 'approvals' && rawKey && extra.length === 1 && extra[0]) {
+    return { POST: { name: 'answerApproval', rawKey, rawId: extra[0] } };
+  }
   if (rawKey === undefined || rawKey === '' || extra.length > 0) return undefined;
   if (action === undefined) {
     return { GET: { name: 'getSession', rawKey }, DELETE: { name: 'deleteSession', rawKey } };

@@ -19,6 +19,8 @@ export async function sessionView(
     failedTurns: stats.failedTurns,
     restarts: stats.restarts,
     usage: stats.usage,
+    // Where the session runs on another node, its approvals are listed there.
+    approvals: await session.approvals().catch(() => undefined),
     ...(withHistory && { history: await session.history() }),
   };
 }
