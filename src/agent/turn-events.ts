@@ -42,6 +42,8 @@ export type TurnEventBody =
       readonly arguments: unknown;
       /** When an unanswered approval times out (clock milliseconds), under `approval.timeoutMs`. */
       readonly expiresAt?: number | undefined;
+      /** How many calls of this step wait for a person: one such event comes for each. */
+      readonly approvals: number;
     }
   | { readonly type: 'usage'; readonly usage: Usage }
   | {

@@ -71,6 +71,7 @@ export class SessionApprovals {
         name: approval.tool,
         arguments: approval.arguments,
         expiresAt: approval.expiresAt,
+        approvals: approvals.length,
         sessionKey: this.#session.key,
         turnId: current.turnId,
         seq: seq + index,

@@ -41,6 +41,12 @@ export type UiChunk =
   | { readonly type: 'tool-output-available'; readonly toolCallId: string; readonly output: string }
   | { readonly type: 'tool-output-error'; readonly toolCallId: string; readonly errorText: string }
   | {
+      readonly type: 'tool-approval-request';
+      readonly approvalId: string;
+      readonly toolCallId: string;
+    }
+  | { readonly type: 'tool-output-denied'; readonly toolCallId: string }
+  | {
       readonly type: 'data-agentcell-session';
       readonly id: string;
       readonly data: AgentcellSessionData;
@@ -48,7 +54,7 @@ export type UiChunk =
   | { readonly type: 'data-agentcell-turn'; readonly id: string; readonly data: { turnId: string } }
   | { readonly type: 'data-agentcell-usage'; readonly id: string; readonly data: Usage }
   | { readonly type: 'error'; readonly errorText: string }
-  | { readonly type: 'finish'; readonly finishReason: 'stop' | 'error' };
+  | { readonly type: 'finish'; readonly finishReason: 'stop' | 'error' | 'tool-calls' };
 
 /** One chunk as an SSE frame; JSON never contains a raw newline, so `data` is one line. */
 export function uiFrame(chunk: UiChunk): string {
@@ -79,8 +85,12 @@ export class UiMessageChunks {
   /** The text of the open step: a reply the turn rewrote afterwards is compared with it. */
   #stepText = '';
 
-  constructor(session: AgentcellSessionData) {
+  /** Calls the client was shown before this stream (asked for approval): not shown again. */
+  readonly #shown: ReadonlySet<string>;
+
+  constructor(session: AgentcellSessionData, shown: ReadonlySet<string> = new Set()) {
     this.#session = session;
+    this.#shown = shown;
   }
 
   /** The chunks `event` adds (a `final` event is given to {@link finish} instead). */
@@ -98,8 +108,21 @@ export class UiMessageChunks {
         if (this.#callDone) this.#nextStep(out);
         this.#callDone = true;
         break;
+      case 'approval-required':
+        this.#closeText(out);
+        out.push(
+          {
+            type: 'tool-input-available',
+            toolCallId: event.callId,
+            toolName: event.name,
+            input: event.arguments,
+          },
+          { type: 'tool-approval-request', approvalId: event.approvalId, toolCallId: event.callId },
+        );
+        break;
       case 'tool-start':
         this.#closeText(out);
+        if (this.#shown.has(event.callId)) break;
         out.push({
           type: 'tool-input-available',
           toolCallId: event.callId,
@@ -108,6 +131,10 @@ export class UiMessageChunks {
         });
         break;
       case 'tool-end':
+        if (event.error?.code === 'AGENTCELL_APPROVAL_DENIED') {
+          out.push({ type: 'tool-output-denied', toolCallId: event.callId });
+          break;
+        }
         out.push(
           event.ok
             ? { type: 'tool-output-available', toolCallId: event.callId, output: event.result }
@@ -139,6 +166,14 @@ export class UiMessageChunks {
     this.#closeStep(out);
     out.push({ type: 'data-agentcell-usage', id: 'agentcell-usage', data: usage });
     out.push({ type: 'finish', finishReason: 'stop' });
+    return out;
+  }
+
+  /** The end of this stream while the turn waits for approval; its rest comes in the next. */
+  paused(): UiChunk[] {
+    const out: UiChunk[] = [];
+    this.#closeStep(out);
+    out.push({ type: 'finish', finishReason: 'tool-calls' });
     return out;
   }
 

@@ -25,7 +25,30 @@ export interface UiChatRequest {
   readonly earlier: readonly UiDialogueLine[];
   /** The agent the body names (`agent`, or `model`), if any. */
   readonly agent: string | undefined;
+  /**
+   * Answers the client gave to approval requests (`addToolApprovalResponse`): the tool parts
+   * of its last message, an assistant one, in state `approval-responded`. With any, the
+   * request continues the paused turn instead of sending a message.
+   */
+  readonly approvals: readonly UiApprovalResponse[];
 }
+
+export interface UiApprovalResponse {
+  readonly approvalId: string;
+  readonly toolCallId: string;
+  readonly approved: boolean;
+  readonly reason?: string | undefined;
+}
+
+const approvalPartSchema = z.looseObject({
+  state: z.literal('approval-responded'),
+  toolCallId: z.string().min(1),
+  approval: z.looseObject({
+    id: z.string().min(1).max(200),
+    approved: z.boolean(),
+    reason: z.string().max(1000).optional(),
+  }),
+});
 
 const partSchema = z.looseObject({ type: z.string(), text: z.unknown().optional() });
 
@@ -74,7 +97,25 @@ export function readUiChatRequest(body: unknown): UiChatRequest {
     message,
     earlier,
     agent: parsed.agent ?? parsed.model,
+    approvals: messages.at(-1)?.role === 'assistant' ? approvalsOf(messages.at(-1)?.parts) : [],
   };
+}
+
+/** The approval answers among the parts of the client's last (assistant) message. */
+function approvalsOf(parts: readonly z.infer<typeof partSchema>[] = []): UiApprovalResponse[] {
+  return parts.flatMap((part, at) => {
+    if ((part as { state?: unknown }).state !== 'approval-responded') return [];
+    const parsed = approvalPartSchema.safeParse(part);
+    if (!parsed.success) {
+      throw new MessageInvalidError(
+        `body.messages[-1].parts[${at}]: an approval response takes { toolCallId, approval: { id, approved, reason? } }`,
+      );
+    }
+    const { toolCallId, approval } = parsed.data;
+    return [
+      { approvalId: approval.id, toolCallId, approved: approval.approved, reason: approval.reason },
+    ];
+  });
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TurnEvent } from '../../agent/turn-events.js';
+import { NotFoundError } from '../../errors.js';
 import type { Session } from '../../runtime/session.js';
 import { readJson, sendJson } from '../http.js';
 import { idempotencyOf } from '../idempotency.js';
@@ -18,6 +19,7 @@ import { decodeKey, type Route } from '../routes.js';
 import { admitted, settle } from '../sse.js';
 import { assertNoTenantPrefix, namespacedKey, type Tenant } from '../tenants.js';
 import { watchTurnConnection } from '../turn-connection.js';
+import { answerAndFollow } from './approval-turn.js';
 import { DONE_FRAME, UI_STREAM_HEADERS, UiMessageChunks, uiFrame } from './chunks.js';
 import { historyFor } from './history.js';
 import { readUiChatRequest } from './request.js';
@@ -58,6 +60,12 @@ export class UiChatRoutes {
     const namespaced = this.#chatKey(tenant, request.chatId, scope);
     // A conversation journaled before (a restart, another node) goes on with its own agent.
     const existing = await supervisor.find(namespaced);
+    if (request.approvals.length > 0) {
+      if (!existing) throw new NotFoundError(`no chat ${JSON.stringify(request.chatId)}`);
+      const events = await answerAndFollow(existing, request.approvals);
+      const shown = new Set(request.approvals.map((answer) => answer.toolCallId));
+      return this.#stream(req, res, existing, events, tenant, scope, shown);
+    }
     await this.#context.admit(tenant, async () => {
       const session = openSession(supervisor, options.defaultAgent, {
         tenant,
@@ -105,6 +113,7 @@ export class UiChatRoutes {
     events: AsyncIterable<TurnEvent>,
     tenant: Tenant,
     scope: RouteScope,
+    shown?: ReadonlySet<string>,
   ): Promise<void> {
     const context = this.#context;
     // A refusal that comes at once (mailbox full, session busy) is answered with its status.
@@ -119,12 +128,13 @@ export class UiChatRoutes {
       interruptOnDisconnect: context.options.interruptOnDisconnect,
       heartbeatMs: 0,
     });
-    const chunks = new UiMessageChunks({ key: scope.key ?? '', agent: session.agent });
+    const chunks = new UiMessageChunks({ key: scope.key ?? '', agent: session.agent }, shown);
     const send = (list: ReturnType<UiMessageChunks['next']>) => {
       for (const chunk of list) relay.push(uiFrame(chunk));
     };
     try {
       let final: Extract<TurnEvent, { type: 'final' }> | undefined;
+      let asked = 0;
       for (let step = await first; ; step = await settle(iterator.next())) {
         if (!step.ok) throw step.error;
         if (step.result.done) break;
@@ -132,10 +142,17 @@ export class UiChatRoutes {
         watch.seen(event.turnId);
         if (event.type === 'final') final = event;
         else send(chunks.next(event));
+        // Paused for approval: this stream ends; the client's answers bring the rest.
+        if (event.type === 'approval-required' && ++asked === event.approvals) break;
       }
-      if (!final) throw new Error('the turn ended without a reply');
-      context.countReply(tenant.id, final.turnId, final.usage);
-      send(chunks.finish(final.turnId, final.reply, final.usage));
+      if (asked > 0 && !final) {
+        void iterator.return?.();
+        send(chunks.paused());
+      } else {
+        if (!final) throw new Error('the turn ended without a reply');
+        context.countReply(tenant.id, final.turnId, final.usage);
+        send(chunks.finish(final.turnId, final.reply, final.usage));
+      }
     } catch (error) {
       context.onFailure(error, req, scope);
       send(chunks.fail(context.toPublic(error, scope).message));
