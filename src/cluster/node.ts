@@ -12,6 +12,7 @@ import { assertSessionKey } from '../runtime/session-key.js';
 import type { Reply } from '../runtime/session-types.js';
 import { RedisStore } from '../runtime/stores/redis.js';
 import { Supervisor } from '../runtime/supervisor.js';
+import { denyWhatWaitsForAPerson } from './approvals.js';
 import { FencedJournal } from './fenced-journal.js';
 import { ShardInbox } from './inbox.js';
 import { InboxConsumer } from './inbox-consumer.js';
@@ -105,7 +106,11 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       },
       requestOf: (key) => this.#consumer.requestOf(key),
     });
-    this.supervisor = new Supervisor({ ...options.supervisor, store: journal });
+    this.supervisor = new Supervisor({
+      ...options.supervisor,
+      store: journal,
+      approver: denyWhatWaitsForAPerson(options.supervisor?.approver),
+    });
     this.#ownership = new ShardOwnership({
       ...resolved,
       membership: this.#membership,

@@ -15,6 +15,8 @@ import { ownerOf, shardOf } from '../../src/cluster/shards.js';
 import { encode } from '../../src/codec.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
+import { defineTool } from '../../src/tools/define-tool.js';
+import { ToolRegistry } from '../../src/tools/registry.js';
 import { deleteKeys } from '../fixtures/redis-keys.js';
 import { sharedRedisUrl } from '../support/redis.js';
 import { until } from './harness.js';
@@ -30,8 +32,23 @@ let alpha: Supervisor;
 let beta: Supervisor;
 let keyCounter = 0;
 
+/** Runs of the `pay` tool, which needs approval: a cluster denies what waits for a person. */
+let paid = 0;
+const pay = defineTool({
+  name: 'pay',
+  description: 'Pays',
+  host: true,
+  run: () => {
+    paid++;
+    return 'paid';
+  },
+});
+
 function makeSupervisor(nodeId: string): Supervisor {
+  const tools = new ToolRegistry();
+  tools.register(pay);
   const supervisor = new Supervisor({
+    tools,
     warmPoolSize: 0,
     cluster: redisCluster({
       redis: REDIS_URL,
@@ -45,6 +62,17 @@ function makeSupervisor(nodeId: string): Supervisor {
   supervisor.register(
     'cell',
     new Agent({ name: 'cell', llm: 'mock-model', baseUrl: mock.url, apiKey: 'sk-test' }),
+  );
+  supervisor.register(
+    'payer',
+    new Agent({
+      name: 'payer',
+      llm: 'mock-model',
+      baseUrl: mock.url,
+      apiKey: 'sk-test',
+      tools: [pay],
+      approval: { tools: ['pay'] },
+    }),
   );
   return supervisor;
 }
@@ -60,7 +88,13 @@ function keyOwnedBy(node: (typeof NODES)[number], tag: string): string {
 beforeAll(async () => {
   mock = await startMockLlm({
     latency: { tokensPerSecond: 400 },
-    rules: [{ match: 'hang', steps: [{ fault: { kind: 'stall' } }] }],
+    rules: [
+      { match: 'hang', steps: [{ fault: { kind: 'stall' } }] },
+      {
+        match: 'pay please',
+        steps: [{ toolCalls: [{ name: 'pay', arguments: {} }] }, { reply: 'done' }],
+      },
+    ],
   });
   admin = new Redis(REDIS_URL);
   alpha = makeSupervisor('alpha');
@@ -131,6 +165,19 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
       alpha.off('turn:end', onAlpha);
       beta.off('turn:end', onBeta);
     }
+  });
+
+  it('denies a tool call left to a person (no turn waits across nodes yet), typed', async () => {
+    const key = keyOwnedBy('beta', 'approval');
+    const session = alpha.session(key, { agent: 'payer' });
+
+    expect(await session.send('pay please')).toMatchObject({ text: 'done' });
+
+    expect(paid).toBe(0);
+    const toolMessage = (await session.history()).find((message) => message.role === 'tool');
+    expect(toolMessage?.content).toContain('AGENTCELL_APPROVAL_DENIED');
+    const refused = await session.approve('any', { approved: true }).catch((error) => error);
+    expect(refused).toMatchObject({ code: 'AGENTCELL_OPTIONS_INVALID' });
   });
 
   it('finds a session another node was asked for, with its agent and history', async () => {
