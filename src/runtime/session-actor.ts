@@ -214,8 +214,8 @@ export class ActorSession extends Session {
     this.assertMessage(message);
     const history = this.checkedHistory(submission.history);
     this.#activity.noteMessage();
-    const { onEvent, idempotency } = submission;
-    const caller: Caller = { reply: deferred(), onEvent, idempotency };
+    const { onEvent, idempotency, trace } = submission;
+    const caller: Caller = { reply: deferred(), onEvent, idempotency, trace };
     const busy = this.#turnActive || this.#mailbox.size > 0;
     if (busy && this.#policy === 'reject') {
       throw new SessionBusyError(`session ${JSON.stringify(this.key)} is in a turn`);
@@ -312,6 +312,7 @@ export class ActorSession extends Session {
     let outcome = 'ok';
     let cpuMs: number | undefined;
     let usage: Usage | undefined;
+    let replyText: string | undefined;
     // Callers are settled last, once the session is idle again: whoever awaited a reply may
     // send the next message at once, even under the 'reject' policy.
     let settle: () => void = () => {};
@@ -324,6 +325,14 @@ export class ActorSession extends Session {
       this.#current = current;
       this.state = this.state === 'idle' ? 'running' : this.state;
       this.#host.emit('turn:start', { key: this.key, turnId, waitedMs });
+      this.#host.traces.begin({
+        key: this.key,
+        turnId,
+        agent: this.agent,
+        message,
+        waitedMs,
+        parent: callers[0]?.trace,
+      });
       const reply = await runTurnOn(runner, current, message, {
         host: this.#host,
         key: this.key,
@@ -335,6 +344,7 @@ export class ActorSession extends Session {
       });
       this.#tally.answered(reply.usage);
       usage = reply.usage;
+      replyText = reply.text;
       settle = () => {
         for (const caller of current.callers) caller.reply.resolve(reply);
       };
@@ -361,11 +371,14 @@ export class ActorSession extends Session {
       this.#activity.noteTurnEnd();
       this.#armIdleTimer();
       this.#host.onIdle(this.key);
+      this.#host.traces.end(turnId, outcome, usage, replyText);
       this.#host.emit('turn:end', {
         key: this.key,
+        agent: this.agent,
         turnId,
         outcome,
         durationMs: this.#host.clock.now() - started,
+        firstTokenMs: current.firstTextAt === undefined ? undefined : current.firstTextAt - started,
         cpuMs,
         usage,
       });

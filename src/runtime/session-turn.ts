@@ -3,6 +3,7 @@
  * final one held back until the turn is journaled), the delta journaled, and the reply. A turn
  * that fails ends with the error its callers should see.
  */
+import type { Context } from '@opentelemetry/api';
 import type { IdempotencyStamp, JournalRecord } from '../agent/journal.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import {
@@ -28,6 +29,8 @@ export interface Caller {
   readonly onEvent: ((event: TurnEvent) => void) | undefined;
   /** Journaled with the turn, so that a repeat is answered after a restart too. */
   readonly idempotency?: IdempotencyStamp | undefined;
+  /** The caller's trace context: the turn's span continues it. */
+  readonly trace?: Context | undefined;
 }
 
 export interface CurrentTurn extends WatchedTurn {
@@ -39,6 +42,8 @@ export interface CurrentTurn extends WatchedTurn {
   readonly inFlightTools: Map<string, string>;
   /** Held back until the turn is journaled. */
   final?: TurnEvent | undefined;
+  /** When the turn's first text arrived (host clock), for the first-token latency. */
+  firstTextAt?: number | undefined;
   /** Settles when the thread answered an interrupt of this turn (whatever it answered). */
   interruptAnswered?: Promise<unknown> | undefined;
 }
@@ -91,7 +96,11 @@ export async function runTurnOn(
     sessionKey: context.key,
   });
   try {
-    const end = await runner.runTurn(turn.turnId, message, (event) => deliver(turn, event));
+    const end = await runner.runTurn(turn.turnId, message, (event) => {
+      if (event.type === 'text') turn.firstTextAt ??= host.clock.now();
+      host.traces.event(event);
+      deliver(turn, event);
+    });
     context.onCpu(end.cpuMs);
     for (const steerId of end.steered) {
       const steer = turn.steers.get(steerId);

@@ -48,6 +48,7 @@ import {
   type SupervisorStats,
   type SupervisorStatus,
 } from './supervisor-stats.js';
+import { TurnTraces } from './turn-traces.js';
 
 export type { SupervisorOptions } from './supervisor-options.js';
 export type { SupervisorStats, SupervisorStatus } from './supervisor-stats.js';
@@ -77,6 +78,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #hostApi: HostApi;
   /** Every model call of every session goes through it; the credentials stay here. */
   readonly #models: ModelService;
+  readonly #traces: TurnTraces;
   readonly #sessionHost: SessionHost;
   readonly #placement: LocalPlacement;
   /** Set in cluster mode: sessions then run wherever their owner is. */
@@ -104,7 +106,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#ownsStore = this.#options.store === undefined;
     this.#store = this.#options.store ?? new MemoryStore();
     this.#admission = new PQueue({ concurrency: this.#options.maxConcurrentTurns });
-    this.#models = new ModelService({ clock: this.#options.clock });
+    this.#traces = new TurnTraces(this.#options.tracing);
+    this.#models = new ModelService({
+      clock: this.#options.clock,
+      telemetry: {
+        tracer: this.#traces.tracer,
+        recordContent: this.#traces.recordContent,
+        onCall: (call) => this.emit('model:call', call),
+      },
+    });
     this.#agents = new AgentRegistry(this.#options.tools, this.#models);
     this.#hostApi = makeHostApi(
       this.#options,
@@ -370,6 +380,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       interruptGraceMs: options.interruptGraceMs,
       restart: options.restart,
       idleTimeoutMs: options.idleTimeoutMs,
+      traces: this.#traces,
       resetPolicy: (agent): ResetPolicy | undefined => this.#agents.get(agent)?.options.reset,
       runnerInit: (key, agent, journal) => this.#runnerInit(key, agent, journal),
       startRunner: (session, init) => this.#placement.startRunner(session, init),
@@ -387,6 +398,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       validators: Object.keys(this.#options.validators),
       host: this.#hostApi,
       models: this.#models,
+      spans: this.#traces,
     };
   }
 

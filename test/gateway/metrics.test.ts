@@ -76,7 +76,7 @@ describe('GET /metrics', () => {
     expect(parsed.value('agentcell_replies_total', { tenant: 'limited' })).toBe(2);
     expect(parsed.value('agentcell_gateway_turns_in_flight', { tenant: 'acme' })).toBe(0);
     expect(parsed.value('agentcell_gateway_closing')).toBe(0);
-    expect(world.gateway.metrics()).toMatch(/^# HELP /);
+    expect(await world.gateway.metrics()).toMatch(/^# HELP /);
   });
 
   it('can require a token, or not be served at all', async () => {

@@ -290,7 +290,7 @@ describe('secrets never leave', () => {
     expect((hidden.json as { error?: { code?: string } }).error?.code).toBe('AGENTCELL_INTERNAL');
 
     // Metrics, stats and listings.
-    capture('gateway.metrics()', gateway.metrics());
+    capture('gateway.metrics()', await gateway.metrics());
     const metrics = await client.request('GET', '/metrics', {
       headers: { authorization: `Bearer ${METRICS_TOKEN}` },
     });
