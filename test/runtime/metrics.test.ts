@@ -40,7 +40,7 @@ afterAll(async () => {
   await mock?.close();
 });
 
-async function valueOf(
+async function sampleOf(
   registry: Registry,
   name: string,
   labels: Record<string, string | number> = {},
@@ -63,31 +63,33 @@ describe('SupervisorMetrics', () => {
       const provider = new URL(mock.url).host;
       const agent = { agent: 'forecaster' };
 
-      expect(await valueOf(registry, 'agentcell_turns_total', { ...agent, outcome: 'ok' })).toBe(1);
+      expect(await sampleOf(registry, 'agentcell_turns_total', { ...agent, outcome: 'ok' })).toBe(
+        1,
+      );
       expect(
-        await valueOf(registry, 'agentcell_turn_duration_seconds', { ...agent, le: '+Inf' }),
+        await sampleOf(registry, 'agentcell_turn_duration_seconds', { ...agent, le: '+Inf' }),
       ).toBe(1);
       expect(
-        await valueOf(registry, 'agentcell_first_token_seconds', { ...agent, le: '+Inf' }),
+        await sampleOf(registry, 'agentcell_first_token_seconds', { ...agent, le: '+Inf' }),
       ).toBe(1);
       expect(
-        await valueOf(registry, 'agentcell_model_call_duration_seconds', {
+        await sampleOf(registry, 'agentcell_model_call_duration_seconds', {
           provider,
           outcome: 'ok',
           le: '+Inf',
         }),
       ).toBe(2);
       expect(
-        await valueOf(registry, 'agentcell_model_retries_total', {
+        await sampleOf(registry, 'agentcell_model_retries_total', {
           provider,
           code: 'AGENTCELL_LLM_RATE_LIMITED',
         }),
       ).toBe(1);
-      expect(await valueOf(registry, 'agentcell_model_rate_limited_total', { provider })).toBe(1);
+      expect(await sampleOf(registry, 'agentcell_model_rate_limited_total', { provider })).toBe(1);
       expect(
-        await valueOf(registry, 'agentcell_agent_tokens_total', { ...agent, type: 'input' }),
+        await sampleOf(registry, 'agentcell_agent_tokens_total', { ...agent, type: 'input' }),
       ).toBe(reply.usage.inputTokens);
-      expect(await valueOf(registry, 'agentcell_sessions_live')).toBe(1);
+      expect(await sampleOf(registry, 'agentcell_sessions_live')).toBe(1);
 
       const text = await registry.metrics();
       const parsed = parseExposition(text);
@@ -104,9 +106,9 @@ describe('SupervisorMetrics', () => {
       expect(parsed.types.has('process_cpu_user_seconds_total')).toBe(false);
 
       await session.passivate('requested');
-      expect(await valueOf(registry, 'agentcell_passivations_total', { reason: 'requested' })).toBe(
-        1,
-      );
+      expect(
+        await sampleOf(registry, 'agentcell_passivations_total', { reason: 'requested' }),
+      ).toBe(1);
     } finally {
       metrics.close();
     }
@@ -118,7 +120,7 @@ describe('SupervisorMetrics', () => {
     const metrics = new SupervisorMetrics(supervisor, { registry });
     metrics.stop();
     await supervisor.session('tenant-9:other', { agent: 'forecaster' }).send('hello');
-    expect(await valueOf(registry, 'agentcell_turns_total')).toBeUndefined();
+    expect(await sampleOf(registry, 'agentcell_turns_total')).toBeUndefined();
     metrics.close();
   });
 });
