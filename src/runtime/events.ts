@@ -70,4 +70,5 @@ export const SUPERVISOR_EVENT_NAMES = [
   'session:restart',
   'session:fail',
   'session:close',
+  'model:call',
 ] as const satisfies readonly (keyof SupervisorEvents)[];
