@@ -45,6 +45,8 @@ export interface SupervisorEvents {
   'session:crash': [
     {
       readonly key: string;
+      /** The turn that was running, if one was. */
+      readonly turnId: string | undefined;
       readonly error: AgentcellError;
       readonly inFlightTools: readonly string[];
     },

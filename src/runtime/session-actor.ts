@@ -30,6 +30,7 @@ import {
   interruptTurn,
   newTurn,
   runTurnOn,
+  steerTurn,
   turnError,
 } from './session-turn.js';
 import type { Reply, SessionStats } from './session-types.js';
@@ -76,9 +77,9 @@ export class ActorSession extends Session {
       get stopping() {
         return session.state === 'closed' || session.state === 'closing';
       },
-      runningTools: () => {
+      runningTurn: () => {
         const current = this.#current;
-        return current && [...current.inFlightTools.values()];
+        return current && { turnId: current.turnId, tools: [...current.inFlightTools.values()] };
       },
       onRunnerStarted: () => this.#armIdleTimer(),
       fail: (failure) => this.#fail(failure),
@@ -293,7 +294,7 @@ export class ActorSession extends Session {
     current.steers.set(steerId, { message, caller });
     const runner = this.#supervision.runner;
     // Not taken (the turn ended, or the worker went) means queued: nothing is lost either way.
-    const taken = await runner?.steer(current.turnId, steerId, message).catch(() => false);
+    const taken = runner ? await steerTurn(runner, current, steerId, message, this.key) : false;
     if (!taken && current.steers.delete(steerId)) this.#enqueue(message, [caller], true);
   }
 
@@ -325,18 +326,11 @@ export class ActorSession extends Session {
       this.#current = current;
       this.state = this.state === 'idle' ? 'running' : this.state;
       this.#host.emit('turn:start', { key: this.key, turnId, waitedMs });
-      this.#host.traces.begin({
-        key: this.key,
-        turnId,
-        agent: this.agent,
-        message,
-        waitedMs,
-        parent: callers[0]?.trace,
-      });
       const reply = await runTurnOn(runner, current, message, {
         host: this.#host,
         key: this.key,
         agent: this.agent,
+        waitedMs,
         maxTurnCpuMs: budget?.maxTurnCpuMs,
         onCpu: (ms) => {
           cpuMs = ms;

@@ -83,6 +83,8 @@ export async function runTurnOn(
     readonly host: SessionHost;
     readonly key: string;
     readonly agent: string;
+    /** How long the message waited in the mailbox. */
+    readonly waitedMs: number;
     readonly maxTurnCpuMs: number | undefined;
     readonly onCpu: (ms: number) => void;
   },
@@ -95,6 +97,9 @@ export async function runTurnOn(
     maxTurnCpuMs: context.maxTurnCpuMs,
     sessionKey: context.key,
   });
+  const { key, agent, waitedMs } = context;
+  const parent = turn.callers[0]?.trace;
+  host.traces.begin({ key, turnId: turn.turnId, agent, message, waitedMs, parent });
   try {
     const end = await runner.runTurn(turn.turnId, message, (event) => {
       if (event.type === 'text') turn.firstTextAt ??= host.clock.now();
@@ -194,6 +199,23 @@ export function interruptTurn(
   });
   turn.interruptAnswered = answered;
   return answered;
+}
+
+/** Steers a message into `turn`; false (logged) when the worker could not be asked. */
+export function steerTurn(
+  runner: TurnRunner,
+  turn: CurrentTurn,
+  steerId: string,
+  message: string,
+  sessionKey: string,
+): Promise<boolean> {
+  return runner.steer(turn.turnId, steerId, message).catch((error: unknown) => {
+    log('runtime').warn(
+      { ...errorFields(error), sessionKey, turnId: turn.turnId },
+      'the steer did not reach the worker; the message waits for a turn of its own',
+    );
+    return false;
+  });
 }
 
 /**

@@ -17,12 +17,14 @@ import {
   SupervisorClosedError,
   SupervisorDestroyedError,
 } from '../errors.js';
+import type { ModelCallRecord } from '../llm/model-call-telemetry.js';
 import { ModelService } from '../llm/model-service.js';
 import type { HostApi } from '../worker/api.js';
 import { AgentRegistry } from './agent-registry.js';
 import type { SupervisorEvents } from './events.js';
 import { makeHostApi } from './host-api.js';
 import { type Journals, journalsOfCluster, journalsOfStore } from './journals.js';
+import { logLifecycle } from './lifecycle-log.js';
 import { LocalPlacement } from './local-placement.js';
 import {
   type Placement,
@@ -107,14 +109,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#store = this.#options.store ?? new MemoryStore();
     this.#admission = new PQueue({ concurrency: this.#options.maxConcurrentTurns });
     this.#traces = new TurnTraces(this.#options.tracing);
-    this.#models = new ModelService({
-      clock: this.#options.clock,
-      telemetry: {
-        tracer: this.#traces.tracer,
-        recordContent: this.#traces.recordContent,
-        onCall: (call) => this.emit('model:call', call),
-      },
-    });
+    const { tracer, recordContent } = this.#traces;
+    const onCall = (call: ModelCallRecord) => this.emit('model:call', call);
+    const telemetry = { tracer, recordContent, onCall };
+    this.#models = new ModelService({ clock: this.#options.clock, telemetry });
     this.#agents = new AgentRegistry(this.#options.tools, this.#models);
     this.#hostApi = makeHostApi(
       this.#options,
@@ -136,6 +134,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         (this.emit as (name: string, ...args: unknown[]) => boolean)(event, ...payload),
     });
     this.#journals = this.#remote ? journalsOfCluster(this.#remote) : journalsOfStore(this.#store);
+    // A cluster node's own Supervisor runs (and logs) the sessions; this one only routes.
+    if (!this.#remote) logLifecycle(this);
   }
 
   get status(): SupervisorStatus {
