@@ -132,6 +132,7 @@ export {
   type NextFunction,
   type TenantOptions,
 } from './gateway/gateway.js';
+export type { ModelCallRecord } from './llm/model-call-telemetry.js';
 export {
   type CreateLoggerOptions,
   createLogger,
@@ -142,6 +143,7 @@ export {
 export type { ApprovalAnswer, PendingApprovalView } from './runtime/approval-desk.js';
 export { redactArguments } from './runtime/approval-view.js';
 export type { SupervisorEvents } from './runtime/events.js';
+export { SupervisorMetrics, type SupervisorMetricsOptions } from './runtime/metrics.js';
 export type {
   BusyPolicy,
   Placement,
@@ -179,6 +181,11 @@ export {
   type SupervisorStats,
   type SupervisorStatus,
 } from './runtime/supervisor.js';
+export {
+  type ConversationIdForm,
+  TRACER_NAME,
+  type TracingOptions,
+} from './runtime/turn-traces.js';
 export { defineTool, type ToolDefinition } from './tools/define-tool.js';
 export { type HostCall, ToolRegistry, type ToolRegistryEntry } from './tools/registry.js';
 export type { Tool, ToolContext, ToolDescriptor, ToolInstance, ToolKind } from './tools/tool.js';

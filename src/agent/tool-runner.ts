@@ -55,7 +55,13 @@ export async function runToolCalls(
 }
 
 async function runToolCall(scope: ToolRunScope, call: CheckedToolCall): Promise<ChatMessage> {
-  scope.emit({ type: 'tool-start', callId: call.id, name: call.name, arguments: call.arguments });
+  scope.emit({
+    type: 'tool-start',
+    callId: call.id,
+    name: call.name,
+    arguments: call.arguments,
+    at: Date.now(),
+  });
   let result: string;
   let error: AgentcellError | undefined;
   try {
@@ -73,6 +79,7 @@ async function runToolCall(scope: ToolRunScope, call: CheckedToolCall): Promise<
     ok: error === undefined,
     result,
     ...(error && { error: { code: error.code, message: error.message } }),
+    at: Date.now(),
   });
   return { role: 'tool', toolCallId: call.id, name: call.name, content: result };
 }

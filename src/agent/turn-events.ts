@@ -23,6 +23,8 @@ export type TurnEventBody =
       readonly callId: string;
       readonly name: string;
       readonly arguments: string;
+      /** When the thread started the call (ms since the epoch): what its trace span starts at. */
+      readonly at?: number | undefined;
     }
   | {
       readonly type: 'tool-end';
@@ -31,6 +33,8 @@ export type TurnEventBody =
       readonly ok: boolean;
       readonly result: string;
       readonly error?: EventError | undefined;
+      /** When the call ended (ms since the epoch). */
+      readonly at?: number | undefined;
     }
   | {
       /** The turn stopped until a person answers (journaled before anyone hears this). */

@@ -18,6 +18,7 @@ import { ShardInbox } from './inbox.js';
 import { InboxConsumer } from './inbox-consumer.js';
 import { ClusterKeys } from './keys.js';
 import { ShardLeases } from './leases.js';
+import { logClusterLifecycle } from './lifecycle-log.js';
 import { Membership } from './membership.js';
 import { MessageSender, redisAddress } from './message-sender.js';
 import {
@@ -75,6 +76,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     const resolved = parseNodeOptions(options);
     const { nodeId } = resolved;
     this.nodeId = nodeId;
+    logClusterLifecycle(this, nodeId);
     this.shards = resolved.shards;
     this.#options = resolved;
     this.#keys = new ClusterKeys(resolved.prefix);

@@ -7,8 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { GatewayClosingError, NotFoundError } from '../errors.js';
 import { errorFields, log } from '../log.js';
-import type { SupervisorEvents } from '../runtime/events.js';
 import type { Session } from '../runtime/session.js';
+import type { StreamOptions } from '../runtime/session-types.js';
 import type { Supervisor } from '../runtime/supervisor.js';
 import { answerApproval } from './approvals.js';
 import { DashboardHub } from './dashboard.js';
@@ -24,7 +24,7 @@ import {
   sendJson,
   wantsEventStream,
 } from './http.js';
-import { type IdempotencyOptions, idempotencyOf } from './idempotency.js';
+import { idempotencyOf } from './idempotency.js';
 import { GatewayMetrics, sendMetrics } from './metrics.js';
 import { ObserverHub } from './observers.js';
 import { openSession } from './open-session.js';
@@ -39,6 +39,7 @@ import { decodeKey, matchRoute, ROUTE_LABELS, type Route, speaksOpenAi } from '.
 import { sessionView } from './session-view.js';
 import { streamTurn } from './sse.js';
 import { namespacedKey, ownKeys, type Tenant, Tenants, tenantLimitError } from './tenants.js';
+import { traceContextOf } from './trace-context.js';
 import { UiChatRoutes } from './ui-stream/route.js';
 
 /** Connect/Express `next`: called for paths outside the gateway's routes. */
@@ -68,7 +69,7 @@ export class GatewayCore {
   readonly #supervisor: Supervisor;
   readonly #options: ResolvedGatewayOptions;
   readonly #tenants: Tenants;
-  readonly #metrics = new GatewayMetrics();
+  readonly #metrics: GatewayMetrics;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #dashboard: DashboardHub;
   readonly #observers: ObserverHub;
@@ -78,15 +79,20 @@ export class GatewayCore {
   /** Unix seconds: when the agents listed as models became available here. */
   readonly #startedAt = Math.floor(Date.now() / 1000);
   #closing: Promise<void> | undefined;
-  readonly #onTurnEnd = ({ durationMs }: SupervisorEvents['turn:end'][0]) => {
-    this.#metrics.observeTurn(durationMs);
-  };
 
   constructor(supervisor: Supervisor, options: ResolvedGatewayOptions) {
     this.#supervisor = supervisor;
     this.#options = options;
     this.#tenants = new Tenants(options.tenants);
-    supervisor.on('turn:end', this.#onTurnEnd);
+    this.#metrics = new GatewayMetrics(
+      supervisor,
+      () => ({
+        closing: this.#isClosing,
+        tenants: this.#tenants.all(),
+        observers: this.#observers.figures(),
+      }),
+      options.metricsRegistry,
+    );
     this.#dashboard = new DashboardHub(supervisor, { isClosing: () => this.#isClosing });
     this.#observers = new ObserverHub({ ...options.observers, heartbeatMs: options.heartbeatMs });
     this.#chat = {
@@ -113,7 +119,7 @@ export class GatewayCore {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
-      this.#supervisor.off('turn:end', this.#onTurnEnd);
+      this.#metrics.close();
       // Dashboards watch the drain above; their streams end once it is done.
       this.#dashboard.close();
       this.#observers.close();
@@ -121,12 +127,8 @@ export class GatewayCore {
     return this.#closing;
   }
 
-  metrics(): string {
-    return this.#metrics.render(this.#supervisor.stats(), {
-      closing: this.#isClosing,
-      tenants: this.#tenants.all(),
-      observers: this.#observers.figures(),
-    });
+  metrics(): Promise<string> {
+    return this.#metrics.render();
   }
 
   /** Serves `path` (relative to the base path). Without a route: `next`, or a 404. */
@@ -175,7 +177,7 @@ export class GatewayCore {
         return sendJson(res, closing ? 503 : 200, { status: closing ? 'closing' : 'ok' });
       }
       case 'metrics':
-        return sendMetrics(req, res, this.#options, () => this.metrics());
+        return sendMetrics(req, res, this.#options, this.#metrics);
       case 'dashboard':
         return sendDashboardPage(res);
       case 'dashboardEvents': {
@@ -283,7 +285,8 @@ export class GatewayCore {
       await readJson(req, this.#options.maxBodyBytes),
       'a message takes { message: string, agent?: string }',
     );
-    const submit = idempotencyOf(req); // a malformed key is refused before any session opens
+    // A malformed idempotency key is refused before any session opens.
+    const submit = { ...idempotencyOf(req), ...traceContextOf(req) };
     // A conversation journaled before (a restart, another node) goes on with its own agent.
     const existing = await this.#supervisor.find(namespaced);
     await this.#admit(tenant, () => {
@@ -331,7 +334,7 @@ export class GatewayCore {
     req: IncomingMessage,
     res: ServerResponse,
     session: Session,
-    { message, submit }: { message: string; submit: IdempotencyOptions },
+    { message, submit }: { message: string; submit: StreamOptions },
     scope: Scope,
   ): Promise<void> {
     const tenantId = scope.tenant?.id ?? '';

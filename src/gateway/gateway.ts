@@ -28,8 +28,11 @@ export interface Gateway {
    * body parser) and answers on the raw response.
    */
   readonly fastifyPlugin: FastifyPlugin;
-  /** Prometheus text exposition of the supervisor and the gateway. */
-  metrics(): string;
+  /**
+   * Prometheus text exposition of the gateway's registry: the supervisor's and the gateway's
+   * metrics, and Node's process metrics unless `metricsRegistry` is the embedder's own.
+   */
+  metrics(): Promise<string>;
   /**
    * Graceful shutdown: new messages get 503 (`AGENTCELL_SUPERVISOR_CLOSED`) and `/healthz`
    * reports `closing`, while the messages already accepted run to their reply. Does not

@@ -3,6 +3,7 @@
  * Bearer tokens are secrets: a problem with a tenant is reported by the tenant's position and
  * id, never by its token.
  */
+import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { OptionsInvalidError } from '../errors.js';
 import {
@@ -126,6 +127,20 @@ const gatewayOptionsSchema = z.strictObject({
   retryAfterSeconds: z.number().int().nonnegative().default(1),
   /** Serve `GET /metrics` (Prometheus text). `metrics()` works either way. @default true */
   serveMetrics: z.boolean().default(true),
+  /**
+   * A prom-client registry to put the metrics in (yours, beside your own metrics), instead of
+   * the gateway's own. Node's process metrics are then yours to collect
+   * (`collectDefaultMetrics({ register })`). @default a registry of the gateway's own
+   */
+  metricsRegistry: z
+    .custom<Registry>(
+      (value) =>
+        typeof value === 'object' &&
+        value !== null &&
+        typeof (value as { registerMetric?: unknown }).registerMetric === 'function',
+      'expected a prom-client Registry',
+    )
+    .optional(),
   /** When set, `GET /metrics` needs `Authorization: Bearer <metricsToken>`. */
   metricsToken: z.string().regex(TOKEN, 'expected 16 to 512 visible ASCII characters').optional(),
   /** Interval of SSE keep-alive comments, in ms; 0 sends none. @default 15000 */

@@ -8,15 +8,15 @@ import type { ServerResponse } from 'node:http';
 import type { Usage } from '../agent/messages.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import type { Session } from '../runtime/session.js';
+import type { StreamOptions } from '../runtime/session-types.js';
 import type { PublicError } from './http.js';
-import type { IdempotencyOptions } from './idempotency.js';
 import { watchTurnConnection } from './turn-connection.js';
 
 export interface StreamTurnOptions {
   readonly session: Session;
   readonly message: string;
   /** The request's idempotency key, if it sent one (a repeat streams only the final outcome). */
-  readonly submit?: IdempotencyOptions | undefined;
+  readonly submit?: StreamOptions | undefined;
   /** The session key as the caller named it (events carry it instead of the namespaced one). */
   readonly key: string;
   readonly interruptOnDisconnect: boolean;

@@ -6,6 +6,7 @@
  * sent back against the schemas, and counts tokens and cost where no tool can tamper with them.
  */
 import { randomUUID } from 'node:crypto';
+import { type Context, trace } from '@opentelemetry/api';
 import PQueue from 'p-queue';
 import type { AgentSpec } from '../agent/config.js';
 import type { Usage } from '../agent/messages.js';
@@ -13,6 +14,7 @@ import { type Clock, systemClock } from '../clock.js';
 import { InternalError } from '../errors.js';
 import { LlmClient, type LlmClientOptions } from './client.js';
 import type { LlmCallObserver, LlmRequest, ModelClient, ModelResponse } from './model.js';
+import { type ModelCallTelemetry, ModelCallWatch } from './model-call-telemetry.js';
 import { checkResponse } from './schema-check.js';
 
 /**
@@ -31,12 +33,15 @@ export interface ModelServiceOptions {
   /** Model calls in flight at once per provider (base URL), across all sessions. @default 256 */
   readonly maxConcurrentPerProvider?: number | undefined;
   readonly clock?: Clock | undefined;
+  /** Spans and call records. @default the global tracer, no content, no listener */
+  readonly telemetry?: Partial<Omit<ModelCallTelemetry, 'now'>> | undefined;
 }
 
 const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
 interface Registered {
   readonly endpoint: ModelEndpoint;
+  readonly baseUrl: string;
   readonly client: LlmClient;
   readonly provider: ProviderGate;
 }
@@ -54,10 +59,18 @@ export class ModelService {
   readonly #providers = new Map<string, ProviderGate>();
   readonly #maxConcurrent: number;
   readonly #clock: Clock;
+  readonly #telemetry: ModelCallTelemetry;
 
   constructor(options: ModelServiceOptions = {}) {
     this.#maxConcurrent = options.maxConcurrentPerProvider ?? 256;
-    this.#clock = options.clock ?? systemClock;
+    const clock = options.clock ?? systemClock;
+    this.#clock = clock;
+    this.#telemetry = {
+      tracer: options.telemetry?.tracer ?? trace.getTracer('agentcell'),
+      recordContent: options.telemetry?.recordContent ?? false,
+      onCall: options.telemetry?.onCall,
+      now: () => clock.now(),
+    };
   }
 
   /** Registers an endpoint and returns its reference: opaque, and safe to hand to a thread. */
@@ -74,7 +87,7 @@ export class ModelService {
     }
     const { pricing: _pricing, ...connection } = endpoint;
     const client = new LlmClient({ ...connection, baseUrl, clock: this.#clock });
-    this.#byRef.set(ref, { endpoint, client, provider });
+    this.#byRef.set(ref, { endpoint, baseUrl, client, provider });
     this.#refByEndpoint.set(identity, ref);
     return ref;
   }
@@ -86,12 +99,16 @@ export class ModelService {
     };
   }
 
-  /** One model call for the endpoint `ref`: queued behind its provider's limit, then streamed. */
+  /**
+   * One model call for the endpoint `ref`: queued behind its provider's limit, then streamed.
+   * Its `chat` span is a child of `parent` (a session turn's span), else of the active context.
+   */
   async complete(
     ref: string,
     request: LlmRequest,
     signal: AbortSignal,
     observer: LlmCallObserver = {},
+    parent?: Context,
   ): Promise<ModelResponse> {
     const registered = this.#byRef.get(ref);
     if (!registered) {
@@ -99,23 +116,32 @@ export class ModelService {
         `no model endpoint is registered as ${JSON.stringify(ref)}; register the agent with the supervisor first`,
       );
     }
-    const { client, provider, endpoint } = registered;
-    const response = await provider.run(signal, () =>
-      client.complete(request, signal, {
-        ...observer,
-        onRetry: (attempt, error, delayMs) => {
-          if (error.code === 'AGENTCELL_LLM_RATE_LIMITED') provider.coolDown(delayMs);
-          observer.onRetry?.(attempt, error, delayMs);
-        },
-      }),
-    );
-    const checked = checkResponse(request, response);
-    return {
-      ...response,
-      toolCalls: checked.toolCalls,
-      ...(checked.outputProblems !== undefined && { outputProblems: checked.outputProblems }),
-      usage: usageOf(response.inputTokens, response.outputTokens, endpoint),
-    };
+    const { client, provider, endpoint, baseUrl } = registered;
+    const watch = new ModelCallWatch(this.#telemetry, request, baseUrl, parent);
+    try {
+      const response = await provider.run(signal, () =>
+        client.complete(request, signal, {
+          ...observer,
+          onRetry: (attempt, error, delayMs) => {
+            if (error.code === 'AGENTCELL_LLM_RATE_LIMITED') provider.coolDown(delayMs);
+            watch.retried(attempt, error, delayMs);
+            observer.onRetry?.(attempt, error, delayMs);
+          },
+        }),
+      );
+      const checked = checkResponse(request, response);
+      const answer: ModelResponse = {
+        ...response,
+        toolCalls: checked.toolCalls,
+        ...(checked.outputProblems !== undefined && { outputProblems: checked.outputProblems }),
+        usage: usageOf(response.inputTokens, response.outputTokens, endpoint),
+      };
+      watch.succeeded(answer);
+      return answer;
+    } catch (error) {
+      watch.failed(error);
+      throw error;
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 /** The supervisor's lifecycle events, as a typed map for `EventEmitter<SupervisorEvents>`. */
 import type { Usage } from '../agent/messages.js';
 import type { AgentcellError } from '../errors.js';
+import type { ModelCallRecord } from '../llm/model-call-telemetry.js';
 
 export interface SupervisorEvents {
   /** A session's worker is up (first start, or a restart from the journal). */
@@ -28,10 +29,13 @@ export interface SupervisorEvents {
   'turn:end': [
     {
       readonly key: string;
+      readonly agent: string;
       readonly turnId: string;
       /** 'ok', or the code of the error the turn ended with. */
       readonly outcome: string;
       readonly durationMs: number;
+      /** From the turn's start to its first text; undefined when it produced none. */
+      readonly firstTokenMs: number | undefined;
       readonly cpuMs: number | undefined;
       /** Tokens and cost of a completed turn (what was spent by failed ones is not reported). */
       readonly usage: Usage | undefined;
@@ -41,6 +45,8 @@ export interface SupervisorEvents {
   'session:crash': [
     {
       readonly key: string;
+      /** The turn that was running, if one was. */
+      readonly turnId: string | undefined;
       readonly error: AgentcellError;
       readonly inFlightTools: readonly string[];
     },
@@ -51,6 +57,8 @@ export interface SupervisorEvents {
   /** Crashed more often than the restart policy allows; queued messages were failed. */
   'session:fail': [{ readonly key: string; readonly error: AgentcellError }];
   'session:close': [{ readonly key: string }];
+  /** A model call the host made for a session ended (after every retry it took). */
+  'model:call': [ModelCallRecord];
 }
 
 /** Every lifecycle event a supervisor emits, by name (to forward or record them all). */
@@ -64,4 +72,5 @@ export const SUPERVISOR_EVENT_NAMES = [
   'session:restart',
   'session:fail',
   'session:close',
+  'model:call',
 ] as const satisfies readonly (keyof SupervisorEvents)[];

@@ -1,4 +1,5 @@
 /** Supervisor options: one schema with its defaults, validated once at construction. */
+import type { TracerProvider } from '@opentelemetry/api';
 import { z } from 'zod';
 import { describeIssues } from '../agent/config.js';
 import type { Approver, Hook, Validator } from '../agent/extensions.js';
@@ -128,6 +129,28 @@ const supervisorOptionsSchema = z.strictObject({
   poolThreads: positiveInt.optional(),
   /** Turns one pool thread runs at once (they mostly wait on the model). @default 32 */
   poolTurnsPerThread: positiveInt.optional(),
+  /**
+   * OpenTelemetry traces: one per turn (`invoke_agent`, `chat`, `execute_tool` spans). Without
+   * an SDK registered (or a `tracerProvider` given) every span is a no-op.
+   */
+  tracing: z
+    .strictObject({
+      /** @default the global tracer provider */
+      tracerProvider: z
+        .custom<TracerProvider>(
+          (value) =>
+            typeof value === 'object' &&
+            value !== null &&
+            typeof (value as { getTracer?: unknown }).getTracer === 'function',
+          'expected an OpenTelemetry TracerProvider',
+        )
+        .optional(),
+      /** `sha256`: spans carry a hash of the session key, not the key. @default 'key' */
+      conversationId: z.enum(['key', 'sha256']).default('key'),
+      /** Message text, tool arguments and results on spans (personal data). @default false */
+      recordContent: z.boolean().default(false),
+    })
+    .prefault({}),
   /** Inputs of the live-worker ceiling (see CapacityOptions); mostly for tests and tuning. */
   capacity: z
     .strictObject({

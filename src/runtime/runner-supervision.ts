@@ -22,8 +22,8 @@ export interface SupervisedSession extends PlacedSession {
   readonly destroyedWith: Error | undefined;
   /** Closing or closed: a worker going away is expected. */
   readonly stopping: boolean;
-  /** Tools of the running turn, if a turn runs (a crash mid-turn reports them). */
-  runningTools(): readonly string[] | undefined;
+  /** The running turn and its tools in flight, if a turn runs (a crash mid-turn reports them). */
+  runningTurn(): { readonly turnId: string; readonly tools: readonly string[] } | undefined;
   /** A runner is up: the session arms its idle timer. */
   onRunnerStarted(): void;
   /** Past the restart bound: the session fails everything waiting with `failure`. */
@@ -107,7 +107,8 @@ export class RunnerSupervision {
     } catch (error) {
       // No room on the machine is not a crash of this session: it must not use up restarts.
       if (!isAgentcellError(error, 'AGENTCELL_CAPACITY_EXCEEDED')) {
-        this.#onGone(isAgentcellError(error) ? error : new InternalError(String(error)), []);
+        const typed = isAgentcellError(error) ? error : new InternalError(String(error));
+        this.#onGone(typed, undefined, []);
       }
       throw error;
     }
@@ -119,12 +120,12 @@ export class RunnerSupervision {
     void runner.exited.then((exit) => {
       if (this.#runner !== runner) return;
       this.#runner = undefined;
-      const tools = session.runningTools();
-      if (exit.terminated && tools === undefined) return;
+      const turn = session.runningTurn();
+      if (exit.terminated && turn === undefined) return;
       const error = new SessionCrashedError(
         `the worker of session ${JSON.stringify(session.key)} exited (code ${exit.code})`,
       );
-      this.#onGone(error, tools ?? []);
+      this.#onGone(error, turn?.turnId, turn?.tools ?? []);
     });
     host.emit('session:start', {
       key: session.key,
@@ -156,11 +157,15 @@ export class RunnerSupervision {
   }
 
   /** Restart later with backoff, or fail the session past the restart bound. */
-  #onGone(error: AgentcellError, inFlightTools: readonly string[]): void {
+  #onGone(
+    error: AgentcellError,
+    turnId: string | undefined,
+    inFlightTools: readonly string[],
+  ): void {
     const session = this.#session;
     if (session.stopping) return;
     const host = this.#host;
-    host.emit('session:crash', { key: session.key, error, inFlightTools });
+    host.emit('session:crash', { key: session.key, turnId, error, inFlightTools });
     const delayMs = this.#restart.onCrash();
     if (delayMs === undefined) {
       const failure = new SessionFailedError(

@@ -33,6 +33,7 @@ import {
   interruptTurn,
   newTurn,
   runTurnOn,
+  steerTurn,
   turnError,
 } from './session-turn.js';
 import type { Reply, SessionStats } from './session-types.js';
@@ -88,9 +89,9 @@ export class ActorSession extends Session {
       get stopping() {
         return session.state === 'closed' || session.state === 'closing';
       },
-      runningTools: () => {
+      runningTurn: () => {
         const current = this.#current;
-        return current && [...current.inFlightTools.values()];
+        return current && { turnId: current.turnId, tools: [...current.inFlightTools.values()] };
       },
       onRunnerStarted: () => this.#armIdleTimer(),
       fail: (failure) => this.#fail(failure),
@@ -220,8 +221,8 @@ export class ActorSession extends Session {
     this.assertMessage(message);
     const history = this.checkedHistory(submission.history);
     this.#activity.noteMessage();
-    const { onEvent, idempotency } = submission;
-    const caller: Caller = { reply: deferred(), onEvent, idempotency };
+    const { onEvent, idempotency, trace } = submission;
+    const caller: Caller = { reply: deferred(), onEvent, idempotency, trace };
     const waiting = this.#approvals.desk.waiting;
     const busy = this.#turnActive || this.#mailbox.size > 0 || waiting !== undefined;
     if (busy && this.#policy === 'reject') {
@@ -269,7 +270,7 @@ export class ActorSession extends Session {
     current.steers.set(steerId, { message, caller });
     const runner = this.#supervision.runner;
     // Not taken (the turn ended, or the worker went) means queued: nothing is lost either way.
-    const taken = await runner?.steer(current.turnId, steerId, message).catch(() => false);
+    const taken = runner ? await steerTurn(runner, current, steerId, message, this.key) : false;
     if (!taken && current.steers.delete(steerId)) this.#enqueue(message, [caller], true);
   }
 
@@ -289,6 +290,7 @@ export class ActorSession extends Session {
     let outcome = 'ok';
     let cpuMs: number | undefined;
     let usage: Usage | undefined;
+    let replyText: string | undefined;
     // Callers are settled last, once the session is idle again: whoever awaited a reply may
     // send the next message at once, even under the 'reject' policy.
     let settle: () => void = () => {};
@@ -306,6 +308,7 @@ export class ActorSession extends Session {
         host: this.#host,
         key: this.key,
         agent: this.agent,
+        waitedMs,
         maxTurnCpuMs: budget?.maxTurnCpuMs,
         onCpu: (ms) => {
           cpuMs = ms;
@@ -320,6 +323,7 @@ export class ActorSession extends Session {
       }
       this.#tally.answered(reply.usage);
       usage = reply.usage;
+      replyText = reply.text;
       settle = () => {
         for (const caller of current.callers) caller.reply.resolve(reply);
       };
@@ -348,11 +352,14 @@ export class ActorSession extends Session {
       this.#activity.noteTurnEnd();
       this.#armIdleTimer();
       this.#host.onIdle(this.key);
+      this.#host.traces.end(turnId, outcome, usage, replyText);
       this.#host.emit('turn:end', {
         key: this.key,
+        agent: this.agent,
         turnId,
         outcome,
         durationMs: this.#host.clock.now() - started,
+        firstTokenMs: current.firstTextAt === undefined ? undefined : current.firstTextAt - started,
         cpuMs,
         usage,
       });

@@ -10,6 +10,7 @@ import type { ResetPolicy } from './options.js';
 import type { RunnerInit, TurnRunner } from './placement/runner.js';
 import type { RestartOptions } from './restart-policy.js';
 import type { JournalStore } from './stores/store.js';
+import type { TurnTraces } from './turn-traces.js';
 
 /** What every session checks a message against, wherever its turns run. */
 export interface SessionGate {
@@ -40,6 +41,8 @@ export interface SessionHost extends SessionGate {
   readonly restart: RestartOptions;
   /** Idle time after which a session's worker is released (0 = never). */
   readonly idleTimeoutMs: number;
+  /** Where each turn's trace is recorded. */
+  readonly traces: TurnTraces;
   /** When a session starts a new conversation on its next message. */
   resetPolicy(agent: string): ResetPolicy | undefined;
   /** The agent's approval config: a session of an agent without one never pauses. */

@@ -3,6 +3,7 @@
  * final one held back until the turn is journaled), the delta journaled, and the reply. A turn
  * that fails ends with the error its callers should see.
  */
+import type { Context } from '@opentelemetry/api';
 import type { TurnInput, TurnPause } from '../agent/approval.js';
 import type { IdempotencyStamp, JournalRecord } from '../agent/journal.js';
 import { addUsage, type Usage } from '../agent/messages.js';
@@ -30,6 +31,8 @@ export interface Caller {
   readonly onEvent: ((event: TurnEvent) => void) | undefined;
   /** Journaled with the turn, so that a repeat is answered after a restart too. */
   readonly idempotency?: IdempotencyStamp | undefined;
+  /** The caller's trace context: the turn's span continues it. */
+  readonly trace?: Context | undefined;
 }
 
 export interface CurrentTurn extends WatchedTurn {
@@ -41,6 +44,8 @@ export interface CurrentTurn extends WatchedTurn {
   readonly inFlightTools: Map<string, string>;
   /** Held back until the turn is journaled. */
   final?: TurnEvent | undefined;
+  /** When the turn's first text arrived (host clock), for the first-token latency. */
+  firstTextAt?: number | undefined;
   /** Settles when the thread answered an interrupt of this turn (whatever it answered). */
   interruptAnswered?: Promise<unknown> | undefined;
 }
@@ -87,6 +92,8 @@ export async function runTurnOn(
     readonly host: SessionHost;
     readonly key: string;
     readonly agent: string;
+    /** How long the message waited in the mailbox. */
+    readonly waitedMs: number;
     readonly maxTurnCpuMs: number | undefined;
     readonly onCpu: (ms: number) => void;
     /** Keys of messages a paused turn answered before this run. */
@@ -101,8 +108,15 @@ export async function runTurnOn(
     maxTurnCpuMs: context.maxTurnCpuMs,
     sessionKey: context.key,
   });
+  const { key, agent, waitedMs } = context;
+  const parent = turn.callers[0]?.trace;
+  host.traces.begin({ key, turnId: turn.turnId, agent, message, waitedMs, parent });
   try {
-    const end = await runner.runTurn(turn.turnId, message, (event) => deliver(turn, event));
+    const end = await runner.runTurn(turn.turnId, message, (event) => {
+      if (event.type === 'text') turn.firstTextAt ??= host.clock.now();
+      host.traces.event(event);
+      deliver(turn, event);
+    });
     context.onCpu(end.cpuMs);
     for (const steerId of end.steered) {
       const steer = turn.steers.get(steerId);
@@ -210,6 +224,23 @@ export function interruptTurn(
   });
   turn.interruptAnswered = answered;
   return answered;
+}
+
+/** Steers a message into `turn`; false (logged) when the worker could not be asked. */
+export function steerTurn(
+  runner: TurnRunner,
+  turn: CurrentTurn,
+  steerId: string,
+  message: string,
+  sessionKey: string,
+): Promise<boolean> {
+  return runner.steer(turn.turnId, steerId, message).catch((error: unknown) => {
+    log('runtime').warn(
+      { ...errorFields(error), sessionKey, turnId: turn.turnId },
+      'the steer did not reach the worker; the message waits for a turn of its own',
+    );
+    return false;
+  });
 }
 
 /**

@@ -1,4 +1,5 @@
 /** What a session gives its callers (replies, stats) and what it takes (send options). */
+import type { Context } from '@opentelemetry/api';
 import type { ChatMessage, Usage } from '../agent/messages.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 
@@ -70,6 +71,15 @@ export interface StreamOptions {
    * message and the history (of the message alone for a {@link LazyHistory}).
    */
   readonly idempotencyFingerprint?: string | undefined;
+  /**
+   * The trace this message's turn belongs to: its `invoke_agent` span is a child of this
+   * context's span. @default the active context when the message is sent
+   *
+   * @example
+   * const parent = propagation.extract(context.active(), req.headers); // a W3C traceparent
+   * await session.send('hi', { traceContext: parent });
+   */
+  readonly traceContext?: Context | undefined;
 }
 
 /**

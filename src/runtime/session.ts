@@ -3,6 +3,7 @@
  * run is the placement's business: an actor with a mailbox and a worker in this process
  * ({@link ActorSession}), or the node of a cluster that owns it ({@link RoutedSession}).
  */
+import { type Context, context as otelContext } from '@opentelemetry/api';
 import { streamEvents } from '../agent/event-stream.js';
 import type { IdempotencyStamp, JournalRecord } from '../agent/journal.js';
 import type { ChatMessage, ToolCall } from '../agent/messages.js';
@@ -33,6 +34,8 @@ export interface Submission {
   readonly history: readonly ChatMessage[] | undefined;
   /** The message's idempotency key, journaled with the turn that answers it. */
   readonly idempotency?: IdempotencyStamp | undefined;
+  /** See {@link StreamOptions.traceContext}: the sender's context, taken when it sent. */
+  readonly trace?: Context | undefined;
 }
 
 export type TurnListener = (event: TurnEvent) => void;
@@ -129,12 +132,14 @@ export abstract class Session {
     onEvent: TurnListener | undefined,
   ): Promise<Reply> {
     const { history, idempotencyKey: key } = options;
+    // Taken now: by the time the turn runs, the sender's async context is long gone.
+    const trace = options.traceContext ?? otelContext.active();
     const start = (idempotency?: IdempotencyStamp): Promise<Reply> => {
       if (typeof history !== 'function') {
-        return this.submit(message, { onEvent, history, idempotency });
+        return this.submit(message, { onEvent, history, idempotency, trace });
       }
       return history().then((resolved) =>
-        this.submit(message, { onEvent, history: resolved, idempotency }),
+        this.submit(message, { onEvent, history: resolved, idempotency, trace }),
       );
     };
     if (key === undefined) return start();

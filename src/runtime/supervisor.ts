@@ -17,12 +17,14 @@ import {
   SupervisorClosedError,
   SupervisorDestroyedError,
 } from '../errors.js';
+import type { ModelCallRecord } from '../llm/model-call-telemetry.js';
 import { ModelService } from '../llm/model-service.js';
 import type { HostApi } from '../worker/api.js';
 import { AgentRegistry } from './agent-registry.js';
 import type { SupervisorEvents } from './events.js';
 import { makeHostApi } from './host-api.js';
 import { type Journals, journalsOfCluster, journalsOfStore } from './journals.js';
+import { logLifecycle } from './lifecycle-log.js';
 import { LocalPlacement } from './local-placement.js';
 import {
   type Placement,
@@ -48,6 +50,7 @@ import {
   type SupervisorStats,
   type SupervisorStatus,
 } from './supervisor-stats.js';
+import { TurnTraces } from './turn-traces.js';
 
 export type { SupervisorOptions } from './supervisor-options.js';
 export type { SupervisorStats, SupervisorStatus } from './supervisor-stats.js';
@@ -77,6 +80,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   readonly #hostApi: HostApi;
   /** Every model call of every session goes through it; the credentials stay here. */
   readonly #models: ModelService;
+  readonly #traces: TurnTraces;
   readonly #sessionHost: SessionHost;
   readonly #placement: LocalPlacement;
   /** Set in cluster mode: sessions then run wherever their owner is. */
@@ -104,7 +108,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#ownsStore = this.#options.store === undefined;
     this.#store = this.#options.store ?? new MemoryStore();
     this.#admission = new PQueue({ concurrency: this.#options.maxConcurrentTurns });
-    this.#models = new ModelService({ clock: this.#options.clock });
+    this.#traces = new TurnTraces(this.#options.tracing);
+    const { tracer, recordContent } = this.#traces;
+    const onCall = (call: ModelCallRecord) => this.emit('model:call', call);
+    const telemetry = { tracer, recordContent, onCall };
+    this.#models = new ModelService({ clock: this.#options.clock, telemetry });
     this.#agents = new AgentRegistry(this.#options.tools, this.#models);
     this.#hostApi = makeHostApi(
       this.#options,
@@ -126,6 +134,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         (this.emit as (name: string, ...args: unknown[]) => boolean)(event, ...payload),
     });
     this.#journals = this.#remote ? journalsOfCluster(this.#remote) : journalsOfStore(this.#store);
+    // A cluster node's own Supervisor runs (and logs) the sessions; this one only routes.
+    if (!this.#remote) logLifecycle(this);
   }
 
   get status(): SupervisorStatus {
@@ -370,6 +380,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       interruptGraceMs: options.interruptGraceMs,
       restart: options.restart,
       idleTimeoutMs: options.idleTimeoutMs,
+      traces: this.#traces,
       resetPolicy: (agent): ResetPolicy | undefined => this.#agents.get(agent)?.options.reset,
       approvalConfig: (agent) => this.#agents.get(agent)?.blueprint.spec.approval,
       runnerInit: (key, agent, journal) => this.#runnerInit(key, agent, journal),
@@ -388,6 +399,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       validators: Object.keys(this.#options.validators),
       host: this.#hostApi,
       models: this.#models,
+      spans: this.#traces,
     };
   }
 

@@ -229,7 +229,9 @@ describe('POST /v1/chat/completions', () => {
     await ask([user('acme secret')], headers);
     await ask([user('globex here')], headers, {}, globex);
     expect(dialogueSeenFor('globex here')).toEqual(['user: globex here']);
-    expect(served.gateway.metrics()).toMatch(/route="POST \/v1\/chat\/completions"[^\n]* [1-9]/);
+    expect(await served.gateway.metrics()).toMatch(
+      /route="POST \/v1\/chat\/completions"[^\n]* [1-9]/,
+    );
   });
 
   it('reports a failure after the stream started as an error event', async () => {

@@ -151,27 +151,28 @@ export interface Sample {
 export interface Exposition {
   readonly types: ReadonlyMap<string, string>;
   readonly samples: readonly Sample[];
-  /** The value of `name` with exactly these labels, if present. */
+  /** The sum of the values of `name` over the series carrying these labels, if any. */
   value(name: string, labels?: Readonly<Record<string, string>>): number | undefined;
 }
 
 const METRIC_NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
 const LABEL = '[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\[\\\\"n])*"';
+// NaN in any case, as Prometheus reads it (prom-client writes `Nan`).
 const SAMPLE_LINE = new RegExp(
-  `^(${METRIC_NAME})(?:\\{((?:${LABEL})(?:,(?:${LABEL}))*)?\\})? (-?(?:[0-9]+(?:\\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|\\+Inf|-Inf|NaN))$`,
+  `^(${METRIC_NAME})(?:\\{((?:${LABEL})(?:,(?:${LABEL}))*)?\\})? (-?(?:[0-9]+(?:\\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|\\+Inf|-Inf|[Nn][Aa][Nn]))$`,
 );
 
 /**
  * Parses Prometheus text exposition (0.0.4) and throws on any line that does not conform:
- * every sample belongs to a family declared by `# TYPE` before it, histograms have
- * cumulative buckets ending in `+Inf` equal to `_count`.
+ * every sample belongs to a family declared by `# TYPE` before it, each histogram series has
+ * cumulative buckets ending in `+Inf` equal to its `_count`.
  */
 export function parseExposition(text: string): Exposition {
   if (!text.endsWith('\n')) throw new Error('the exposition does not end with a newline');
   const types = new Map<string, string>();
   const samples: Sample[] = [];
   for (const line of text.slice(0, -1).split('\n')) {
-    if (line.startsWith('# HELP ')) continue;
+    if (line === '' || line.startsWith('# HELP ')) continue;
     const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
     if (type) {
       if (types.has(type[1] ?? '')) throw new Error(`family ${type[1]} declared twice`);
@@ -189,7 +190,7 @@ export function parseExposition(text: string): Exposition {
     }
     const family = types.has(name) ? name : name.replace(/_(bucket|sum|count)$/, '');
     if (!types.has(family)) throw new Error(`sample ${name} has no # TYPE before it`);
-    if (family !== name && types.get(family) !== 'histogram') {
+    if (family !== name && !['histogram', 'summary'].includes(types.get(family) ?? '')) {
       throw new Error(`sample ${name} uses a histogram suffix on a ${types.get(family)}`);
     }
     const raw = match[3] ?? '';
@@ -198,22 +199,34 @@ export function parseExposition(text: string): Exposition {
   }
   for (const [family, type] of types) {
     if (type !== 'histogram') continue;
-    const buckets = samples.filter((s) => s.name === `${family}_bucket`);
-    const count = samples.find((s) => s.name === `${family}_count`)?.value;
-    const values = buckets.map((b) => b.value);
-    if (values.some((v, i) => i > 0 && v < (values[i - 1] ?? 0))) {
-      throw new Error(`histogram ${family} buckets are not cumulative`);
-    }
-    if (buckets.at(-1)?.labels['le'] !== '+Inf' || buckets.at(-1)?.value !== count) {
-      throw new Error(`histogram ${family} does not end in +Inf = _count`);
+    // One series per label set (le aside): each has its own buckets and count.
+    const seriesOf = (labels: Readonly<Record<string, string>>) =>
+      JSON.stringify(Object.entries(labels).filter(([name]) => name !== 'le'));
+    const series = new Set(
+      samples.filter((s) => s.name === `${family}_count`).map((s) => seriesOf(s.labels)),
+    );
+    for (const id of series) {
+      const buckets = samples.filter(
+        (s) => s.name === `${family}_bucket` && seriesOf(s.labels) === id,
+      );
+      const count = samples.find(
+        (s) => s.name === `${family}_count` && seriesOf(s.labels) === id,
+      )?.value;
+      const values = buckets.map((b) => b.value);
+      if (values.some((v, i) => i > 0 && v < (values[i - 1] ?? 0))) {
+        throw new Error(`histogram ${family} buckets are not cumulative`);
+      }
+      if (buckets.at(-1)?.labels['le'] !== '+Inf' || buckets.at(-1)?.value !== count) {
+        throw new Error(`histogram ${family} does not end in +Inf = _count`);
+      }
     }
   }
-  const value = (name: string, labels: Readonly<Record<string, string>> = {}) =>
-    samples.find(
-      (s) =>
-        s.name === name &&
-        Object.keys(s.labels).length === Object.keys(labels).length &&
-        Object.entries(labels).every(([k, v]) => s.labels[k] === v),
-    )?.value;
+  // The sum over the series that carry `labels` (and maybe more: an agent label, say).
+  const value = (name: string, labels: Readonly<Record<string, string>> = {}) => {
+    const matching = samples.filter(
+      (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+    );
+    return matching.length === 0 ? undefined : matching.reduce((sum, s) => sum + s.value, 0);
+  };
   return { types, samples, value };
 }

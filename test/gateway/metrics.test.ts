@@ -2,6 +2,8 @@
  * GET /metrics: Prometheus text exposition that parses, with the supervisor's gauges and
  * counters, the turn latency histogram and the gateway's per-tenant usage; optional token.
  */
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createGateway } from '../../src/gateway/gateway.js';
 import { forwardTo, listen } from '../support/harness.js';
@@ -76,7 +78,7 @@ describe('GET /metrics', () => {
     expect(parsed.value('agentcell_replies_total', { tenant: 'limited' })).toBe(2);
     expect(parsed.value('agentcell_gateway_turns_in_flight', { tenant: 'acme' })).toBe(0);
     expect(parsed.value('agentcell_gateway_closing')).toBe(0);
-    expect(world.gateway.metrics()).toMatch(/^# HELP /);
+    expect(await world.gateway.metrics()).toMatch(/^# HELP /);
   });
 
   it('can require a token, or not be served at all', async () => {
@@ -110,6 +112,84 @@ describe('GET /metrics', () => {
     } finally {
       await Promise.all([guarded.close(), hiddenMetrics.close(), a.close(), b.close()]);
     }
+  });
+});
+
+describe('the exposition', () => {
+  it('passes a Prometheus text-format parser and carries Node’s process metrics', async () => {
+    expect((await client.send(ACME, 'parsed-1', { message: 'hello' })).status).toBe(200);
+    const answer = await client.request('GET', '/metrics');
+    const families = parsePrometheusTextFormat(answer.text);
+    const byName = new Map(families.map((family) => [family.name, family]));
+    for (const [name, type] of [
+      ['process_cpu_user_seconds_total', 'COUNTER'],
+      ['process_resident_memory_bytes', 'GAUGE'],
+      ['nodejs_heap_size_used_bytes', 'GAUGE'],
+      ['nodejs_eventloop_lag_seconds', 'GAUGE'],
+      ['nodejs_gc_duration_seconds', 'HISTOGRAM'],
+      ['agentcell_turns_total', 'COUNTER'],
+      ['agentcell_model_call_duration_seconds', 'HISTOGRAM'],
+      ['agentcell_worker_heap_used_bytes', 'SUMMARY'],
+      ['agentcell_tokens_total', 'COUNTER'],
+    ] as const) {
+      expect(byName.get(name)?.type, name).toBe(type);
+    }
+    expect(Number(byName.get('process_resident_memory_bytes')?.metrics[0]?.value)).toBeGreaterThan(
+      0,
+    );
+    // Every sample value is a number as Prometheus reads one.
+    const values = families.flatMap((family) =>
+      family.metrics.flatMap((sample) => [
+        sample.value,
+        sample.count,
+        sample.sum,
+        ...Object.values(sample.buckets ?? {}),
+        ...Object.values(sample.quantiles ?? {}),
+      ]),
+    );
+    for (const value of values.filter((v) => v !== undefined)) {
+      expect(value).toMatch(/^(-?[0-9.]+(e[-+]?[0-9]+)?|[-+]?Inf|nan)$/i);
+    }
+    // Labels are bounded: agent names, tenants, providers, routes; never a session key.
+    expect(answer.text).not.toContain('parsed-1');
+    expect(
+      parseExposition(answer.text).value('agentcell_turns_total', { agent: 'echo', outcome: 'ok' }),
+    ).toBeGreaterThan(0);
+  });
+
+  it('puts its metrics in the embedder’s registry when given one, and takes them out on close', async () => {
+    const registry = new Registry();
+    const gateway = createGateway(world.supervisor, {
+      tenants: { [ACME]: { id: 'acme' } },
+      defaultAgent: 'echo',
+      metricsRegistry: registry,
+    });
+    const served = await listen(gateway.handler);
+    try {
+      const own = new Client(served.url, world.bodies);
+      expect((await own.send(ACME, 'own-1', { message: 'hello' })).status).toBe(200);
+      const text = await registry.metrics();
+      // gateway.metrics() reads the same registry.
+      expect([...parseExposition(await gateway.metrics()).types.keys()]).toEqual([
+        ...parseExposition(text).types.keys(),
+      ]);
+      const parsed = parseExposition(text);
+      expect(parsed.value('agentcell_replies_total', { tenant: 'acme' })).toBe(1);
+      expect(parsed.types.has('process_cpu_user_seconds_total')).toBe(false);
+    } finally {
+      await gateway.close();
+      await served.close();
+    }
+    expect(registry.getMetricsAsArray()).toEqual([]);
+  });
+
+  it('refuses a metricsRegistry that is not a prom-client registry', () => {
+    expect(() =>
+      createGateway(world.supervisor, {
+        tenants: { [ACME]: { id: 'acme' } },
+        metricsRegistry: {} as Registry,
+      }),
+    ).toThrow(expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }));
   });
 });
 

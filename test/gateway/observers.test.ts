@@ -89,8 +89,8 @@ function expectWholeTurn(frames: readonly SseFrame[], key: string, reply: string
   }
 }
 
-function metric(name: string): number | undefined {
-  return parseExposition(served.gateway.metrics()).value(name);
+async function metric(name: string): Promise<number | undefined> {
+  return parseExposition(await served.gateway.metrics()).value(name);
 }
 
 describe('observers', () => {
@@ -182,9 +182,9 @@ describe('observers', () => {
     expect(error.message).toContain('"crowded" already has 2 observers');
     expect(error.message).toContain('observers.maxPerSession');
     expect(third.headers.get('retry-after')).toBe('1');
-    const watching = metric('agentcell_observers') ?? 0;
+    const watching = (await metric('agentcell_observers')) ?? 0;
     first.close();
-    await until(() => (metric('agentcell_observers') ?? 0) < watching);
+    await until(async () => ((await metric('agentcell_observers')) ?? 0) < watching);
     const again = await observe(url(), ACME, 'crowded');
     expect(again.status).toBe(200);
     second.close();
@@ -193,7 +193,7 @@ describe('observers', () => {
 
   it('drops an observer that stops reading, while the turn completes and another sees it all', async () => {
     await open('slow');
-    const dropped = metric('agentcell_observers_dropped_total') ?? 0;
+    const dropped = (await metric('agentcell_observers_dropped_total')) ?? 0;
     const stalled = await stalledObserver(url(), ACME, 'slow');
     const fast = await observe(url(), ACME, 'slow');
     // The fast observer reads in this process too: paced, it is never a whole burst behind.
@@ -207,7 +207,7 @@ describe('observers', () => {
     expect(results.map((frame) => (frame.data as { result: string }).result.length)).toEqual(
       Array.from({ length: BLOBS }, () => BLOB_BYTES),
     );
-    await until(() => (metric('agentcell_observers_dropped_total') ?? 0) > dropped);
+    await until(async () => ((await metric('agentcell_observers_dropped_total')) ?? 0) > dropped);
 
     const frames = parseSse(await stalled.drain());
     expect(frames.at(-1)).toEqual({

@@ -301,6 +301,6 @@ describe('POST /v1/responses', () => {
     });
     const id = failed?.type === 'response.failed' ? failed.response.id : '';
     expect((await apiErrorOf(acme.responses.retrieve(id))).status).toBe(404);
-    expect(served.gateway.metrics()).toMatch(/route="POST \/v1\/responses"[^\n]* [1-9]/);
+    expect(await served.gateway.metrics()).toMatch(/route="POST \/v1\/responses"[^\n]* [1-9]/);
   });
 });

@@ -127,9 +127,12 @@ export function useGateway(world: World, options: GatewayOptions): Omit<ServedGa
 }
 
 /** Waits until `check()` holds, polling state (never a fixed sleep); fails after `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error('the condition did not hold in time');
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

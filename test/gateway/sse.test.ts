@@ -63,9 +63,9 @@ describe('SSE', () => {
     });
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const call = await world.gate.next();
-    const closedBefore = requestsClosed();
+    const closedBefore = await requestsClosed();
     controller.abort();
-    await until(() => requestsClosed() > closedBefore);
+    await until(async () => (await requestsClosed()) > closedBefore);
     call.release();
     expect((await ended).outcome).toBe('ok');
     const history = await world.supervisor.peek('acme:drop')?.history();
@@ -113,8 +113,8 @@ describe('secrets', () => {
 });
 
 /** Requests of the messages route the gateway has seen close, from its own metrics. */
-function requestsClosed(): number {
-  return parseExposition(world.gateway.metrics())
+async function requestsClosed(): Promise<number> {
+  return parseExposition(await world.gateway.metrics())
     .samples.filter(
       (s) =>
         s.name === 'agentcell_http_requests_total' &&
@@ -123,8 +123,8 @@ function requestsClosed(): number {
     .reduce((sum, s) => sum + s.value, 0);
 }
 
-function eagerClosed(eager: Gateway): boolean {
-  return parseExposition(eager.metrics()).samples.some(
+async function eagerClosed(eager: Gateway): Promise<boolean> {
+  return parseExposition(await eager.metrics()).samples.some(
     (s) => s.name === 'agentcell_http_requests_total' && s.value > 0,
   );
 }

@@ -257,8 +257,8 @@ describe('GET /v1/ui/chat/:id/stream', () => {
       const call = await world.gate.next();
       controller.abort();
       // The gateway counts a request once its response has closed.
-      await until(() =>
-        parseExposition(eager.gateway.metrics()).samples.some(
+      await until(async () =>
+        parseExposition(await eager.gateway.metrics()).samples.some(
           (s) => s.name === 'agentcell_http_requests_total' && s.value > 0,
         ),
       );

@@ -3,9 +3,10 @@
  * tenants, JSON and SSE, several failing turns) runs with a sentinel apiKey, sentinel auth
  * header values and sentinel bearer tokens, while everything observable is captured: console
  * output and every write to stdout/stderr, process warnings, every supervisor event (as JSON
- * and as util.inspect sees it), hook and validator contexts, metrics (text and over HTTP),
- * stats, the journal files on disk, every HTTP response (bodies and headers), and the errors
- * of the failing turns (message, details, cause, stack). The sentinels appear nowhere, though
+ * and as util.inspect sees it), hook and validator contexts, metrics (text and over HTTP), the
+ * OpenTelemetry spans of every turn (attributes and events), stats, the journal files on disk,
+ * every HTTP response (bodies and headers), and the errors of the failing turns (message,
+ * details, cause, stack). The sentinels appear nowhere, though
  * the model server did receive them.
  *
  * Then a seeded, randomized cross-tenant test: every route, with every other tenant's session
@@ -15,6 +16,11 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import type { HookContext } from '../../src/agent/extensions.js';
@@ -88,6 +94,11 @@ let client: HttpClient;
 const dir = useTempDir('agentcell-secrets-');
 const spies: MockInstance[] = [];
 const onWarning = (warning: Error) => capture('process warning', warning);
+/** Every span of every turn, with its attributes and events. */
+const spans = new InMemorySpanExporter();
+const tracerProvider = new BasicTracerProvider({
+  spanProcessors: [new SimpleSpanProcessor(spans)],
+});
 
 /** A host tool that records what a tool is told about its call. */
 const witness = defineTool({
@@ -152,6 +163,7 @@ beforeAll(async () => {
     turnTimeoutMs: 2_000,
     interruptGraceMs: 300,
     restart: { maxRestarts: 20, windowMs: 60_000, backoffMs: 0 },
+    tracing: { tracerProvider },
     hooks: {
       record: (context: HookContext) => capture(`hook ${context.point}`, context),
       explode: () => {
@@ -290,13 +302,26 @@ describe('secrets never leave', () => {
     expect((hidden.json as { error?: { code?: string } }).error?.code).toBe('AGENTCELL_INTERNAL');
 
     // Metrics, stats and listings.
-    capture('gateway.metrics()', gateway.metrics());
+    capture('gateway.metrics()', await gateway.metrics());
     const metrics = await client.request('GET', '/metrics', {
       headers: { authorization: `Bearer ${METRICS_TOKEN}` },
     });
     expect(metrics.status).toBe(200);
     capture('GET /metrics', metrics.text);
     capture('supervisor.stats()', supervisor.stats());
+    const finished = spans.getFinishedSpans();
+    expect(finished.some((span) => span.name.startsWith('execute_tool'))).toBe(true);
+    expect(finished.some((span) => span.name.startsWith('chat '))).toBe(true);
+    for (const span of finished) {
+      capture(`span ${span.name}`, {
+        name: span.name,
+        attributes: span.attributes,
+        events: span.events,
+        status: span.status,
+        links: span.links,
+        resource: span.resource.attributes,
+      });
+    }
     capture('supervisor.capacity()', supervisor.capacity());
     for (const tenant of ['acme', 'globex'] as const) {
       const listing = await client.request('GET', '/v1/sessions', { headers: auth(tenant) });

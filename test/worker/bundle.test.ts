@@ -10,7 +10,17 @@ import { describe, expect, it } from 'vitest';
 
 const dist = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/workers');
 const MAX_BYTES = 150 * 1024;
-const HOST_ONLY = ['zod', 'openai', 'ajv', 'pino', 'p-queue', 'piscina', 'ioredis'];
+const HOST_ONLY = [
+  'zod',
+  'openai',
+  'ajv',
+  'pino',
+  'p-queue',
+  'piscina',
+  'ioredis',
+  'prom-client',
+  '@opentelemetry/api',
+];
 
 interface Metafile {
   readonly outputs: Record<string, { readonly inputs: Record<string, unknown> }>;

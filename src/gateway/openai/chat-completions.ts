@@ -14,6 +14,7 @@ import { idempotencyOf } from '../idempotency.js';
 import { assertSameAgent, openSession } from '../open-session.js';
 import type { RouteContext, RouteScope } from '../route-context.js';
 import { assertNoTenantPrefix, namespacedKey, type Tenant } from '../tenants.js';
+import { traceContextOf } from '../trace-context.js';
 import { completion, completionId } from './chunks.js';
 import { HISTORY_HEADER, type HistoryMode, planHistory } from './history.js';
 import { type ChatTurnRequest, readChatRequest } from './request.js';
@@ -50,7 +51,7 @@ export async function serveChatCompletion(
   const target = targetOf(context, req, request, tenant);
   // A one-turn session keeps nothing a repeat could be answered from: its key is only checked.
   const idempotency = idempotencyOf(req, body);
-  const submit = target.once ? {} : idempotency;
+  const submit = { ...(target.once ? {} : idempotency), ...traceContextOf(req) };
   scope.key = target.key;
   scope.namespaced = target.namespaced;
   // Set now, so that error answers carry them too.

@@ -17,6 +17,7 @@ import { readJson, sendJson } from '../http.js';
 import { idempotencyOf } from '../idempotency.js';
 import { assertSameAgent, openSession } from '../open-session.js';
 import { assertNoTenantPrefix, namespacedKey, type Tenant } from '../tenants.js';
+import { traceContextOf } from '../trace-context.js';
 import type { ChatCompletionsContext, ChatScope } from './chat-completions.js';
 import { type ResponseStreamOptions, streamResponse } from './response-events.js';
 import { newMessageId, newResponseId, outputMessage, responseObject } from './response-object.js';
@@ -103,6 +104,7 @@ export async function serveResponse(
           submit: {
             history: () => historyOf(session, request, target),
             ...(target.once ? {} : idempotency),
+            ...traceContextOf(req),
           },
           response: {
             id,

@@ -18,6 +18,7 @@ import type { RouteContext, RouteScope } from '../route-context.js';
 import { decodeKey, type Route } from '../routes.js';
 import { admitted, settle } from '../sse.js';
 import { assertNoTenantPrefix, namespacedKey, type Tenant } from '../tenants.js';
+import { traceContextOf } from '../trace-context.js';
 import { watchTurnConnection } from '../turn-connection.js';
 import { answerAndFollow } from './approval-turn.js';
 import { DONE_FRAME, UI_STREAM_HEADERS, UiMessageChunks, uiFrame } from './chunks.js';
@@ -56,7 +57,7 @@ export class UiChatRoutes {
     const { supervisor, options } = this.#context;
     const body = await readJson(req, options.maxBodyBytes);
     const request = readUiChatRequest(body);
-    const submit = idempotencyOf(req, body);
+    const submit = { ...idempotencyOf(req, body), ...traceContextOf(req) };
     const namespaced = this.#chatKey(tenant, request.chatId, scope);
     // A conversation journaled before (a restart, another node) goes on with its own agent.
     const existing = await supervisor.find(namespaced);

@@ -61,7 +61,7 @@ export class DedicatedRunner implements TurnRunner {
     this.#options = options;
     this.#events = new MessageChannel();
     this.#host = new MessageChannel();
-    this.#models = new ModelCallServer(init.models, this.#events.port1);
+    this.#models = new ModelCallServer(init.models, this.#events.port1, init.spans);
     const eventsClosed = portClosed(this.#events.port1);
     this.#exited = handle.exited.then(async (exit) => {
       await drained(eventsClosed);
@@ -100,7 +100,7 @@ export class DedicatedRunner implements TurnRunner {
     });
     const runner = new DedicatedRunner(handle, options, init);
     try {
-      const { host, models: _models, ...plain } = init;
+      const { host, models: _models, spans: _spans, ...plain } = init;
       Comlink.expose(host, endpointOf(runner.#host.port1));
       const ports = { host: runner.#host.port2, events: runner.#events.port2 };
       await handle.call(

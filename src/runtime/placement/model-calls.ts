@@ -5,6 +5,7 @@
  * thread) without waiting for the thread, and it counts each turn's usage from the responses it
  * served: that count, not the thread's, is what budgets and the journal use.
  */
+import type { Context } from '@opentelemetry/api';
 import { addUsage, type Usage, ZERO_USAGE } from '../../agent/messages.js';
 import { InterruptedError, toWire } from '../../errors.js';
 import type { ModelService } from '../../llm/model-service.js';
@@ -14,6 +15,11 @@ import type { ModelCallMessage, ModelReplyMessage } from '../../worker/model-pro
 /** The part of a MessagePort the server uses. */
 export interface ReplyPort {
   postMessage(message: unknown): void;
+}
+
+/** Where a turn's model calls find the span they belong under (handoffs included). */
+export interface TurnSpanLookup {
+  contextOf(turnId: string): Context | undefined;
 }
 
 interface RunningCall {
@@ -29,11 +35,13 @@ export class ModelCallServer {
   readonly #usage = new Map<string, Usage>();
   /** Per-call usages in the order served, to correct the thread's own `usage` events. */
   readonly #served = new Map<string, Usage[]>();
+  readonly #spans: TurnSpanLookup | undefined;
   #closed = false;
 
-  constructor(service: ModelService, port: ReplyPort) {
+  constructor(service: ModelService, port: ReplyPort, spans?: TurnSpanLookup) {
     this.#service = service;
     this.#port = port;
+    this.#spans = spans;
   }
 
   handle(message: ModelCallMessage): void {
@@ -78,6 +86,7 @@ export class ModelCallServer {
             this.#reply({ type: 'model-retry', callId, attempt, error: toWire(error), delayMs });
           },
         },
+        this.#spans?.contextOf(turnId),
       );
       this.#count(turnId, response.usage);
       flushText();

@@ -16,7 +16,7 @@ import type {
   TurnTaskStart,
 } from '../../worker/turn-task-core.js';
 import { type Deferred, deferred } from '../deferred.js';
-import { ModelCallServer } from './model-calls.js';
+import { ModelCallServer, type TurnSpanLookup } from './model-calls.js';
 import { portClosed } from './port-drain.js';
 
 /** Why the host aborted a task. */
@@ -67,9 +67,14 @@ export class PooledTurn {
    * Starts listening to the task and serving `host` to it; `onStart` hears which thread
    * picked the task up. The returned ports go to the task.
    */
-  open(host: HostApi, models: ModelService, onStart: (threadId: number) => void): OpenedTurn {
+  open(
+    host: HostApi,
+    models: ModelService,
+    spans: TurnSpanLookup | undefined,
+    onStart: (threadId: number) => void,
+  ): OpenedTurn {
     const events = this.#events.port1;
-    const server = new ModelCallServer(models, events);
+    const server = new ModelCallServer(models, events, spans);
     this.#models = server;
     events.on('message', (batch: TurnTaskMessage[]) => {
       for (const message of batch) {

@@ -27,6 +27,7 @@ import type { ModelService } from '../../llm/model-service.js';
 import type { AgentInit, HostApi, TurnEnd, WorkerStats } from '../../worker/api.js';
 import type { TurnTaskResult } from '../../worker/turn-task-core.js';
 import { deferred } from '../deferred.js';
+import type { TurnSpanLookup } from './model-calls.js';
 import { poolFailureReason } from './pool-failure.js';
 import { PooledTurn } from './pooled-turn.js';
 import { drained } from './port-drain.js';
@@ -70,6 +71,7 @@ export class PooledRunner implements TurnRunner {
   readonly #agent: AgentInit;
   readonly #host: HostApi;
   readonly #models: ModelService;
+  readonly #spans: TurnSpanLookup | undefined;
   readonly #journal: () => Promise<string>;
   readonly #graceMs: number;
   readonly #exited = deferred<WorkerExit>();
@@ -90,6 +92,7 @@ export class PooledRunner implements TurnRunner {
     };
     this.#host = init.host;
     this.#models = init.models;
+    this.#spans = init.spans;
     this.#journal = options.journal;
     this.#graceMs = options.interruptGraceMs ?? DEFAULT_INTERRUPT_GRACE_MS;
   }
@@ -143,9 +146,14 @@ export class PooledRunner implements TurnRunner {
         return await turn.ended;
       }
       if (turn.settled) return await turn.ended;
-      const { port, hostPort, closed } = turn.open(this.#host, this.#models, (threadId) => {
-        turn.elu = this.#pool.eventLoopUtilization(threadId);
-      });
+      const { port, hostPort, closed } = turn.open(
+        this.#host,
+        this.#models,
+        this.#spans,
+        (threadId) => {
+          turn.elu = this.#pool.eventLoopUtilization(threadId);
+        },
+      );
       const task = this.#pool.run({
         agent: this.#agent,
         sessionKey: this.#sessionKey,

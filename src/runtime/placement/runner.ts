@@ -7,6 +7,7 @@ import type { TurnInput } from '../../agent/approval.js';
 import type { TurnEvent } from '../../agent/turn-events.js';
 import type { ModelService } from '../../llm/model-service.js';
 import type { AgentInit, HostApi, TurnEnd, WorkerStats } from '../../worker/api.js';
+import type { TurnSpanLookup } from './model-calls.js';
 import type { WorkerExit } from './worker-handle.js';
 
 /** What any runner needs to build an agent: its blueprint, tools, handoffs and host callbacks. */
@@ -14,6 +15,8 @@ export interface AgentRunnerInit extends AgentInit {
   readonly host: HostApi;
   /** Where the thread's model calls are made (the credentials live there, not in the thread). */
   readonly models: ModelService;
+  /** The spans of running turns: the thread's model calls are traced under them. */
+  readonly spans?: TurnSpanLookup | undefined;
 }
 
 /** ...and to serve one session: its key and journal. */
