@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { type AgentcellError, MaxIterationsError } from '../errors.js';
 import type { LlmRequest, LlmToolSpec, ModelResponse } from '../llm/model.js';
+import type { Tool } from '../tools/tool.js';
 import type { AgentCore } from './agent-core.js';
 import { checkBudget } from './budget.js';
 import type { Approver, Hook, HookContext, HookPoint, Validator } from './extensions.js';
@@ -43,6 +44,11 @@ export interface TurnOptions {
   readonly agents?: ((name: string) => AgentCore | undefined) | undefined;
   /** Messages that arrived during the turn, taken at each LLM step (busy policy `steer`). */
   readonly steering?: (() => readonly string[]) | undefined;
+  /**
+   * The agent's MCP tools for this turn, asked once at its start when the config names MCP
+   * servers: they live on the host, which lists them with the session's own credentials.
+   */
+  readonly mcpTools?: (() => Promise<readonly Tool[]>) | undefined;
   /** @internal agents already in this chain of handoffs, to stop cycles. */
   readonly handoffChain?: readonly string[] | undefined;
 }
@@ -92,6 +98,7 @@ class Turn {
   #seq = 0;
   #iteration = 0;
   #turnEndReported = false;
+  #mcpTools: readonly Tool[] = [];
 
   constructor(
     agent: AgentCore,
@@ -115,6 +122,9 @@ class Turn {
     checkHooksRegistered(spec.hooks, this.#options.hooks);
     checkValidatorsRegistered(spec.guardrails, this.#options.validators);
     this.#emit({ type: 'turn-start', message: this.#message });
+    if (spec.mcpServers?.length && this.#options.mcpTools) {
+      this.#mcpTools = await this.#options.mcpTools();
+    }
     this.#conversation.push({ role: 'user', content: userPrompt(spec, this.#message) });
     let guardrailRetries = 0;
     try {
@@ -235,7 +245,7 @@ class Turn {
 
   #toolSpecs(): LlmToolSpec[] {
     return [
-      ...this.#agent.tools.map(({ name, description, parameters }) => ({
+      ...[...this.#agent.tools, ...this.#mcpTools].map(({ name, description, parameters }) => ({
         name,
         description,
         parameters,
@@ -322,7 +332,9 @@ class Turn {
   }
 
   #resolveTool(name: string): ResolvedTool | undefined {
-    const tool = this.#agent.tools.find((candidate) => candidate.name === name);
+    const tool =
+      this.#agent.tools.find((candidate) => candidate.name === name) ??
+      this.#mcpTools.find((candidate) => candidate.name === name);
     if (tool) {
       const run = tool.kind === 'factory' ? this.#agent.toolInstance(tool).run : tool.run;
       if (!run) return undefined;
@@ -346,6 +358,8 @@ class Turn {
             onEvent: undefined,
             // Steered messages belong to the session's own agent: they wait for its next step.
             steering: undefined,
+            // The host lists MCP tools for the session's own agent only.
+            mcpTools: undefined,
           })
         ).reply,
     };

@@ -18,12 +18,14 @@ import {
   SupervisorDestroyedError,
 } from '../errors.js';
 import { ModelService } from '../llm/model-service.js';
+import type { McpHost } from '../tools/mcp/mcp-host.js';
 import type { HostApi } from '../worker/api.js';
 import { AgentRegistry } from './agent-registry.js';
 import type { SupervisorEvents } from './events.js';
 import { makeHostApi } from './host-api.js';
 import { type Journals, journalsOfCluster, journalsOfStore } from './journals.js';
 import { LocalPlacement } from './local-placement.js';
+import { startMcpHost } from './mcp-sessions.js';
 import {
   type Placement,
   parseSessionOptions,
@@ -82,6 +84,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Set in cluster mode: sessions then run wherever their owner is. */
   readonly #remote: RemoteNode | undefined;
   readonly #journals: Journals;
+  readonly #mcp: McpHost;
   #status: SupervisorStatus = 'open';
   #closing: Promise<void> | undefined;
   #destroying: Promise<void> | undefined;
@@ -106,10 +109,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#admission = new PQueue({ concurrency: this.#options.maxConcurrentTurns });
     this.#models = new ModelService({ clock: this.#options.clock });
     this.#agents = new AgentRegistry(this.#options.tools, this.#models);
+    this.#mcp = startMcpHost(this.#options.mcp, this);
     this.#hostApi = makeHostApi(
       this.#options,
       this.#insideTurn,
       (key) => this.#agents.get(this.#sessions.get(key)?.agent ?? '')?.blueprint.spec,
+      this.#mcp,
     );
     this.#sessionHost = this.#makeSessionHost();
     this.#placement = new LocalPlacement({
@@ -126,6 +131,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         (this.emit as (name: string, ...args: unknown[]) => boolean)(event, ...payload),
     });
     this.#journals = this.#remote ? journalsOfCluster(this.#remote) : journalsOfStore(this.#store);
+  }
+
+  /** MCP connections open now (shared ones and `perSession` ones). */
+  get mcpConnections(): number {
+    return this.#mcp.connectionCount;
   }
 
   get status(): SupervisorStatus {
@@ -335,6 +345,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   async #releaseThreads(): Promise<void> {
     await this.#placement.close();
+    await this.#mcp.close();
     if (this.#ownsStore) await this.#store.close();
   }
 

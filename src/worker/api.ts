@@ -9,7 +9,7 @@ import type { ApprovalRequest, HookContext, ValidatorContext } from '../agent/ex
 import type { TurnEvent, TurnResult } from '../agent/turn-events.js';
 import type { ErrorWire } from '../errors.js';
 import type { ToolRegistryEntry } from '../tools/registry.js';
-import type { ToolContext } from '../tools/tool.js';
+import type { ToolContext, ToolDescriptor } from '../tools/tool.js';
 import type { ModelCallMessage } from './model-protocol.js';
 
 /**
@@ -77,6 +77,10 @@ export interface HostApi {
     context: Omit<ValidatorContext, 'config'>,
   ): Promise<boolean | string>;
   approve(request: ApprovalRequest): Promise<boolean>;
+  /** The MCP tools of the session's agent, listed on the host with the session's credentials. */
+  mcpTools(sessionKey: string): Promise<ToolDescriptor[]>;
+  /** Calls an MCP tool on the host; the result is the text the model is told. */
+  callMcpTool(name: string, args: unknown, context: Omit<ToolContext, 'signal'>): Promise<string>;
 }
 
 /** How a turn ended: its result, or its error in wire form. */

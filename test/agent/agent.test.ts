@@ -239,6 +239,19 @@ describe('secrets are never echoed in validation errors', () => {
       { name: 'a', cliBackend: { command: 'x', env: { T: [SECRETS.cliEnv] } } },
       SECRETS.cliEnv,
     ],
+    [
+      'mcpServers headers holding a non-string secret',
+      {
+        name: 'a',
+        mcpServers: [{ name: 'crm', url: 'https://x.test', headers: { A: [SECRETS.mcpHeader] } }],
+      },
+      SECRETS.mcpHeader,
+    ],
+    [
+      'mcpServers env holding a non-string secret',
+      { name: 'a', mcpServers: [{ name: 'f', command: 'x', env: { T: [SECRETS.mcpEnv] } }] },
+      SECRETS.mcpEnv,
+    ],
   ])('%s: the value is not in the message or details', (_label, config, secret) => {
     const error = caught(() => agentFrom(config));
     expect(error.code).toBe('AGENTCELL_CONFIG_INVALID');
@@ -328,11 +341,13 @@ describe('toJSON() and util.inspect() redact secrets', () => {
           .map((v) => inspect(v, { depth: 10 }))
           .join('\n'),
     ],
-  ])('%s contains no apiKey, auth header value or cliBackend env value', (_label, render) => {
+  ])('%s contains no apiKey, auth header value, cliBackend or MCP secret', (_label, render) => {
     const text = render();
     expect(text).not.toContain(SECRETS.apiKey);
     expect(text).not.toContain(SECRETS.header);
     expect(text).not.toContain(SECRETS.cliEnv);
+    expect(text).not.toContain(SECRETS.mcpEnv);
+    expect(text).not.toContain(SECRETS.mcpHeader);
     expect(text).toContain('[redacted]');
   });
 
