@@ -55,7 +55,7 @@ describe('server-everything', () => {
   it('offers the allowed tools of both servers, prefixed by server name', async () => {
     mock.reset();
     await supervisor.session('t1:offer', { agent: 'cell' }).send('hello');
-    const offered = mock.requests[0]?.body.tools?.map((tool) => tool.function.name);
+    const offered = mock.requests[0]?.body?.tools?.map((tool) => tool.function.name);
     expect(offered?.sort()).toEqual(['stdio__echo', 'stdio__get-sum', 'web__get-sum']);
   });
 

@@ -15,17 +15,17 @@ const BIN = (pkg: string) => `${ROOT}node_modules/@modelcontextprotocol/${pkg}/d
 export const EVERYTHING_STDIO = {
   command: process.execPath,
   args: [BIN('server-everything'), 'stdio'],
-} as const;
+};
 
 /** `server-memory` over stdio (it keeps its memory in the file MEMORY_FILE_PATH names). */
-export const MEMORY_STDIO = { command: process.execPath, args: [BIN('server-memory')] } as const;
+export const MEMORY_STDIO = { command: process.execPath, args: [BIN('server-memory')] };
 
 /** The fault server fixture over stdio. */
 export const FAULT_STDIO = {
   command: process.execPath,
   args: ['--import', 'tsx', `${ROOT}test/fixtures/mcp/fault-server.ts`, 'stdio'],
   cwd: ROOT,
-} as const;
+};
 
 export interface HttpServer {
   /** The MCP endpoint. */
