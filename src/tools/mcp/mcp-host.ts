@@ -4,7 +4,8 @@
  * and call back by name, so no credential enters a thread, and hundreds of sessions share a
  * few server processes instead of starting one each.
  */
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, type Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
+import { LRUCache } from 'lru-cache';
 import type { AgentSpec } from '../../agent/config.js';
 import {
   isAgentcellError,
@@ -17,16 +18,32 @@ import { errorFields, log } from '../../log.js';
 import type { ToolDescriptor } from '../tool.js';
 import type { McpConnection, McpCredentials, McpServerSpec } from './connection.js';
 import { defaultTenantOf, type ResolvedMcpOptions } from './options.js';
-import { McpPool } from './pool.js';
+import { type ConnectionOwner, connectionKey, McpPool } from './pool.js';
 import { resultText } from './result-text.js';
 import { mcpToolName } from './tool-names.js';
 
 /** JSON-RPC code the SDK uses when the connection closed under a pending request. */
 const CONNECTION_CLOSED = -32000;
+/** How long a server that could not list its tools is left alone by turns starting. */
+const LIST_RETRY_MS = 5_000;
+
+/** A server's tool under the name the model knows it by. */
+interface ListedTool {
+  readonly name: string;
+  readonly tool: McpTool;
+}
+
+/** What a connection key last listed, and when listing last failed. */
+interface KnownTools {
+  readonly tools: readonly ListedTool[];
+  readonly failedAt?: number;
+}
 
 export class McpHost {
   readonly #options: ResolvedMcpOptions;
   readonly #pool: McpPool;
+  /** By connection key; a fallback for turns while a server is away, so it is bounded too. */
+  readonly #known = new LRUCache<string, KnownTools>({ max: 4096 });
 
   constructor(options: ResolvedMcpOptions) {
     this.#options = options;
@@ -35,29 +52,50 @@ export class McpHost {
 
   /**
    * The MCP tools of a session's agent, as descriptors of host tools. A server that cannot be
-   * reached now is left out of this turn (and logged); the next turn asks again.
+   * reached now is offered with the tools it last listed for these credentials (a call then
+   * fails with a typed error, and connects again), or not at all if it never listed any; it
+   * is not asked again for `LIST_RETRY_MS`, so a down server does not slow every turn.
    */
   async tools(spec: AgentSpec, sessionKey: string): Promise<ToolDescriptor[]> {
     const lists = await Promise.all(
-      (spec.mcpServers ?? []).map(async (server) => {
-        try {
-          const connection = await this.#connect(server, sessionKey);
-          return (await this.#serverTools(server, connection)).map(({ name, tool }) => ({
-            name,
-            description: tool.description ?? '',
-            parameters: inputSchemaOf(tool.inputSchema),
-            kind: 'host' as const,
-          }));
-        } catch (error) {
-          log('mcp').warn(
-            { server: server.name, sessionKey, ...errorFields(error) },
-            'mcp tools unavailable for this turn',
-          );
-          return [];
-        }
-      }),
+      (spec.mcpServers ?? []).map(async (server) =>
+        (await this.#listed(server, sessionKey)).map(({ name, tool }) => ({
+          name,
+          description: tool.description ?? '',
+          parameters: inputSchemaOf(tool.inputSchema),
+          kind: 'host' as const,
+        })),
+      ),
     );
     return lists.flat();
+  }
+
+  async #listed(server: McpServerSpec, sessionKey: string): Promise<readonly ListedTool[]> {
+    let key: string | undefined;
+    try {
+      const owner = await this.#owner(server, sessionKey);
+      key = connectionKey(server, owner);
+      const known = this.#known.get(key);
+      if (known?.failedAt !== undefined && Date.now() - known.failedAt < LIST_RETRY_MS) {
+        return known.tools;
+      }
+      const tools = await this.#serverTools(server, await this.#pool.acquire(server, owner));
+      if (known?.failedAt !== undefined)
+        log('mcp').info({ server: server.name }, 'mcp server back');
+      this.#known.set(key, { tools });
+      return tools;
+    } catch (error) {
+      const known = key === undefined ? undefined : this.#known.get(key);
+      if (known?.failedAt === undefined) {
+        log('mcp').warn(
+          { server: server.name, sessionKey, ...errorFields(error) },
+          'mcp server unavailable: its tools are offered as last listed, or not at all',
+        );
+      }
+      if (key !== undefined)
+        this.#known.set(key, { tools: known?.tools ?? [], failedAt: Date.now() });
+      return known?.tools ?? [];
+    }
   }
 
   /**
@@ -75,7 +113,7 @@ export class McpHost {
   ): Promise<string> {
     const server = spec.mcpServers?.find((candidate) => name.startsWith(`${candidate.name}__`));
     if (!server) throw new ToolNotFoundError(`the agent has no MCP tool named ${name}`);
-    const connection = await this.#connect(server, sessionKey);
+    const connection = await this.#pool.acquire(server, await this.#owner(server, sessionKey));
     const tool = (await this.#serverTools(server, connection)).find(
       (candidate) => candidate.name === name,
     );
@@ -114,10 +152,9 @@ export class McpHost {
     );
   }
 
-  async #connect(server: McpServerSpec, sessionKey: string): Promise<McpConnection> {
+  async #owner(server: McpServerSpec, sessionKey: string): Promise<ConnectionOwner> {
     const tenant = (this.#options.tenantOf ?? defaultTenantOf)(sessionKey);
-    const credentials = await this.#credentials(server, sessionKey, tenant);
-    return this.#pool.acquire(server, { tenant, sessionKey, credentials });
+    return { tenant, sessionKey, credentials: await this.#credentials(server, sessionKey, tenant) };
   }
 
   async #credentials(
@@ -141,7 +178,10 @@ export class McpHost {
     }
   }
 
-  async #serverTools(server: McpServerSpec, connection: McpConnection) {
+  async #serverTools(
+    server: McpServerSpec,
+    connection: McpConnection,
+  ): Promise<readonly ListedTool[]> {
     const allowed = server.tools && new Set(server.tools);
     const timeoutMs = server.connectTimeoutMs ?? 10_000;
     const tools = await connection.tools(timeoutMs).catch((error: unknown) => {

@@ -47,7 +47,7 @@ export class McpPool {
   /** The live connection for `owner` to `spec`, opened (once, however many ask) if needed. */
   async acquire(spec: McpServerSpec, owner: ConnectionOwner): Promise<McpConnection> {
     const sessionKey = spec.perSession ? owner.sessionKey : undefined;
-    const key = connectionKey(spec, owner, sessionKey);
+    const key = connectionKey(spec, owner);
     const entry = this.#entries.get(key);
     if (entry) {
       const connection = await entry.connecting.catch(() => undefined);
@@ -102,12 +102,10 @@ export class McpPool {
   }
 }
 
-function connectionKey(
-  spec: McpServerSpec,
-  owner: ConnectionOwner,
-  sessionKey: string | undefined,
-): string {
+/** Which connection `owner` uses for `spec`, as a digest (it covers the credentials). */
+export function connectionKey(spec: McpServerSpec, owner: ConnectionOwner): string {
+  const sessionKey = spec.perSession ? owner.sessionKey : null;
   return createHash('sha256')
-    .update(JSON.stringify([spec, owner.tenant, owner.credentials, sessionKey ?? null]))
+    .update(JSON.stringify([spec, owner.tenant, owner.credentials, sessionKey]))
     .digest('base64url');
 }

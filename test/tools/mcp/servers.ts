@@ -93,12 +93,12 @@ export async function startEverythingHttp(): Promise<HttpServer> {
   return { url: `http://127.0.0.1:${port}/mcp`, close: closer(child) };
 }
 
-/** The fault server fixture over stateless streamable HTTP. */
-export async function startFaultHttp(): Promise<HttpServer> {
-  const child = spawn(process.execPath, FAULT_STDIO.args.slice(0, -1).concat('http'), {
+/** The fault server fixture over stateless streamable HTTP (on `port`, or a free one). */
+export async function startFaultHttp(port = 0): Promise<HttpServer> {
+  const child = spawn(process.execPath, [...FAULT_STDIO.args.slice(0, -1), 'http', String(port)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const [, port] = await waitForLine(child, /listening (\d+)/);
-  return { url: `http://127.0.0.1:${port}/mcp`, close: closer(child) };
+  const [, listening] = await waitForLine(child, /listening (\d+)/);
+  return { url: `http://127.0.0.1:${listening}/mcp`, close: closer(child) };
 }
