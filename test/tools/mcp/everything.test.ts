@@ -78,6 +78,20 @@ describe('server-everything', () => {
     expect((await session.send('echo over stdio')).text).toBe('tool results: Echo: hello');
   });
 
+  it('works the same under pooled placement', async () => {
+    const pooled = new Supervisor({ placement: 'pooled', poolThreads: 1 });
+    try {
+      pooled.register(
+        'cell',
+        mockAgent(mock, { mcpServers: [{ name: 'stdio', ...EVERYTHING_STDIO }] }),
+      );
+      const { text } = await pooled.session('t1:pooled', { agent: 'cell' }).send('echo over stdio');
+      expect(text).toBe('tool results: Echo: hello');
+    } finally {
+      await shutdown(pooled);
+    }
+  });
+
   it('shares one connection per server between sessions of a tenant', async () => {
     await supervisor.session('t1:another', { agent: 'cell' }).send('echo over stdio');
     expect(supervisor.mcpConnections).toBe(2);
