@@ -151,6 +151,42 @@ describe('Agent construction validation', () => {
       'config.handoffs.1',
     ],
     ['handoffs that are not a list', { name: 'a', handoffs: 'billing' }, 'config.handoffs'],
+    [
+      'an MCP server with both a command and a url',
+      { name: 'a', mcpServers: [{ name: 'x', command: 'srv', url: 'http://127.0.0.1:1/mcp' }] },
+      'config.mcpServers.0',
+    ],
+    [
+      'an MCP server with neither a command nor a url',
+      { name: 'a', mcpServers: [{ name: 'x' }] },
+      'config.mcpServers.0',
+    ],
+    [
+      'an MCP server name too long for tool names (25 characters)',
+      { name: 'a', mcpServers: [{ name: 'x'.repeat(25), command: 'srv' }] },
+      'config.mcpServers.0.name',
+    ],
+    [
+      'an MCP server url that is not http(s)',
+      { name: 'a', mcpServers: [{ name: 'x', url: 'file:///etc/passwd' }] },
+      'config.mcpServers.0.url',
+    ],
+    [
+      'two MCP servers with one name',
+      {
+        name: 'a',
+        mcpServers: [
+          { name: 'x', command: 'a' },
+          { name: 'x', command: 'b' },
+        ],
+      },
+      'config.mcpServers',
+    ],
+    [
+      'an unknown MCP server key',
+      { name: 'a', mcpServers: [{ name: 'x', command: 'a', header: {} }] },
+      'config.mcpServers.0',
+    ],
   ])('rejects %s with AGENTCELL_CONFIG_INVALID naming the path', (_label, config, path) => {
     const error = caught(() => agentFrom(config));
     expect(error.code).toBe('AGENTCELL_CONFIG_INVALID');

@@ -48,10 +48,12 @@ export class McpConnection {
     const client = new Client(CLIENT_INFO, {
       listChanged: {
         tools: {
+          // Forget the list at once rather than refresh it in the background: the next turn
+          // lists again, so it can never be offered the list from before the change.
+          autoRefresh: false,
           debounceMs: 0,
-          onChanged: (error, tools) => {
-            if (connection)
-              connection.#tools = error || !tools ? undefined : Promise.resolve(tools);
+          onChanged: () => {
+            if (connection) connection.#tools = undefined;
           },
         },
       },
