@@ -61,4 +61,17 @@ export const mcpServersSchema = z
     'every MCP server needs a name of its own',
   );
 
+/**
+ * One MCP server of an agent: a stdio command or a streamable HTTP URL. Its tools reach the
+ * model as `name__tool`; they run on the host, never in a session thread.
+ *
+ * @example
+ * const agent = new Agent({
+ *   name: 'support',
+ *   mcpServers: [
+ *     { name: 'files', command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/srv/docs'] },
+ *     { name: 'crm', url: 'https://crm.example.com/mcp', tools: ['find_customer'] },
+ *   ],
+ * });
+ */
 export type McpServerConfig = z.input<typeof mcpServerSchema>;

@@ -14,6 +14,14 @@ export interface McpCredentialsRequest {
  * Supplies a session's own credentials for an MCP server: headers for streamable HTTP,
  * environment for stdio, added over the config's own. Runs on the host for each connection
  * lookup; its result is never logged and never enters a session thread.
+ *
+ * @example
+ * const supervisor = new Supervisor({
+ *   mcp: {
+ *     credentials: async ({ tenant, server }) =>
+ *       server === 'crm' ? { headers: { authorization: `Bearer ${await tokenOf(tenant)}` } } : undefined,
+ *   },
+ * });
  */
 export type McpCredentialsResolver = (
   request: McpCredentialsRequest,
