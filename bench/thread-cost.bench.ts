@@ -41,6 +41,8 @@ const host: HostApi = {
   runHook: async () => {},
   validate: async () => true,
   approve: async () => false,
+  mcpTools: async () => [],
+  callMcpTool: async () => '',
 };
 
 interface Thread {

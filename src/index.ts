@@ -62,6 +62,7 @@ export type {
 } from './agent/extensions.js';
 export { InterruptController } from './agent/interrupt.js';
 export type { JournalRecord } from './agent/journal.js';
+export type { McpServerConfig } from './agent/mcp-config.js';
 export type { ChatMessage, ToolCall, Usage } from './agent/messages.js';
 export { redact } from './agent/redact.js';
 export type { TurnDelta, TurnEvent, TurnEventBody, TurnResult } from './agent/turn-events.js';
@@ -187,5 +188,11 @@ export {
   type TracingOptions,
 } from './runtime/turn-traces.js';
 export { defineTool, type ToolDefinition } from './tools/define-tool.js';
+export type { McpCredentials } from './tools/mcp/connection.js';
+export type {
+  McpCredentialsRequest,
+  McpCredentialsResolver,
+  McpOptions,
+} from './tools/mcp/options.js';
 export { type HostCall, ToolRegistry, type ToolRegistryEntry } from './tools/registry.js';
 export type { Tool, ToolContext, ToolDescriptor, ToolInstance, ToolKind } from './tools/tool.js';

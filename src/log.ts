@@ -26,7 +26,15 @@ export const LOG_LEVELS: readonly LogLevel[] = [
 ];
 
 /** The areas that log: each gets a child logger with `area` set. */
-export type LogArea = 'runtime' | 'placement' | 'store' | 'cluster' | 'gateway' | 'chat' | 'cli';
+export type LogArea =
+  | 'runtime'
+  | 'placement'
+  | 'store'
+  | 'cluster'
+  | 'gateway'
+  | 'chat'
+  | 'cli'
+  | 'mcp';
 
 /** Where secrets can sit in what the runtime logs; censored wherever they appear. */
 const SECRET_PATHS = [

@@ -15,7 +15,9 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BASE = ['src/errors.ts', 'src/codec.ts', 'src/clock.ts', 'src/quantile.ts'];
 const CORE = [...BASE, 'src/agent', 'src/tools', 'src/llm'];
 /** The logger (pino) is for the host: session threads never load it. */
-const HOST = [...CORE, 'src/log.ts'];
+const HOST_BASE = [...CORE, 'src/log.ts'];
+/** MCP clients (the SDK, their connections, their credentials) live on the host too. */
+const HOST = [...HOST_BASE, 'src/tools/mcp'];
 const ALLOWED: Record<string, readonly string[]> = {
   // The one import path for errors, re-exporting its parts.
   'src/errors.ts': ['src/errors'],
@@ -26,6 +28,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   'src/codec.ts': ['src/errors.ts'],
   'src/agent': CORE,
   'src/tools': CORE,
+  'src/tools/mcp': HOST_BASE,
   'src/llm': CORE,
   // The worker side of the session boundary: what worker threads run.
   'src/worker': CORE,

@@ -51,6 +51,7 @@ export const CLONE_CONTRACT = {
   toolTimeout: 'copy',
   parallelToolCalls: 'copy',
   cliBackend: 'deepCopy',
+  mcpServers: 'deepCopy',
 } as const satisfies Record<AgentConfigKey, CloneRule>;
 
 /** The config a clone gets: every key passed on by its rule, the result frozen again. */

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { FORBIDDEN_KEYS } from '../codec.js';
 import { copyData, freezeData, isCopyableData, isJsonValue } from './data.js';
+import { mcpServersSchema } from './mcp-config.js';
 
 /** A JSON Schema object (tool parameters, structured output). */
 export type JsonSchema = { readonly [key: string]: unknown };
@@ -262,6 +263,8 @@ export const agentSpecSchema = z.strictObject({
   toolTimeout: positiveInt.optional(),
   parallelToolCalls: z.boolean().optional(),
   cliBackend: cliBackendSchema.optional(),
+  /** MCP servers whose tools become the agent's tools (they run on the host). */
+  mcpServers: mcpServersSchema.optional(),
 });
 
 /** Keys of the agent config that are data (everything but `tools` and `handoffs`). */

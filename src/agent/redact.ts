@@ -31,5 +31,16 @@ export function redact(spec: AgentSpec): Record<string, unknown> {
       env: Object.fromEntries(Object.keys(spec.cliBackend.env).map((k) => [k, REDACTED])),
     };
   }
+  if (spec.mcpServers) {
+    view['mcpServers'] = spec.mcpServers.map((server) => ({
+      ...server,
+      ...(server.env && { env: redactValues(server.env) }),
+      ...(server.headers && { headers: redactValues(server.headers) }),
+    }));
+  }
   return view;
+}
+
+function redactValues(values: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.keys(values).map((key) => [key, REDACTED]));
 }

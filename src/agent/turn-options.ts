@@ -1,6 +1,7 @@
 /** What a caller may give one turn besides its message: hooks, validators, approver, limits. */
 import type { AgentCore } from './agent-core.js';
 import type { Approver, Hook, Validator } from './extensions.js';
+import type { Tool } from '../tools/tool.js';
 import type { TurnEvent } from './turn-events.js';
 
 export interface TurnOptions {
@@ -29,6 +30,11 @@ export interface TurnOptions {
   readonly agents?: ((name: string) => AgentCore | undefined) | undefined;
   /** Messages that arrived during the turn, taken at each LLM step (busy policy `steer`). */
   readonly steering?: (() => readonly string[]) | undefined;
+  /**
+   * The agent's MCP tools for this turn, asked once at its start when the config names MCP
+   * servers: they live on the host, which lists them with the session's own credentials.
+   */
+  readonly mcpTools?: (() => Promise<readonly Tool[]>) | undefined;
   /** @internal agents already in this chain of handoffs, to stop cycles. */
   readonly handoffChain?: readonly string[] | undefined;
 }

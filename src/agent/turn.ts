@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { type AgentcellError, MaxIterationsError } from '../errors.js';
 import type { CheckedToolCall, LlmRequest, LlmToolSpec, ModelResponse } from '../llm/model.js';
+import type { Tool } from '../tools/tool.js';
 import type { AgentCore } from './agent-core.js';
 import {
   type ApprovalDecision,
@@ -94,6 +95,7 @@ class Turn {
   #seq = 0;
   #iteration = 0;
   #turnEndReported = false;
+  #mcpTools: readonly Tool[] = [];
 
   constructor(
     agent: AgentCore,
@@ -117,6 +119,9 @@ class Turn {
     // A config that names a hook or validator nobody registered fails before any work.
     checkHooksRegistered(spec.hooks, this.#options.hooks);
     checkValidatorsRegistered(spec.guardrails, this.#options.validators);
+    if (spec.mcpServers?.length && this.#options.mcpTools) {
+      this.#mcpTools = await this.#options.mcpTools();
+    }
     if (!this.#resume) {
       this.#emit({ type: 'turn-start', message: this.#message });
       this.#conversation.push({ role: 'user', content: userPrompt(spec, this.#message) });
@@ -286,7 +291,7 @@ class Turn {
 
   #toolSpecs(): LlmToolSpec[] {
     return [
-      ...this.#agent.tools.map(({ name, description, parameters }) => ({
+      ...[...this.#agent.tools, ...this.#mcpTools].map(({ name, description, parameters }) => ({
         name,
         description,
         parameters,
@@ -364,7 +369,9 @@ class Turn {
   }
 
   #resolveTool(name: string): ResolvedTool | undefined {
-    const tool = this.#agent.tools.find((candidate) => candidate.name === name);
+    const tool =
+      this.#agent.tools.find((candidate) => candidate.name === name) ??
+      this.#mcpTools.find((candidate) => candidate.name === name);
     if (tool) {
       const run = tool.kind === 'factory' ? this.#agent.toolInstance(tool).run : tool.run;
       if (!run) return undefined;
@@ -390,6 +397,8 @@ class Turn {
             steering: undefined,
             // Only the session's own turn can be journaled as paused: a handoff's is denied.
             pauseForApproval: false,
+            // The host lists MCP tools for the session's own agent only.
+            mcpTools: undefined,
           })
         ).reply,
     };

@@ -60,6 +60,24 @@ export const CATALOGUE = {
     status: 504,
     public: true,
   },
+  AGENTCELL_MCP_UNAVAILABLE: {
+    name: 'McpUnavailableError',
+    hint: "Check the MCP server's command or URL and that it is running; the next call connects again.",
+    status: 502,
+    public: true,
+  },
+  AGENTCELL_MCP_TOOL_FAILED: {
+    name: 'McpToolFailedError',
+    hint: 'The MCP server answered the call with an error or a result that is not valid MCP; see the message.',
+    status: 502,
+    public: true,
+  },
+  AGENTCELL_MCP_RESULT_TOO_LARGE: {
+    name: 'McpResultTooLargeError',
+    hint: "Ask the tool for less (a narrower query, a page), or raise the supervisor's mcp.maxResultBytes.",
+    status: 502,
+    public: true,
+  },
   AGENTCELL_APPROVAL_DENIED: {
     name: 'ApprovalDeniedError',
     hint: 'The approver refused this tool call; change approval.tools or the approver.',

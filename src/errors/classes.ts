@@ -64,6 +64,9 @@ export class ToolNotFoundError extends errorClass('AGENTCELL_TOOL_NOT_FOUND') {}
 export class ToolInvalidError extends errorClass('AGENTCELL_TOOL_INVALID') {}
 export class ToolFailedError extends errorClass('AGENTCELL_TOOL_FAILED') {}
 export class ToolTimeoutError extends errorClass('AGENTCELL_TOOL_TIMEOUT') {}
+export class McpUnavailableError extends errorClass('AGENTCELL_MCP_UNAVAILABLE') {}
+export class McpToolFailedError extends errorClass('AGENTCELL_MCP_TOOL_FAILED') {}
+export class McpResultTooLargeError extends errorClass('AGENTCELL_MCP_RESULT_TOO_LARGE') {}
 export class ApprovalDeniedError extends errorClass('AGENTCELL_APPROVAL_DENIED') {}
 export class ApprovalNotFoundError extends errorClass('AGENTCELL_APPROVAL_NOT_FOUND') {}
 export class ApprovalAnsweredError extends errorClass('AGENTCELL_APPROVAL_ANSWERED') {}
@@ -120,6 +123,9 @@ export const errorClasses = {
   AGENTCELL_TOOL_INVALID: ToolInvalidError,
   AGENTCELL_TOOL_FAILED: ToolFailedError,
   AGENTCELL_TOOL_TIMEOUT: ToolTimeoutError,
+  AGENTCELL_MCP_UNAVAILABLE: McpUnavailableError,
+  AGENTCELL_MCP_TOOL_FAILED: McpToolFailedError,
+  AGENTCELL_MCP_RESULT_TOO_LARGE: McpResultTooLargeError,
   AGENTCELL_APPROVAL_DENIED: ApprovalDeniedError,
   AGENTCELL_APPROVAL_NOT_FOUND: ApprovalNotFoundError,
   AGENTCELL_APPROVAL_ANSWERED: ApprovalAnsweredError,

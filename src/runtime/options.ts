@@ -6,6 +6,7 @@ import type { Approver, Hook, Validator } from '../agent/extensions.js';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import { OptionsInvalidError } from '../errors.js';
+import { mcpOptionsSchema } from '../tools/mcp/options.js';
 import { ToolRegistry } from '../tools/registry.js';
 import type { JournalStore } from './stores/store.js';
 
@@ -52,6 +53,10 @@ const supervisorOptionsSchema = z.strictObject({
   /** Guardrail validators named in agents' `guardrails` configs; run in the supervisor's thread. */
   validators: z.record(z.string(), z.custom<Validator>(isFunction)).default({}),
   /**
+   * MCP connections (they live here, on the host): the per-session credentials resolver and
+   * the bounds of the connection pool.
+   */
+  mcp: mcpOptionsSchema,
    * Decides tool calls that need approval, first: `true` or `false` is final; `undefined` (or
    * no approver) leaves the call to a person, and the turn pauses until one answers.
    */

@@ -19,6 +19,7 @@ import {
 } from '../errors.js';
 import type { ModelCallRecord } from '../llm/model-call-telemetry.js';
 import { ModelService } from '../llm/model-service.js';
+import type { McpHost } from '../tools/mcp/mcp-host.js';
 import type { HostApi } from '../worker/api.js';
 import { AgentRegistry } from './agent-registry.js';
 import type { SupervisorEvents } from './events.js';
@@ -26,6 +27,7 @@ import { makeHostApi } from './host-api.js';
 import { type Journals, journalsOfCluster, journalsOfStore } from './journals.js';
 import { logLifecycle } from './lifecycle-log.js';
 import { LocalPlacement } from './local-placement.js';
+import { startMcpHost } from './mcp-sessions.js';
 import {
   type Placement,
   parseSessionOptions,
@@ -86,6 +88,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Set in cluster mode: sessions then run wherever their owner is. */
   readonly #remote: RemoteNode | undefined;
   readonly #journals: Journals;
+  readonly #mcp: McpHost;
   #status: SupervisorStatus = 'open';
   #closing: Promise<void> | undefined;
   #destroying: Promise<void> | undefined;
@@ -114,10 +117,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const telemetry = { tracer, recordContent, onCall };
     this.#models = new ModelService({ clock: this.#options.clock, telemetry });
     this.#agents = new AgentRegistry(this.#options.tools, this.#models);
+    this.#mcp = startMcpHost(this.#options.mcp, this);
     this.#hostApi = makeHostApi(
       this.#options,
       this.#insideTurn,
       (key) => this.#agents.get(this.#sessions.get(key)?.agent ?? '')?.blueprint.spec,
+      this.#mcp,
     );
     this.#sessionHost = this.#makeSessionHost();
     this.#placement = new LocalPlacement({
@@ -136,6 +141,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#journals = this.#remote ? journalsOfCluster(this.#remote) : journalsOfStore(this.#store);
     // A cluster node's own Supervisor runs (and logs) the sessions; this one only routes.
     if (!this.#remote) logLifecycle(this);
+  }
+
+  /** MCP connections open now (shared ones and `perSession` ones). */
+  get mcpConnections(): number {
+    return this.#mcp.connectionCount;
   }
 
   get status(): SupervisorStatus {
@@ -345,6 +355,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   async #releaseThreads(): Promise<void> {
     await this.#placement.close();
+    await this.#mcp.close();
     if (this.#ownsStore) await this.#store.close();
   }
 

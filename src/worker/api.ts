@@ -10,7 +10,7 @@ import type { ApprovalRequest, HookContext, ValidatorContext } from '../agent/ex
 import type { TurnEvent, TurnResult } from '../agent/turn-events.js';
 import type { ErrorWire } from '../errors.js';
 import type { ToolRegistryEntry } from '../tools/registry.js';
-import type { ToolContext } from '../tools/tool.js';
+import type { ToolContext, ToolDescriptor } from '../tools/tool.js';
 import type { ModelCallMessage } from './model-protocol.js';
 
 /**
@@ -79,6 +79,10 @@ export interface HostApi {
   ): Promise<boolean | string>;
   /** The approver's answer; undefined leaves the call to a person. */
   approve(request: ApprovalRequest): Promise<boolean | undefined>;
+  /** The MCP tools of the session's agent, listed on the host with the session's credentials. */
+  mcpTools(sessionKey: string): Promise<ToolDescriptor[]>;
+  /** Calls an MCP tool on the host; the result is the text the model is told. */
+  callMcpTool(name: string, args: unknown, context: Omit<ToolContext, 'signal'>): Promise<string>;
 }
 
 /** How a turn ended: its result, a pause for a person, or its error in wire form. */

@@ -20,6 +20,7 @@ import type { ModelClient } from '../llm/model.js';
 import { type HostCall, ToolRegistry } from '../tools/registry.js';
 import { resolveTools } from '../tools/resolve.js';
 import type { AgentInit, HostApi, ThreadAgent, TurnEnd, TurnOutcome } from './api.js';
+import { mcpToolsOf } from './mcp-tools.js';
 
 export interface Hydrated {
   /** Built once; every session gets a clone of it (fresh state, fresh locks). */
@@ -129,6 +130,7 @@ export async function runSessionTurn(
       approver: (request) => hydrated.host.approve(request),
       pauseForApproval: true,
       agents: (name) => hydrated.handoffs.get(name),
+      mcpTools: () => mcpToolsOf(hydrated.host, turn.sessionKey),
       steering: () => {
         const steered = turn.steering?.() ?? [];
         taken.push(...steered.map((steer) => steer.id));

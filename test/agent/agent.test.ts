@@ -151,6 +151,42 @@ describe('Agent construction validation', () => {
       'config.handoffs.1',
     ],
     ['handoffs that are not a list', { name: 'a', handoffs: 'billing' }, 'config.handoffs'],
+    [
+      'an MCP server with both a command and a url',
+      { name: 'a', mcpServers: [{ name: 'x', command: 'srv', url: 'http://127.0.0.1:1/mcp' }] },
+      'config.mcpServers.0',
+    ],
+    [
+      'an MCP server with neither a command nor a url',
+      { name: 'a', mcpServers: [{ name: 'x' }] },
+      'config.mcpServers.0',
+    ],
+    [
+      'an MCP server name too long for tool names (25 characters)',
+      { name: 'a', mcpServers: [{ name: 'x'.repeat(25), command: 'srv' }] },
+      'config.mcpServers.0.name',
+    ],
+    [
+      'an MCP server url that is not http(s)',
+      { name: 'a', mcpServers: [{ name: 'x', url: 'file:///etc/passwd' }] },
+      'config.mcpServers.0.url',
+    ],
+    [
+      'two MCP servers with one name',
+      {
+        name: 'a',
+        mcpServers: [
+          { name: 'x', command: 'a' },
+          { name: 'x', command: 'b' },
+        ],
+      },
+      'config.mcpServers',
+    ],
+    [
+      'an unknown MCP server key',
+      { name: 'a', mcpServers: [{ name: 'x', command: 'a', header: {} }] },
+      'config.mcpServers.0',
+    ],
   ])('rejects %s with AGENTCELL_CONFIG_INVALID naming the path', (_label, config, path) => {
     const error = caught(() => agentFrom(config));
     expect(error.code).toBe('AGENTCELL_CONFIG_INVALID');
@@ -238,6 +274,19 @@ describe('secrets are never echoed in validation errors', () => {
       'cliBackend.env holding a non-string secret',
       { name: 'a', cliBackend: { command: 'x', env: { T: [SECRETS.cliEnv] } } },
       SECRETS.cliEnv,
+    ],
+    [
+      'mcpServers headers holding a non-string secret',
+      {
+        name: 'a',
+        mcpServers: [{ name: 'crm', url: 'https://x.test', headers: { A: [SECRETS.mcpHeader] } }],
+      },
+      SECRETS.mcpHeader,
+    ],
+    [
+      'mcpServers env holding a non-string secret',
+      { name: 'a', mcpServers: [{ name: 'f', command: 'x', env: { T: [SECRETS.mcpEnv] } }] },
+      SECRETS.mcpEnv,
     ],
   ])('%s: the value is not in the message or details', (_label, config, secret) => {
     const error = caught(() => agentFrom(config));
@@ -328,11 +377,13 @@ describe('toJSON() and util.inspect() redact secrets', () => {
           .map((v) => inspect(v, { depth: 10 }))
           .join('\n'),
     ],
-  ])('%s contains no apiKey, auth header value or cliBackend env value', (_label, render) => {
+  ])('%s contains no apiKey, auth header value, cliBackend or MCP secret', (_label, render) => {
     const text = render();
     expect(text).not.toContain(SECRETS.apiKey);
     expect(text).not.toContain(SECRETS.header);
     expect(text).not.toContain(SECRETS.cliEnv);
+    expect(text).not.toContain(SECRETS.mcpEnv);
+    expect(text).not.toContain(SECRETS.mcpHeader);
     expect(text).toContain('[redacted]');
   });
 

@@ -50,7 +50,7 @@ function family(cloneOf: Cloner): Family {
 
 const IDENTITY_KEYS = ['name', 'role', 'goal', 'backstory', 'instructions'] as const;
 const MODEL_KEYS = ['llm', 'baseUrl', 'apiKey', 'auth'] as const;
-const FORWARDED_KEYS = ['toolTimeout', 'parallelToolCalls', 'cliBackend'] as const;
+const FORWARDED_KEYS = ['toolTimeout', 'parallelToolCalls', 'cliBackend', 'mcpServers'] as const;
 
 describe.each(CLONERS)('%s follows the clone contract', (_label, cloneOf, { keepsHandoffs }) => {
   /** One row per row of the DESIGN.md clone table. */
@@ -125,7 +125,7 @@ describe.each(CLONERS)('%s follows the clone contract', (_label, cloneOf, { keep
       },
     ],
     [
-      'toolTimeout, parallelToolCalls, cliBackend: forwarded',
+      'toolTimeout, parallelToolCalls, cliBackend, mcpServers: forwarded',
       ({ parent, clone }) => {
         for (const key of FORWARDED_KEYS) {
           expect(parent.config[key], key).toBeDefined();
@@ -184,7 +184,7 @@ describe.each(CLONERS)('%s follows the clone contract', (_label, cloneOf, { keep
     },
   );
 
-  it.each(['metadata', 'cliBackend'] as const)(
+  it.each(['metadata', 'cliBackend', 'mcpServers'] as const)(
     '%s (deepCopy in CLONE_CONTRACT) shares no object with the parent',
     (key) => {
       const { parent, clone } = family(cloneOf);

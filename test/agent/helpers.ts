@@ -17,6 +17,8 @@ export const SECRETS = {
   apiKey: 'sk-test-APIKEY-0123456789',
   header: 'gw-test-HEADER-9876543210',
   cliEnv: 'cli-test-ENV-5555555555',
+  mcpEnv: 'mcp-test-ENV-7777777777',
+  mcpHeader: 'mcp-test-HEADER-3333333333',
 } as const;
 
 /** A tool context for calling tool implementations directly. */
@@ -146,6 +148,21 @@ export function fullConfig(): AgentConfig {
       env: { TOKEN: SECRETS.cliEnv },
       timeoutMs: 60_000,
     },
+    mcpServers: [
+      {
+        name: 'files',
+        command: 'mcp-files',
+        args: ['--root', '/srv'],
+        env: { TOKEN: SECRETS.mcpEnv },
+      },
+      {
+        name: 'crm',
+        url: 'https://crm.example.test/mcp',
+        headers: { authorization: `Bearer ${SECRETS.mcpHeader}` },
+        tools: ['find_customer'],
+        perSession: true,
+      },
+    ],
   };
 }
 

@@ -194,6 +194,24 @@ describe('load shapes', { timeout: 60_000 }, () => {
     expect(report.config.store).toBe('file');
   });
 
+  it('includes MCP tool calls to the bundled mock MCP server (--mcp-tool-calls)', async () => {
+    const captured = captureIo();
+    const code = await runLoadtestCli(
+      [
+        ...['--sessions', '4', '--turns', '2', ...QUICK, '--placement', 'pooled'],
+        ...['--tool-calls', '1', '--mcp-tool-calls', '2', '--store', 'memory', '--json'],
+        ...['--html', join(dir, 'mcp.html')],
+      ],
+      captured.io,
+    );
+    const report = JSON.parse(captured.stdout()) as LoadtestReport;
+    expect(code).toBe(0);
+    expect(report.counts.replies).toBe(8);
+    expect(report.workers?.toolCallsRun).toBe(8);
+    expect(report.workers?.mcpToolCallsRun).toBe(16);
+    expect(report.config.mcpToolCalls).toBe(2);
+  });
+
   it('overlapping messages (--think-from send) meet the busy policy: typed errors, none lost', async () => {
     const { report, exitCode } = await runLoadtest(
       {

@@ -64,6 +64,20 @@ describe('supervisor options', () => {
     expect(error.message).toContain('maxConcurrentTurns');
     expect(error.message).toContain('nope');
   });
+
+  it.each([
+    ['mcp.maxConnections', { maxConnections: 0 }],
+    ['mcp.credentials', { credentials: 'token-123' }],
+    ['mcp.maxResultBytes', { maxResultBytes: -1 }],
+    ['mcp.idle', { idle: 5 }],
+  ])('refuses a bad %s in AGENTCELL_OPTIONS_INVALID', (path, mcp) => {
+    const error = thrownBy(
+      () => new Supervisor({ mcp } as unknown as ConstructorParameters<typeof Supervisor>[0]),
+    );
+    expect(error.code).toBe('AGENTCELL_OPTIONS_INVALID');
+    expect(error.message).toContain(`options.${path.split('.')[0]}`);
+    expect(error.message).toContain(path.split('.')[1]);
+  });
 });
 
 describe('session keys and agents', () => {

@@ -144,6 +144,8 @@ const host: HostApi = {
   runHook: async () => {},
   validate: async () => true,
   approve: async () => true,
+  mcpTools: async () => [],
+  callMcpTool: async () => '',
 };
 
 interface Ran {

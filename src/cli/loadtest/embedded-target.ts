@@ -14,6 +14,7 @@ import type { JournalStore } from '../../runtime/stores/store.js';
 import { Supervisor, type SupervisorStats } from '../../runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../testing/mock-llm.js';
 import type { MockRule } from '../../testing/mock-llm-script.js';
+import { MOCK_MCP_SERVER } from '../../testing/mock-mcp-server.js';
 import { defineTool } from '../../tools/define-tool.js';
 import type { Tool } from '../../tools/tool.js';
 import { settlesWithin } from './deadline.js';
@@ -43,15 +44,17 @@ export function lookupTool(onCall: () => void = () => {}): Tool {
 const REPLY =
   'Done. I looked that up for you and everything is in order; anything else I can help with today?';
 
-/** Mock rules: `toolCalls` parallel lookups in one model round, then the reply. */
-export function loadtestRules(toolCalls: number): MockRule[] {
-  if (toolCalls === 0) return [{ steps: [{ reply: REPLY }] }];
-  const calls = Array.from({ length: toolCalls }, (_, index) => ({
-    name: 'lookup',
-    arguments: { key: `item-${index}` },
-  }));
+/** Mock rules: host and MCP lookups, all in one model round, then the reply. */
+export function loadtestRules(toolCalls: number, mcpToolCalls = 0): MockRule[] {
+  if (toolCalls + mcpToolCalls === 0) return [{ steps: [{ reply: REPLY }] }];
+  const lookups = (name: string, count: number) =>
+    Array.from({ length: count }, (_, index) => ({ name, arguments: { key: `item-${index}` } }));
+  const calls = [...lookups('lookup', toolCalls), ...lookups(MCP_LOOKUP, mcpToolCalls)];
   return [{ steps: [{ toolCalls: calls }, { reply: REPLY }] }];
 }
+
+/** The bundled mock MCP server's lookup, as the model knows it. */
+const MCP_LOOKUP = 'mock__lookup';
 
 const AGENT = 'loadtest';
 /** How long a graceful close may take before the supervisor is destroyed. */
@@ -70,6 +73,7 @@ export class EmbeddedTarget implements LoadTarget {
   #passivations = 0;
   #failedSessions = 0;
   #toolCalls = 0;
+  #mcpToolCalls = 0;
   #requestsSinceReset = 0;
 
   private constructor(
@@ -102,7 +106,7 @@ export class EmbeddedTarget implements LoadTarget {
   /** Starts the mock LLM, the store and the supervisor, and registers the load test agent. */
   static async start(options: LoadtestOptions): Promise<EmbeddedTarget> {
     const mock = await startMockLlm({
-      rules: loadtestRules(options.toolCalls),
+      rules: loadtestRules(options.toolCalls, options.mcpToolCalls),
       latency: { firstTokenMs: options.firstTokenMs, tokensPerSecond: options.tokensPerSecond },
     });
     let storeDir: string | undefined;
@@ -138,6 +142,9 @@ export class EmbeddedTarget implements LoadTarget {
           apiKey: 'sk-loadtest',
           tools: [lookup],
           parallelToolCalls: true,
+          ...(options.mcpToolCalls > 0 && {
+            mcpServers: [{ name: 'mock', command: process.execPath, args: [MOCK_MCP_SERVER] }],
+          }),
         }),
       );
     } catch (error) {
@@ -156,7 +163,10 @@ export class EmbeddedTarget implements LoadTarget {
       `, ${options.store === 'file' ? 'FileStore (temp dir)' : 'MemoryStore'}; ` +
       `mock LLM on loopback, ${options.firstTokenMs} ms to first token, ` +
       `${options.tokensPerSecond === 0 ? 'instant tokens' : `${options.tokensPerSecond} tokens/s`}, ` +
-      `${options.toolCalls} host tool call${options.toolCalls === 1 ? '' : 's'} per turn`;
+      `${options.toolCalls} host tool call${options.toolCalls === 1 ? '' : 's'} per turn` +
+      (options.mcpToolCalls > 0
+        ? `, ${options.mcpToolCalls} MCP tool call${options.mcpToolCalls === 1 ? '' : 's'} per turn (mock MCP server over stdio)`
+        : '');
     target = new EmbeddedTarget(supervisor, mock, store, storeDir, description, options.placement);
     return target;
   }
@@ -170,6 +180,9 @@ export class EmbeddedTarget implements LoadTarget {
       }
       for await (const event of session.stream(message)) {
         if (event.type === 'text') hooks.onText();
+        else if (event.type === 'tool-end' && event.ok && event.name === MCP_LOOKUP) {
+          this.#mcpToolCalls++;
+        }
       }
       return { kind: 'reply' };
     } catch (error) {
@@ -206,6 +219,7 @@ export class EmbeddedTarget implements LoadTarget {
       warmHits: stats.warmHits,
       warmMisses: stats.warmMisses,
       toolCallsRun: this.#toolCalls,
+      mcpToolCallsRun: this.#mcpToolCalls,
     };
   }
 

@@ -16,6 +16,7 @@ export const EMBEDDED_ONLY = [
   'firstTokenMs',
   'tokensPerSecond',
   'toolCalls',
+  'mcpToolCalls',
   'busyPolicy',
   'store',
 ] as const;
@@ -118,6 +119,12 @@ export function addLoadtestOptions(command: Command, defaults: LoadtestDefaults)
       `host tool calls (lookup) the mock model makes per turn ${embedded}`,
       integer(0),
       defaults.toolCalls,
+    )
+    .option(
+      '--mcp-tool-calls <n>',
+      `MCP tool calls the mock model makes per turn, to the bundled mock MCP server over stdio ${embedded}`,
+      integer(0),
+      defaults.mcpToolCalls,
     )
     .option('--message-bytes <n>', 'size of each message', integer(1), defaults.messageBytes)
     .addOption(

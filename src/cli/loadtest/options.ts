@@ -28,6 +28,7 @@ export interface LoadtestDefaults {
   readonly firstTokenMs: number;
   readonly tokensPerSecond: number;
   readonly toolCalls: number;
+  readonly mcpToolCalls: number;
   readonly messageBytes: number;
   readonly busyPolicy: BusyPolicy;
   readonly seed: number;
@@ -50,6 +51,7 @@ export const LOADTEST_DEFAULTS: LoadtestDefaults = {
   firstTokenMs: 150,
   tokensPerSecond: 200,
   toolCalls: 1,
+  mcpToolCalls: 0,
   messageBytes: 64,
   busyPolicy: 'enqueue',
   seed: 1,
@@ -95,6 +97,8 @@ const loadtestSchema = z
     tokensPerSecond: int.min(0).max(1_000_000).default(D.tokensPerSecond),
     /** Host tool calls the mock model makes per turn (one model round, then the reply). */
     toolCalls: int.min(0).max(64).default(D.toolCalls),
+    /** MCP tool calls per turn, to the bundled mock MCP server over stdio (in the same model round). */
+    mcpToolCalls: int.min(0).max(64).default(D.mcpToolCalls),
     messageBytes: int.min(1).max(MAX_MESSAGE_BYTES).default(D.messageBytes),
     busyPolicy: z.enum(BUSY_POLICIES).default(D.busyPolicy),
     seed: int.min(0).max(0xffff_ffff).default(D.seed),

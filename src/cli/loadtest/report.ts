@@ -59,6 +59,7 @@ export interface LoadtestReport {
     readonly firstTokenMs: number | null;
     readonly tokensPerSecond: number | null;
     readonly toolCalls: number | null;
+    readonly mcpToolCalls: number | null;
     readonly busyPolicy: string | null;
     readonly store: string | null;
     readonly url: string | null;
@@ -171,6 +172,7 @@ function configOf(input: ReportInput): LoadtestReport['config'] {
     firstTokenMs: embedded ? options.firstTokenMs : null,
     tokensPerSecond: embedded ? options.tokensPerSecond : null,
     toolCalls: embedded ? options.toolCalls : null,
+    mcpToolCalls: embedded ? options.mcpToolCalls : null,
     busyPolicy: embedded ? options.busyPolicy : null,
     store: embedded ? options.store : null,
     url: embedded ? null : (options.url ?? null),

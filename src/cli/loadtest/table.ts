@@ -25,7 +25,10 @@ function workerRows(workers: NonNullable<LoadtestReport['workers']>): [string, s
           `peak ${formatNumber(w.peakLive)} live (limit ${formatNumber(w.maxLiveSessions)}), ` +
           `${formatNumber(w.passivations)} passivated`,
     ],
-    ['tool calls', `${formatNumber(w.toolCallsRun)} host tool calls run`],
+    [
+      'tool calls',
+      `${formatNumber(w.toolCallsRun)} host tool calls run, ${formatNumber(w.mcpToolCallsRun)} MCP tool calls answered`,
+    ],
   ];
 }
 

@@ -34,6 +34,8 @@ export interface WorkerFigures {
   readonly warmHits: number;
   readonly warmMisses: number;
   readonly toolCallsRun: number;
+  /** MCP tool calls that answered (`--mcp-tool-calls`). */
+  readonly mcpToolCallsRun: number;
 }
 
 /** A system under load. */
