@@ -2,16 +2,17 @@
  * The worker side of pooled placement: one turn of one session as a piscina task, callable
  * without a thread in tests and exported by `workers/turn-task.ts`.
  *
- * A pool thread serves turns of any session, one after another, so the task carries what the
- * turn needs (blueprint, tool entries, the session's journal) and rebuilds the Agent every
- * time: a clone of the template (fresh locks, fresh interrupt controller, fresh factory-tool
- * instances) with the journal restored. Nothing per-session outlives the task. What a thread
- * does keep is not per-session: imported tool modules (the import cache is per thread anyway,
- * so their module-level state is shared by every session the thread serves, the documented
- * limit of pooled isolation) and decoded agent templates, keyed by what they were built from.
+ * A pool thread serves turns of many sessions, so the task carries what the turn needs
+ * (blueprint, tool entries, the session's journal) and restores the conversation from the
+ * journal every time. The agent itself is the one the thread keeps for the session's current
+ * stay on it (`keep`: its factory-tool instances and caches last across turns, see
+ * `kept-agents.ts`), or without `keep` a fresh clone of the template for this turn only.
+ * Imported tool modules are per thread, so their module-level state is shared by every
+ * session the thread serves (the documented limit of pooled isolation); decoded agent
+ * templates are cached, keyed by what they were built from.
  *
  * The protocol, over two ports the host transfers with each task:
- * - `port`: the host posts {@link TurnTaskControl}s (interrupt, steer); the task posts one
+ * - `port`: the host posts {@link TurnTaskControl}s (cancel, interrupt, steer); the task posts one
  *   `task-start` message, then the turn's events and its `turn-end` (the same
  *   {@link WorkerMessage}s as dedicated placement), then closes the port. The `turn-end` is
  *   the authoritative outcome; the task's return value only says it finished.
@@ -20,7 +21,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { type MessagePort, threadId } from 'node:worker_threads';
+import { type MessagePort, receiveMessageOnPort, threadId } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import type { AgentCore } from '../agent/agent-core.js';
 import type { TurnInput } from '../agent/approval.js';
@@ -30,6 +31,7 @@ import { InternalError, toWire } from '../errors.js';
 import type { ModelClient } from '../llm/model.js';
 import type { AgentInit, HostApi, TurnEnd, WorkerMessage, WorkerOutput } from './api.js';
 import { type BuiltAgents, bindHost, buildAgents, runSessionTurn } from './hydrate.js';
+import { keptAgent, releaseHistory } from './kept-agents.js';
 import { ModelLink, Outbox } from './model-link.js';
 import { isModelReply } from './model-protocol.js';
 
@@ -45,10 +47,20 @@ export interface TurnTaskInput {
   readonly port: MessagePort;
   /** {@link HostApi}, exposed by the host with comlink. */
   readonly hostPort: MessagePort;
+  /**
+   * The session's stay on this thread (see `kept-agents.ts`): with it, the thread keeps the
+   * session's agent for its next turns under this token; without it, the agent lasts one turn.
+   */
+  readonly keep?: string | undefined;
 }
 
-/** What the host may post on a task's `port` while its turn runs. */
+/**
+ * What the host may post on a task's `port` while its turn runs. `cancel` says the turn was
+ * handed to another thread while this task waited (its thread was blocked): a task that finds
+ * it waiting when it starts runs nothing; one that hears it later stops as for an interrupt.
+ */
 export type TurnTaskControl =
+  | { readonly type: 'cancel' }
   | { readonly type: 'interrupt'; readonly reason: string }
   | { readonly type: 'steer'; readonly id: string; readonly message: string };
 
@@ -103,25 +115,41 @@ export async function runTurnTask(input: TurnTaskInput): Promise<TurnTaskResult>
     if (message.type === 'turn-end') open = false;
     outbox.post(message);
   };
-  // Control messages posted while the task waited in the pool queue are buffered in the port
-  // and arrive here; an interrupt that comes before the turn has begun is latched.
-  port.on('message', (control: TurnTaskControl) => {
+  const onControl = (control: TurnTaskControl) => {
     if (isModelReply(control)) return; // the model link's
-    if (control.type === 'interrupt') {
-      interruptReason ??= control.reason;
-      agent?.interrupts.interrupt(control.reason, turnId);
+    if (control.type === 'interrupt' || control.type === 'cancel') {
+      const reason =
+        control.type === 'cancel' ? 'the turn moved to another thread' : control.reason;
+      interruptReason ??= reason;
+      agent?.interrupts.interrupt(reason, turnId);
     } else if (control.type === 'steer' && open) {
       steers.push({ id: control.id, message: control.message });
     }
-  });
+  };
+  // Control messages posted while the task waited are read now, before anything runs: a
+  // cancelled task must not start its turn. Later ones arrive as events; an interrupt that
+  // comes before the turn has begun is latched.
+  for (let queued = receiveMessageOnPort(port); queued; queued = receiveMessageOnPort(port)) {
+    if ((queued.message as TurnTaskControl).type === 'cancel') {
+      port.close();
+      hostPort.close();
+      return { turnId, ok: false, threadId };
+    }
+    onControl(queued.message as TurnTaskControl);
+  }
+  port.on('message', onControl);
   post({ type: 'task-start', turnId, threadId });
   const host = Comlink.wrap<HostApi>(endpointOf(hostPort));
   hosts.set(sessionKey, host);
   links.set(sessionKey, link);
   let end: TurnEnd;
   try {
-    const template = await templateFor(input.agent);
-    const clone = template.template.clone();
+    const key = templateKey(input.agent);
+    const template = await templateFor(key, input.agent);
+    const clone =
+      input.keep === undefined
+        ? template.template.clone()
+        : keptAgent(sessionKey, input.keep, key, () => template.template.clone());
     const { history, usage } = replayJournal(decodeJournal(input.journal));
     clone.restore(history, usage);
     const running = runSessionTurn(
@@ -140,6 +168,7 @@ export async function runTurnTask(input: TurnTaskInput): Promise<TurnTaskResult>
     end = { ok: false, error: toWire(error), type: 'turn-end', turnId, steered: [], cpuMs: 0 };
     post(end);
   } finally {
+    if (agent && input.keep !== undefined) releaseHistory(agent);
     if (hosts.get(sessionKey) === host) hosts.delete(sessionKey);
     if (links.get(sessionKey) === link) links.delete(sessionKey);
     outbox.flush();
@@ -150,8 +179,7 @@ export async function runTurnTask(input: TurnTaskInput): Promise<TurnTaskResult>
 }
 
 /** The agent template (and handoff targets) for `init`, from this thread's cache. */
-function templateFor(init: AgentInit): Promise<Template> {
-  const key = templateKey(init);
+function templateFor(key: string, init: AgentInit): Promise<Template> {
   const cached = templates.get(key);
   if (cached) {
     templates.delete(key);

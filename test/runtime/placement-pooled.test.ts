@@ -1,8 +1,9 @@
 /**
  * The shared session suite with turns as tasks on a shared pool of two threads, and what
- * pooled placement does and does not isolate, through the Supervisor: no per-session runtime
- * state survives a turn (history comes from the journal only), while a tool module's
- * module-level state is shared by every turn on a pool thread (the documented limit).
+ * pooled placement does and does not isolate, through the Supervisor: history comes from the
+ * journal only, a factory tool's instance lasts across a session's turns (its agent stays on
+ * its thread), while a tool module's module-level state is shared by every turn on a pool
+ * thread (the documented limit).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/runtime/stores/memory.js';
@@ -107,15 +108,25 @@ describe('pooled placement through the Supervisor, on one pool thread', () => {
     expect(lastPrompt()).toEqual(['user: anything left?']);
   });
 
-  it('the agent is rebuilt for every turn: a factory tool starts a new instance each time', async () => {
+  it("a factory tool's instance lasts across a session's turns, and each session has its own", async () => {
     const s = supervisor.session('one-thread:factory', { agent: 'cell' });
-    const first = (await s.send('factory one')).text;
-    const second = (await s.send('factory two')).text;
-    const [, one] = /instance=(\d+) count=1$/.exec(first) ?? [];
-    const [, two] = /instance=(\d+) count=1$/.exec(second) ?? [];
-    expect(first).toMatch(/^tool results: instance=\d+ count=1$/);
-    expect(second).toMatch(/^tool results: instance=\d+ count=1$/);
-    expect(Number(two)).toBeGreaterThan(Number(one));
+    const other = supervisor.session('one-thread:factory-other', { agent: 'cell' });
+    const counts = async (session: typeof s) =>
+      /count=(\d+)$/.exec((await session.send('factory')).text)?.[1];
+    expect(await counts(s)).toBe('1');
+    expect(await counts(other)).toBe('1');
+    expect(await counts(s)).toBe('2');
+    expect(await counts(s)).toBe('3');
+    expect(await counts(other)).toBe('2');
+  });
+
+  it('a passivated session comes back with a fresh factory instance, as on a dedicated worker', async () => {
+    const s = supervisor.session('one-thread:factory-passivated', { agent: 'cell' });
+    const count = async () => /count=(\d+)$/.exec((await s.send('factory')).text)?.[1];
+    expect(await count()).toBe('1');
+    expect(await count()).toBe('2');
+    await s.passivate();
+    expect(await count()).toBe('1');
   });
 
   it("a plain tool module's module-level counter is shared by every session on the thread (documented limit)", async () => {

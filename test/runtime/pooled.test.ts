@@ -302,9 +302,10 @@ describe('pooled placement', () => {
     expect(reply(second.end)).toBe('tool results: instance=1 count=1');
     expect(lastPrompt().filter((text) => text.includes('Ada'))).toEqual([]);
 
+    // B's own agent stays on the thread for its next turn: its factory instance goes on.
     const third = await b.send('use factory');
     expect(third.threadId).toBe(first.threadId);
-    expect(reply(third.end)).toBe('tool results: instance=2 count=1');
+    expect(reply(third.end)).toBe('tool results: instance=1 count=2');
   });
 
   it('shares module-level state of a tool module between sessions of one thread (the documented limit)', async () => {
@@ -529,5 +530,36 @@ describe('turn task core (without a thread)', () => {
     const end = received.at(-1);
     expect(end).toMatchObject({ type: 'turn-end', turnId: 't2', ok: false });
     if (end?.type === 'turn-end' && !end.ok) expect(end.error.code).toBe('AGENTCELL_STORE_CORRUPT');
+  });
+
+  it('a task cancelled before it started runs nothing: no task-start, no model call', async () => {
+    const events = new MessageChannel();
+    const hostChannel = new MessageChannel();
+    const received: TurnTaskMessage[] = [];
+    const closed = new Promise<void>((resolve) => events.port1.once('close', () => resolve()));
+    // Posted while the task waited on a blocked thread, before the host moved the turn.
+    events.port1.postMessage({ type: 'cancel' });
+    const requestsBefore = mock.requests.length;
+    const result = await runTurnTask({
+      agent: {
+        ...threadAgentOf(toBlueprint(agent), models),
+        tools: registry.entries(),
+        handoffs: {},
+        hooks: [],
+        validators: [],
+      },
+      sessionKey: 'core',
+      journal: encodeJournal([]),
+      turnId: 't3',
+      message: 'hi',
+      port: events.port2,
+      hostPort: hostChannel.port2,
+    });
+    collect(events.port1, received);
+    await closed;
+    hostChannel.port1.close();
+    expect(result).toEqual({ turnId: 't3', ok: false, threadId: hostThreadId });
+    expect(received).toEqual([]);
+    expect(mock.requests.length).toBe(requestsBefore);
   });
 });

@@ -1,6 +1,8 @@
 /**
  * The host side of one pooled turn: the ports its task gets (events and control on one, the
  * host's callbacks over comlink on the other), what the task said so far, and how the turn ended.
+ * A turn stranded on a blocked thread is opened again: its first task is cancelled and a new
+ * one gets new ports, so nothing the first one might still say is heard.
  */
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
@@ -18,6 +20,14 @@ import type {
 import { type Deferred, deferred } from '../deferred.js';
 import { ModelCallServer, type TurnSpanLookup } from './model-calls.js';
 import { portClosed } from './port-drain.js';
+import type { PoolTask } from './turn-dispatch.js';
+
+/** The ports of one task of the turn and the server of its model calls. */
+interface TaskLink {
+  readonly events: MessageChannel;
+  readonly host: MessageChannel;
+  readonly models: ModelCallServer;
+}
 
 /** Why the host aborted a task. */
 export type AbortCause = 'escalated' | 'terminated' | 'interrupted';
@@ -39,13 +49,13 @@ export class PooledTurn {
   grace: NodeJS.Timeout | undefined;
   /** Baseline of the last event-loop reading of the turn's thread. */
   elu: EventLoopUtilization | undefined;
+  /** The task running the turn now (a stranded turn gets a new one). */
+  task: PoolTask | undefined;
   readonly #onEvent: (event: TurnEvent) => void;
   readonly #ended: Deferred<TurnEnd> = deferred();
-  readonly #events = new MessageChannel();
-  readonly #host = new MessageChannel();
   #settled = false;
   #lastSeq = -1;
-  #models: ModelCallServer | undefined;
+  #link: TaskLink | undefined;
 
   constructor(turnId: string, onEvent: (event: TurnEvent) => void) {
     this.turnId = turnId;
@@ -64,8 +74,8 @@ export class PooledTurn {
   }
 
   /**
-   * Starts listening to the task and serving `host` to it; `onStart` hears which thread
-   * picked the task up. The returned ports go to the task.
+   * Starts listening to a task and serving `host` to it; `onStart` hears which thread picked
+   * the task up. The returned ports go to the task. Opening again cancels the previous task.
    */
   open(
     host: HostApi,
@@ -73,23 +83,30 @@ export class PooledTurn {
     spans: TurnSpanLookup | undefined,
     onStart: (threadId: number) => void,
   ): OpenedTurn {
-    const events = this.#events.port1;
-    const server = new ModelCallServer(models, events, spans);
-    this.#models = server;
-    events.on('message', (batch: TurnTaskMessage[]) => {
+    if (this.#link) {
+      this.post({ type: 'cancel' });
+      this.#closeLink(this.#link);
+    }
+    const events = new MessageChannel();
+    const hostChannel = new MessageChannel();
+    const server = new ModelCallServer(models, events.port1, spans);
+    const link: TaskLink = { events, host: hostChannel, models: server };
+    this.#link = link;
+    events.port1.on('message', (batch: TurnTaskMessage[]) => {
+      if (this.#link !== link) return;
       for (const message of batch) {
         if (isModelCall(message)) server.handle(message);
-        else this.#route(message, onStart);
+        else this.#route(message, server, onStart);
       }
     });
-    const closed = portClosed(events);
-    Comlink.expose(host, endpointOf(this.#host.port1));
-    return { port: this.#events.port2, hostPort: this.#host.port2, closed };
+    const closed = portClosed(events.port1);
+    Comlink.expose(host, endpointOf(hostChannel.port1));
+    return { port: events.port2, hostPort: hostChannel.port2, closed };
   }
 
   /** Sends the task a control message; it reads them at its next check. */
   post(control: TurnTaskControl): void {
-    this.#events.port1.postMessage(control);
+    this.#link?.events.port1.postMessage(control);
   }
 
   settle(end: TurnEnd): void {
@@ -110,14 +127,22 @@ export class PooledTurn {
   close(): void {
     this.#settled = true;
     clearTimeout(this.grace);
-    this.#models?.close();
+    if (this.#link) this.#closeLink(this.#link);
+  }
+
+  #closeLink(link: TaskLink): void {
+    link.models.close();
     // Closing the ends that were transferred to the task is a no-op here.
-    for (const port of [this.#events.port1, this.#events.port2]) port.close();
-    for (const port of [this.#host.port1, this.#host.port2]) port.close();
+    for (const port of [link.events.port1, link.events.port2]) port.close();
+    for (const port of [link.host.port1, link.host.port2]) port.close();
   }
 
   /** Events of another turn, repeated ones, and anything after the turn settled are dropped. */
-  #route(message: TurnTaskStart | WorkerMessage, onStart: (threadId: number) => void): void {
+  #route(
+    message: TurnTaskStart | WorkerMessage,
+    models: ModelCallServer,
+    onStart: (threadId: number) => void,
+  ): void {
     if (message.type === 'task-start') {
       this.threadId = message.threadId;
       onStart(message.threadId);
@@ -125,7 +150,7 @@ export class PooledTurn {
     }
     if (this.#settled || message.turnId !== this.turnId) return;
     if (message.type !== 'turn-end' && message.seq <= this.#lastSeq) return;
-    const corrected = this.#models ? this.#models.correct(message) : message;
+    const corrected = models.correct(message);
     if (corrected.type === 'turn-end') {
       this.settle(corrected);
       return;

@@ -1,14 +1,15 @@
 /**
  * Pooled placement: every turn of every session is one task on the shared {@link TurnPool}. A
  * session owns no thread: its runner carries the blueprint and the journal into each task, and
- * the task rebuilds the agent (fresh locks, fresh interrupt controller) for that turn only, so
- * nothing per-session survives in a pool thread between turns. Module-level state of tool
- * modules does survive (each thread imports a module once): factory tools, or dedicated
- * placement, keep such state per session.
+ * the conversation is restored from that journal every turn. A session has affinity to the
+ * thread its turns last ran on while that thread is responsive: the thread keeps the session's
+ * agent (its factory-tool instances) for the next turn. When the session moves (its thread was
+ * blocked or died), or its runner is replaced (restart, passivation), it starts a fresh agent.
+ * Module-level state of tool modules is shared by every session a thread serves.
  *
- * piscina's traps shape this (see DESIGN.md, "Across the thread boundary"): there is no worker
- * affinity (any thread may serve a session's next turn), and aborting a task terminates its
- * whole thread. So interrupts are cooperative (a message on the turn's port), and only a turn
+ * piscina's traps shape this (see DESIGN.md, "Across the thread boundary"): piscina itself has
+ * no affinity (our dispatch chooses the thread), and aborting a task terminates its whole
+ * thread. So interrupts are cooperative (a message on the turn's port), and only a turn
  * that ignores one past its grace period gets its thread terminated — which also fails the
  * other turns on that thread (with AGENTCELL_SESSION_CRASHED; as pooled turns are stateless,
  * nothing but those turns is lost).
@@ -24,6 +25,7 @@ import {
   toWire,
 } from '../../errors.js';
 import type { ModelService } from '../../llm/model-service.js';
+import { log } from '../../log.js';
 import type { AgentInit, HostApi, TurnEnd, WorkerStats } from '../../worker/api.js';
 import type { TurnTaskResult } from '../../worker/turn-task-core.js';
 import { deferred } from '../deferred.js';
@@ -32,7 +34,7 @@ import { poolFailureReason } from './pool-failure.js';
 import { PooledTurn } from './pooled-turn.js';
 import { drained } from './port-drain.js';
 import type { RunnerInit, TurnRunner } from './runner.js';
-import type { TurnPool } from './turn-pool.js';
+import type { PoolTask, SessionAffinity, TurnPool } from './turn-pool.js';
 import type { WorkerExit } from './worker-handle.js';
 
 export { TurnPool, type TurnPoolOptions, type TurnPoolStats } from './turn-pool.js';
@@ -77,6 +79,8 @@ export class PooledRunner implements TurnRunner {
   readonly #exited = deferred<WorkerExit>();
   #exit: WorkerExit | undefined;
   #turn: PooledTurn | undefined;
+  /** The thread this session's turns go to first, and the token of its stay there. */
+  readonly #affinity: SessionAffinity = { threadId: undefined, token: undefined };
 
   private constructor(pool: TurnPool, init: RunnerInit, options: PooledRunnerOptions) {
     this.#pool = pool;
@@ -146,24 +150,7 @@ export class PooledRunner implements TurnRunner {
         return await turn.ended;
       }
       if (turn.settled) return await turn.ended;
-      const { port, hostPort, closed } = turn.open(
-        this.#host,
-        this.#models,
-        this.#spans,
-        (threadId) => {
-          turn.elu = this.#pool.eventLoopUtilization(threadId);
-        },
-      );
-      const task = this.#pool.run({
-        agent: this.#agent,
-        sessionKey: this.#sessionKey,
-        journal,
-        turnId,
-        message,
-        port,
-        hostPort,
-      });
-      void this.#watchTask(turn, task, closed);
+      this.#place(turn, turnId, message, journal);
       return await turn.ended;
     } finally {
       turn.close();
@@ -171,21 +158,54 @@ export class PooledRunner implements TurnRunner {
     }
   }
 
+  /**
+   * Hands the turn to the pool as a task; if the thread it went to blocks before the task
+   * started, cancels that task and hands the turn over again (the pool then avoids that thread).
+   */
+  #place(turn: PooledTurn, turnId: string, message: string, journal: string): void {
+    const { port, hostPort, closed } = turn.open(this.#host, this.#models, this.#spans, (threadId) => {
+      turn.task?.started();
+      turn.elu = this.#pool.eventLoopUtilization(threadId);
+    });
+    const task: PoolTask = this.#pool.place(
+      {
+        agent: this.#agent,
+        sessionKey: this.#sessionKey,
+        journal,
+        turnId,
+        message,
+        port,
+        hostPort,
+      },
+      {
+        affinity: this.#affinity,
+        onStranded: () => {
+          if (turn.settled || turn.task !== task || turn.threadId !== undefined) return;
+          log('placement').warn(
+            { sessionKey: this.#sessionKey, turnId, threadId: task.threadId },
+            'a turn waited on a blocked pool thread: moving it to another thread',
+          );
+          this.#place(turn, turnId, message, journal);
+        },
+      },
+    );
+    turn.task = task;
+    void this.#watchTask(turn, task, closed);
+  }
+
   /** Fails the turn if its task does; a task that returns has posted its turn-end first. */
-  async #watchTask(
-    turn: PooledTurn,
-    task: Promise<TurnTaskResult>,
-    closed: Promise<void>,
-  ): Promise<void> {
+  async #watchTask(turn: PooledTurn, task: PoolTask, closed: Promise<void>): Promise<void> {
     let result: TurnTaskResult;
     try {
-      result = await task;
+      result = await task.result;
     } catch (error) {
       // What the task posted before its thread died (a tool-start) is heard first.
       await drained(closed);
-      this.#taskFailed(turn, error);
+      // A task the turn moved away from fails with its thread; the turn lives on elsewhere.
+      if (turn.task === task) this.#taskFailed(turn, error);
       return;
     }
+    if (turn.task !== task) return;
     // The turn-end and the task's result travel on different ports, in no set order; the
     // task closes its port after the turn-end, and a port delivers what it holds before
     // 'close'.
@@ -270,6 +290,7 @@ export class PooledRunner implements TurnRunner {
       // thread took it an instant ago, that thread runs nothing else and is replaced.
       // The task will still start, find the interrupt waiting on its port, and end at once.
       turn.aborted = 'interrupted';
+      turn.task?.cancel();
       turn.post({ type: 'interrupt', reason });
       const error = new InterruptedError(`turn ${turnId} interrupted: ${reason}`, {
         details: { reason },
@@ -335,7 +356,7 @@ export class PooledRunner implements TurnRunner {
     // terminate); a queued one is told to stop and ends as soon as it starts.
     // Awaited: piscina would otherwise hand the next task to the thread that is going away.
     if (turn.threadId !== undefined) await this.#pool.terminateThread(turn.threadId);
-    else turn.post({ type: 'interrupt', reason: 'terminated' });
+    else if (!turn.task?.cancel()) turn.post({ type: 'interrupt', reason: 'terminated' });
     this.#taskFailed(turn, new Error('terminated'));
   }
 }

@@ -8,6 +8,8 @@ export const TURN_POOL_DEFAULTS = {
   /** A turn mostly waits on its model, so a thread can serve many at once. */
   turnsPerThread: 32,
   idleTimeoutMs: 60_000,
+  /** A few missed beats (one every 50 ms), well above a GC pause or a busy machine's hiccup. */
+  blockedAfterMs: 250,
 } as const;
 
 const count = z.number().int().nonnegative();
@@ -24,10 +26,14 @@ const turnPoolOptionsSchema = z
     idleTimeoutMs: count.default(TURN_POOL_DEFAULTS.idleTimeoutMs),
     /**
      * Turns that may wait for a thread; past it a turn fails with AGENTCELL_CAPACITY_EXCEEDED.
-     * At least 1: piscina takes 0 as "no queue", yet still queues and later runs the task it
-     * refused. @default unbounded (the supervisor's admission already bounds turns in flight)
+     * At least 1: a pool without a queue would refuse turns while a thread starts. @default unbounded (the supervisor's admission already bounds turns in flight)
      */
     maxQueue: z.number().int().positive().optional(),
+    /**
+     * How long a thread may go without a heartbeat before it counts as blocked: no turn is
+     * placed on it, and a turn waiting on it moves to another thread. @default 250
+     */
+    blockedAfterMs: z.number().int().positive().default(TURN_POOL_DEFAULTS.blockedAfterMs),
     /** Heap limits of each pool thread (best effort: see Node's `resourceLimits`). */
     resourceLimits: resourceLimitsSchema.optional(),
     /**

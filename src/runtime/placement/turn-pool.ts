@@ -8,22 +8,38 @@
  *   only the escalation of an ignored interrupt terminates a thread ({@link TurnPool.terminateThread}).
  * - `atomics: 'disabled'`: `'sync'` freezes a thread between tasks, while a thread's event loop
  *   (sockets, timers a tool left behind) must keep running between tasks.
+ * - Turns wait in our own queue, not piscina's, and each goes to the thread {@link TurnDispatch}
+ *   chooses (responsive, with room, the session's own thread first): piscina's balancer only
+ *   carries that choice out.
  */
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { errorFields, log } from '../../log.js';
+import { BEAT_MS, isHeartbeat } from '../../worker/heartbeat.js';
 import type { TurnTaskInput, TurnTaskResult } from '../../worker/turn-task-core.js';
 import { workerEntryUrl } from '../worker-entry.js';
-import { runPoolTask } from './pool-failure.js';
+import { poolFailure, runPoolTask } from './pool-failure.js';
 import { ThreadExits } from './thread-exits.js';
+import { ThreadWatch } from './thread-watch.js';
+import {
+  chosenThreadBalancer,
+  type Placement,
+  type PoolTask,
+  TurnDispatch,
+} from './turn-dispatch.js';
 import { parseTurnPoolOptions, type TurnPoolOptions } from './turn-pool-options.js';
 
+export type { Placement, PoolTask, SessionAffinity } from './turn-dispatch.js';
 export type { TurnPoolOptions } from './turn-pool-options.js';
 
 export interface TurnPoolStats {
   readonly threads: number;
   /** Turns waiting for a thread. */
   readonly queued: number;
+  /** Threads whose event loop is held (no heartbeat for `blockedAfterMs`): no turn goes there. */
+  readonly blocked: number;
+  /** Turns moved off a thread that blocked before they started, since the pool started. */
+  readonly moved: number;
   /** Tasks finished since the pool started, failed ones included. */
   readonly completed: number;
   /** piscina's pool utilisation (0..1): time running tasks over capacity. */
@@ -38,9 +54,16 @@ export class TurnPool {
   #destroying: Promise<void> | undefined;
   readonly #terminating = new Map<number, Promise<void>>();
   readonly #exits: ThreadExits;
+  readonly #watch: ThreadWatch;
+  readonly #dispatch: TurnDispatch;
+  /** The thread the dispatch is handing a task to, for the balancer. */
+  #chosen: number | undefined;
+  /** The thread the balancer gave the last task to. */
+  #placedOn: number | undefined;
 
   constructor(options: TurnPoolOptions = {}) {
     const resolved = parseTurnPoolOptions(options);
+    const balancer = chosenThreadBalancer(() => this.#chosen);
     this.#piscina = new Piscina<TurnTaskInput, TurnTaskResult>({
       filename: workerEntryUrl('turn-task').href,
       minThreads: resolved.minThreads,
@@ -48,7 +71,11 @@ export class TurnPool {
       idleTimeout: resolved.idleTimeoutMs,
       atomics: 'disabled',
       concurrentTasksPerWorker: resolved.turnsPerThread,
-      ...(resolved.maxQueue !== undefined && { maxQueue: resolved.maxQueue }),
+      loadBalancer: (task, workers) => {
+        const worker = balancer(task, workers);
+        this.#placedOn = worker?.id;
+        return worker;
+      },
       ...(resolved.resourceLimits && { resourceLimits: resolved.resourceLimits }),
     });
     const onError =
@@ -57,6 +84,27 @@ export class TurnPool {
         log('placement').warn(errorFields(error), 'a turn pool thread failed outside any turn'));
     this.#piscina.on('error', onError);
     this.#exits = new ThreadExits(this.#piscina);
+    this.#watch = new ThreadWatch(resolved.blockedAfterMs);
+    this.#dispatch = new TurnDispatch(
+      {
+        threads: () => this.threadIds,
+        submit: (input, threadId) => this.#submit(input, threadId),
+        turnsPerThread: resolved.turnsPerThread,
+        maxQueue: resolved.maxQueue,
+        queueFull: () =>
+          poolFailure(new Error('queue full'), { atSubmission: true, closing: false }),
+        closed: () => poolFailure(new Error('closed'), { atSubmission: false, closing: true }),
+      },
+      this.#watch,
+      BEAT_MS,
+    );
+    this.#piscina.on('message', (message: unknown) => {
+      if (!isHeartbeat(message)) return;
+      // A thread that starts or stops being blocked may take what waits.
+      if (this.#watch.beat(message.agentcellBeat) || this.#dispatch.queued > 0) {
+        this.#dispatch.pump();
+      }
+    });
   }
 
   /**
@@ -65,10 +113,33 @@ export class TurnPool {
    * `details.reason` (see `pool-failure.ts`).
    */
   run(input: TurnTaskInput): Promise<TurnTaskResult> {
-    return runPoolTask(
-      () => this.#piscina.run(input, { transferList: [input.port, input.hostPort] }),
-      () => this.#destroyed,
-    );
+    return this.place(input).result;
+  }
+
+  /**
+   * Places one turn task: on the thread `placement.affinity` names while it is responsive and
+   * has room, else on the least loaded responsive thread (see `turn-dispatch.ts`). Failures as
+   * for {@link run}.
+   */
+  place(input: TurnTaskInput, placement?: Placement): PoolTask {
+    return this.#dispatch.place(input, placement);
+  }
+
+  #submit(
+    input: TurnTaskInput,
+    threadId: number,
+  ): { result: Promise<TurnTaskResult>; placedOn: number | undefined } {
+    this.#chosen = threadId;
+    this.#placedOn = undefined;
+    try {
+      const result = runPoolTask(
+        () => this.#piscina.run(input, { transferList: [input.port, input.hostPort] }),
+        () => this.#destroyed,
+      );
+      return { result, placedOn: this.#placedOn };
+    } finally {
+      this.#chosen = undefined;
+    }
   }
 
   /**
@@ -110,7 +181,9 @@ export class TurnPool {
   stats(): TurnPoolStats {
     return {
       threads: this.#piscina.threads.length,
-      queued: this.#piscina.queueSize,
+      queued: this.#dispatch.queued + this.#piscina.queueSize,
+      blocked: this.#watch.blocked().length,
+      moved: this.#dispatch.stranded,
       completed: this.#piscina.completed,
       utilization: this.#piscina.utilization,
     };
@@ -119,12 +192,15 @@ export class TurnPool {
   /** Lets running and queued turns finish, then stops the threads. */
   async close(): Promise<void> {
     if (this.#destroying) return this.#destroying;
+    await this.#dispatch.idle();
+    this.#dispatch.close();
     await this.#piscina.close();
   }
 
   /** Stops every thread now: running turns fail, queued ones are dropped. Idempotent. */
   destroy(): Promise<void> {
     this.#destroyed = true;
+    this.#dispatch.close();
     this.#destroying ??= this.#piscina.destroy();
     return this.#destroying;
   }
