@@ -10,18 +10,16 @@
  *
  * Each process runs the build (dist/) without a loader: `npm run bench:cluster`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { ClusterKeys } from '../src/cluster/keys.js';
 import { ShardLeases } from '../src/cluster/leases.js';
 import { shardOf } from '../src/cluster/shards.js';
+import { Child } from './_util/cluster-child.js';
 import { formatMs, type LatencySummary, summarize } from './_util/latency.js';
 import { startMockProcess } from './_util/mock-process.js';
 
@@ -41,64 +39,6 @@ const SUPERVISOR = {
   maxConcurrentTurns: 128,
   placement: PLACEMENT,
 };
-const CHILD = fileURLToPath(new URL('./_util/cluster-node.mjs', import.meta.url));
-
-interface Line {
-  readonly ev: string;
-  readonly samples?: number[];
-  readonly failed?: number;
-  readonly cpuMs?: number;
-  readonly error?: string;
-}
-
-class Child {
-  readonly #process: ChildProcess;
-  readonly #lines: Line[] = [];
-  readonly #waiters: (() => void)[] = [];
-  #stderr = '';
-
-  constructor(config: Record<string, unknown>) {
-    this.#process = spawn(process.execPath, [CHILD, JSON.stringify(config)], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    this.#process.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.#stderr = (this.#stderr + chunk).slice(-4_000);
-    });
-    createInterface({ input: this.#process.stdout! }).on('line', (line) => {
-      this.#lines.push(JSON.parse(line) as Line);
-      for (const wake of this.#waiters.splice(0)) wake();
-    });
-    this.#process.once('exit', () => {
-      for (const wake of this.#waiters.splice(0)) wake();
-    });
-  }
-
-  command(value: Record<string, unknown>): void {
-    this.#process.stdin?.write(`${JSON.stringify(value)}\n`);
-  }
-
-  async next(ev: string): Promise<Line> {
-    for (;;) {
-      const index = this.#lines.findIndex((line) => line.ev === ev || line.ev === 'failed');
-      if (index >= 0) {
-        const [line] = this.#lines.splice(index, 1);
-        if (!line || line.ev === 'failed') throw new Error(`child failed: ${line?.error}`);
-        return line;
-      }
-      if (this.#process.exitCode !== null) throw new Error(`child exited: ${this.#stderr}`);
-      await new Promise<void>((wake) => this.#waiters.push(wake));
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.#process.exitCode !== null) return;
-    const exited = new Promise((done) => this.#process.once('exit', done));
-    this.command({ op: 'close' });
-    const timer = setTimeout(() => this.#process.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(timer);
-  }
-}
 
 interface Row {
   readonly name: string;

@@ -31,8 +31,8 @@ if (config.mode === 'cluster') {
       prefix: config.prefix,
       nodeId: config.nodeId,
       shards: config.shards,
-      heartbeatMs: 250,
-      leaseMs: 5_000,
+      heartbeatMs: config.heartbeatMs ?? 250,
+      leaseMs: config.leaseMs ?? 5_000,
     }),
   });
   supervisor.register('cell', agent);

@@ -57,6 +57,7 @@ const supervisorOptionsSchema = z.strictObject({
    * the bounds of the connection pool.
    */
   mcp: mcpOptionsSchema,
+  /**
    * Decides tool calls that need approval, first: `true` or `false` is final; `undefined` (or
    * no approver) leaves the call to a person, and the turn pauses until one answers.
    */

@@ -63,13 +63,14 @@ export class NodeProcess {
   #stderr = '';
   #listeners = new Set<() => void>();
 
-  private constructor(config: NodeConfig) {
+  private constructor(config: NodeConfig, wrap: (command: string[]) => string[]) {
     this.id = config.nodeId;
     // tsx through its API rather than `--import tsx`: worker threads inherit the parent's
     // execArgv, and every session worker would then load tsx too (about 3× slower to start),
     // although worker entries are compiled JavaScript (dist/workers) that need no loader.
     const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(pathToFileURL(CHILD).href)}); })`;
-    this.#child = spawn(process.execPath, ['-e', boot, JSON.stringify(config)], {
+    const [command = '', ...args] = wrap([process.execPath, '-e', boot, JSON.stringify(config)]);
+    this.#child = spawn(command, args, {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -92,9 +93,16 @@ export class NodeProcess {
     });
   }
 
-  /** Starts a node and waits until it has joined the cluster. */
-  static async start(config: NodeConfig): Promise<NodeProcess> {
-    const node = new NodeProcess(config);
+  /**
+   * Starts a node and waits until it has joined the cluster. `wrap` may put the command line
+   * inside another (`ip netns exec <namespace> …`), as long as that one execs it: signals go to
+   * the process started.
+   */
+  static async start(
+    config: NodeConfig,
+    wrap: (command: string[]) => string[] = (command) => command,
+  ): Promise<NodeProcess> {
+    const node = new NodeProcess(config, wrap);
     await node.waitFor((event) => event.ev === 'ready', 20_000, 'the node to start');
     return node;
   }
