@@ -1,7 +1,8 @@
 /** What a caller may give one turn besides its message: hooks, validators, approver, limits. */
+
+import type { Tool } from '../tools/tool.js';
 import type { AgentCore } from './agent-core.js';
 import type { Approver, Hook, Validator } from './extensions.js';
-import type { Tool } from '../tools/tool.js';
 import type { TurnEvent } from './turn-events.js';
 
 export interface TurnOptions {

@@ -110,7 +110,8 @@ export async function runTurnOn(
   });
   const { key, agent, waitedMs } = context;
   const parent = turn.callers[0]?.trace;
-  host.traces.begin({ key, turnId: turn.turnId, agent, message, waitedMs, parent });
+  const text = typeof message === 'string' ? message : undefined;
+  host.traces.begin({ key, turnId: turn.turnId, agent, message: text, waitedMs, parent });
   try {
     const end = await runner.runTurn(turn.turnId, message, (event) => {
       if (event.type === 'text') turn.firstTextAt ??= host.clock.now();

@@ -52,7 +52,8 @@ export interface TurnBeginning {
   readonly key: string;
   readonly turnId: string;
   readonly agent: string;
-  readonly message: string;
+  /** The user's message; none when the turn continues one that paused for an approval. */
+  readonly message: string | undefined;
   readonly waitedMs: number;
   /** The caller's context: the turn's span is its child (a gateway request's `traceparent`). */
   readonly parent: Context | undefined;
@@ -83,9 +84,10 @@ export class TurnTraces implements TurnSpanLookup {
           'gen_ai.conversation.id': this.#conversation(turn.key),
           'agentcell.turn_id': turn.turnId,
           'agentcell.mailbox_wait_ms': turn.waitedMs,
-          ...(this.recordContent && {
-            'gen_ai.input.messages': JSON.stringify([textMessage('user', turn.message)]),
-          }),
+          ...(this.recordContent &&
+            turn.message !== undefined && {
+              'gen_ai.input.messages': JSON.stringify([textMessage('user', turn.message)]),
+            }),
         },
       },
       parent,

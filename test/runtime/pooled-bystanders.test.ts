@@ -134,7 +134,14 @@ describe('a turn waiting on a thread that blocks', () => {
       handoffs: {},
       hooks: [],
       validators: [],
-      host: { callTool: noHost, runHook: noHost, validate: noHost, approve: noHost },
+      host: {
+        callTool: noHost,
+        runHook: noHost,
+        validate: noHost,
+        approve: noHost,
+        mcpTools: noHost,
+        callMcpTool: noHost,
+      },
       models,
     };
     // Slow to call a thread blocked, so that a turn sent just after the spinning starts is
@@ -164,11 +171,15 @@ describe('a turn waiting on a thread that blocks', () => {
             threadId ??= runner.currentThreadId;
           })
           .then((end: TurnEnd) => {
-            if (end.ok) {
+            if (end.ok && end.result) {
               const { delta } = end.result;
               journal.push({ turnId, messages: delta.messages, usage: delta.usage, at: 0 });
             }
-            return { end, threadId, text: end.ok ? end.result.reply : end.error.code };
+            return {
+              end,
+              threadId,
+              text: end.ok ? (end.result?.reply ?? 'paused') : end.error.code,
+            };
           });
         return { turnId, ran };
       },

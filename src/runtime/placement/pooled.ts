@@ -162,11 +162,16 @@ export class PooledRunner implements TurnRunner {
    * Hands the turn to the pool as a task; if the thread it went to blocks before the task
    * started, cancels that task and hands the turn over again (the pool then avoids that thread).
    */
-  #place(turn: PooledTurn, turnId: string, message: string, journal: string): void {
-    const { port, hostPort, closed } = turn.open(this.#host, this.#models, this.#spans, (threadId) => {
-      turn.task?.started();
-      turn.elu = this.#pool.eventLoopUtilization(threadId);
-    });
+  #place(turn: PooledTurn, turnId: string, message: TurnInput, journal: string): void {
+    const { port, hostPort, closed } = turn.open(
+      this.#host,
+      this.#models,
+      this.#spans,
+      (threadId) => {
+        turn.task?.started();
+        turn.elu = this.#pool.eventLoopUtilization(threadId);
+      },
+    );
     const task: PoolTask = this.#pool.place(
       {
         agent: this.#agent,
