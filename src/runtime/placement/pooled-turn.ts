@@ -39,6 +39,8 @@ export class PooledTurn {
   grace: NodeJS.Timeout | undefined;
   /** Baseline of the last event-loop reading of the turn's thread. */
   elu: EventLoopUtilization | undefined;
+  /** The same for observers (see TurnRunner.observeEventLoop). */
+  observedElu: EventLoopUtilization | undefined;
   readonly #onEvent: (event: TurnEvent) => void;
   readonly #ended: Deferred<TurnEnd> = deferred();
   readonly #events = new MessageChannel();

@@ -151,6 +151,7 @@ export class PooledRunner implements TurnRunner {
         this.#spans,
         (threadId) => {
           turn.elu = this.#pool.eventLoopUtilization(threadId);
+          turn.observedElu = turn.elu;
         },
       );
       const task = this.#pool.run({
@@ -318,6 +319,16 @@ export class PooledRunner implements TurnRunner {
     if (!turn || turn.threadId === undefined || !turn.elu) return { active: 0, utilization: 0 };
     const reading = this.#pool.eventLoopUtilization(turn.threadId, turn.elu);
     turn.elu = this.#pool.eventLoopUtilization(turn.threadId);
+    return reading ?? { active: 0, utilization: 0 };
+  }
+
+  observeEventLoop(): { readonly active: number; readonly utilization: number } {
+    const turn = this.#turn;
+    if (!turn || turn.threadId === undefined || !turn.observedElu) {
+      return { active: 0, utilization: 0 };
+    }
+    const reading = this.#pool.eventLoopUtilization(turn.threadId, turn.observedElu);
+    turn.observedElu = this.#pool.eventLoopUtilization(turn.threadId);
     return reading ?? { active: 0, utilization: 0 };
   }
 
