@@ -6,6 +6,7 @@
  * configured endpoints. No label ever holds a session key.
  */
 import { Counter, Gauge, Histogram, type Registry, register, Summary } from 'prom-client';
+import { OptionsInvalidError } from '../errors.js';
 import type { SupervisorEvents } from './events.js';
 import type { Supervisor } from './supervisor.js';
 import type { SupervisorStats } from './supervisor-stats.js';
@@ -43,6 +44,11 @@ export class SupervisorMetrics {
   constructor(supervisor: Supervisor, options: SupervisorMetricsOptions = {}) {
     this.#supervisor = supervisor;
     this.#registry = options.registry ?? register;
+    if (this.#registry.getSingleMetric('agentcell_turns_total')) {
+      throw new OptionsInvalidError(
+        'registry: it holds agentcell metrics already (one supervisor per registry); give each supervisor a registry of its own, or close() the metrics registered before',
+      );
+    }
     const registers = [this.#registry];
     const named = <M>(name: string, metric: M): M => {
       this.#names.push(name);
