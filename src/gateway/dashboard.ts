@@ -9,6 +9,7 @@
 import type { ServerResponse } from 'node:http';
 import type { SupervisorEvents } from '../runtime/events.js';
 import type { Supervisor, SupervisorStats } from '../runtime/supervisor.js';
+import { type SessionFigureRow, SessionFigures } from './dashboard-figures.js';
 import { SSE_HEADERS, sseFrame } from './sse.js';
 import { ownKeys, type Tenant } from './tenants.js';
 
@@ -86,8 +87,8 @@ export type DashboardSessionEvent = {
   readonly at: number;
 } & DashboardSessionChange;
 
-/** A session row of a snapshot. */
-export interface DashboardSession {
+/** A session row of a snapshot: its figures, and its worker's while it has one. */
+export interface DashboardSession extends SessionFigureRow {
   readonly key: string;
   readonly agent: string;
   readonly status: string;
@@ -154,11 +155,13 @@ export class DashboardHub {
   readonly #turns: TurnRecord[] = [];
   readonly #activity = new Map<string, Activity>();
   readonly #listeners: Listeners;
+  readonly #figures: SessionFigures;
   #closed = false;
 
   constructor(supervisor: Supervisor, options: DashboardHubOptions) {
     this.#supervisor = supervisor;
     this.#options = options;
+    this.#figures = new SessionFigures(supervisor, this.#intervalMs);
     this.#listeners = {
       'turn:end': (event) => this.#onTurnEnd(event),
       'session:start': ({ key, warm, activationMs, afterPassivation }) =>
@@ -274,10 +277,12 @@ export class DashboardHub {
       const hello: DashboardHello = { tenant: tenant.id, intervalMs: this.#intervalMs, turns };
       this.#write(client, 'hello', hello);
       this.#write(client, 'snapshot', this.snapshot(tenant));
-      client.timer = setInterval(
-        () => this.#write(client, 'snapshot', this.snapshot(tenant)),
-        this.#intervalMs,
-      );
+      void this.#figures.refresh();
+      client.timer = setInterval(() => {
+        void this.#figures
+          .refresh()
+          .then(() => this.#write(client, 'snapshot', this.snapshot(tenant)));
+      }, this.#intervalMs);
       client.timer.unref();
     });
   }
@@ -309,6 +314,7 @@ export class DashboardHub {
         lastOutcome: activity?.lastOutcome ?? null,
         lastDurationMs: activity?.lastDurationMs ?? null,
         lastActivityAt: activity?.lastAt ?? null,
+        ...this.#figures.of(session.key),
       });
     }
     rows.sort(
@@ -360,6 +366,7 @@ export class DashboardHub {
     if (this.#closed) return;
     this.#closed = true;
     this.#subscribe('off');
+    this.#figures.close();
     for (const client of [...this.#clients]) {
       this.#write(client, 'bye', { reason: 'the server is shutting down' });
       client.finish();

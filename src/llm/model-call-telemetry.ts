@@ -24,6 +24,14 @@ export interface ModelCallRecord {
   readonly durationMs: number;
   /** The error codes of the attempts that were retried, in order. */
   readonly retries: readonly string[];
+  /** The session turn that made the call, when a session thread did. */
+  readonly turnId?: string | undefined;
+}
+
+/** Where a call belongs: the span it is a child of, and the session turn that made it. */
+export interface ModelCallScope {
+  readonly parent?: Context | undefined;
+  readonly turnId?: string | undefined;
 }
 
 export interface ModelCallTelemetry {
@@ -44,14 +52,16 @@ export class ModelCallWatch {
   readonly #model: string;
   readonly #started: number;
   readonly #retries: string[] = [];
+  readonly #turnId: string | undefined;
 
   constructor(
     telemetry: ModelCallTelemetry,
     request: LlmRequest,
     baseUrl: string,
-    parent: Context | undefined,
+    scope: ModelCallScope,
   ) {
     this.#telemetry = telemetry;
+    this.#turnId = scope.turnId;
     this.#model = request.model;
     this.#started = telemetry.now();
     const url = new URL(baseUrl);
@@ -73,7 +83,7 @@ export class ModelCallWatch {
           }),
         },
       },
-      parent ?? otelContext.active(),
+      scope.parent ?? otelContext.active(),
     );
   }
 
@@ -117,6 +127,7 @@ export class ModelCallWatch {
       outcome,
       durationMs: this.#telemetry.now() - this.#started,
       retries: this.#retries,
+      ...(this.#turnId !== undefined && { turnId: this.#turnId }),
     });
   }
 }

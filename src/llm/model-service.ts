@@ -6,7 +6,7 @@
  * sent back against the schemas, and counts tokens and cost where no tool can tamper with them.
  */
 import { randomUUID } from 'node:crypto';
-import { type Context, trace } from '@opentelemetry/api';
+import { trace } from '@opentelemetry/api';
 import PQueue from 'p-queue';
 import type { AgentSpec } from '../agent/config.js';
 import type { Usage } from '../agent/messages.js';
@@ -14,7 +14,11 @@ import { type Clock, systemClock } from '../clock.js';
 import { InternalError } from '../errors.js';
 import { LlmClient, type LlmClientOptions } from './client.js';
 import type { LlmCallObserver, LlmRequest, ModelClient, ModelResponse } from './model.js';
-import { type ModelCallTelemetry, ModelCallWatch } from './model-call-telemetry.js';
+import {
+  type ModelCallScope,
+  type ModelCallTelemetry,
+  ModelCallWatch,
+} from './model-call-telemetry.js';
 import { checkResponse } from './schema-check.js';
 
 /**
@@ -101,14 +105,15 @@ export class ModelService {
 
   /**
    * One model call for the endpoint `ref`: queued behind its provider's limit, then streamed.
-   * Its `chat` span is a child of `parent` (a session turn's span), else of the active context.
+   * Its `chat` span is a child of `scope.parent` (a session turn's span), else of the active
+   * context.
    */
   async complete(
     ref: string,
     request: LlmRequest,
     signal: AbortSignal,
     observer: LlmCallObserver = {},
-    parent?: Context,
+    scope: ModelCallScope = {},
   ): Promise<ModelResponse> {
     const registered = this.#byRef.get(ref);
     if (!registered) {
@@ -117,7 +122,7 @@ export class ModelService {
       );
     }
     const { client, provider, endpoint, baseUrl } = registered;
-    const watch = new ModelCallWatch(this.#telemetry, request, baseUrl, parent);
+    const watch = new ModelCallWatch(this.#telemetry, request, baseUrl, scope);
     try {
       const response = await provider.run(signal, () =>
         client.complete(request, signal, {

@@ -1,7 +1,8 @@
 /**
  * Every lifecycle event of a supervisor's sessions, logged once through the one logger, with
  * the session key (and the turn id where there is one): what an operator reads when a session
- * misbehaves. Failures at `warn`/`error`, the ordinary life of a session at `info`.
+ * misbehaves. A crash at `warn`, a failed session at `error`, the ordinary life of a session at
+ * `info`; so is a failed turn, whose typed error its caller already has.
  */
 import type { EventEmitter } from 'node:events';
 import { errorFields, log } from '../log.js';
@@ -44,6 +45,6 @@ export function logLifecycle(supervisor: EventEmitter<SupervisorEvents>): void {
   });
   supervisor.on('turn:end', ({ key, agent, turnId, outcome, durationMs }) => {
     if (outcome === 'ok') return;
-    logger.warn({ sessionKey: key, agent, turnId, code: outcome, durationMs }, 'turn failed');
+    logger.info({ sessionKey: key, agent, turnId, code: outcome, durationMs }, 'turn failed');
   });
 }

@@ -6,16 +6,16 @@
  * configured endpoints. No label ever holds a session key.
  */
 import { Counter, Gauge, Histogram, type Registry, register, Summary } from 'prom-client';
+import { OptionsInvalidError } from '../errors.js';
 import type { SupervisorEvents } from './events.js';
 import type { Supervisor } from './supervisor.js';
 import type { SupervisorStats } from './supervisor-stats.js';
+import { sampleWorkers, type WorkerSample } from './worker-sample.js';
 
 /** Upper bounds of the turn latency histogram, in seconds (50 ms to 60 s). */
 export const TURN_SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60];
 /** Upper bounds of the first-token and model-call histograms, in seconds. */
 export const MODEL_SECONDS_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-/** How long a scrape waits for one worker's heap figure before leaving it out. */
-const WORKER_SAMPLE_TIMEOUT_MS = 1_000;
 
 export interface SupervisorMetricsOptions {
   /** Where the metrics are registered. @default prom-client's global registry */
@@ -44,6 +44,11 @@ export class SupervisorMetrics {
   constructor(supervisor: Supervisor, options: SupervisorMetricsOptions = {}) {
     this.#supervisor = supervisor;
     this.#registry = options.registry ?? register;
+    if (this.#registry.getSingleMetric('agentcell_turns_total')) {
+      throw new OptionsInvalidError(
+        'registry: it holds agentcell metrics already (one supervisor per registry); give each supervisor a registry of its own, or close() the metrics registered before',
+      );
+    }
     const registers = [this.#registry];
     const named = <M>(name: string, metric: M): M => {
       this.#names.push(name);
@@ -285,39 +290,15 @@ export class SupervisorMetrics {
 
   /** One sampling per scrape, shared by both summaries. */
   #sample(): Promise<WorkerSample[]> {
-    this.#sampling ??= sampleWorkers(this.#supervisor).finally(() => {
-      setImmediate(() => {
-        this.#sampling = undefined;
+    this.#sampling ??= sampleWorkers(this.#supervisor)
+      .then((byKey) => [...byKey.values()])
+      .finally(() => {
+        setImmediate(() => {
+          this.#sampling = undefined;
+        });
       });
-    });
     return this.#sampling;
   }
-}
-
-interface WorkerSample {
-  readonly heapUsedBytes: number | undefined;
-  readonly eventLoopUtilization: number | undefined;
-}
-
-async function sampleWorkers(supervisor: Supervisor): Promise<WorkerSample[]> {
-  const live = supervisor
-    .sessionKeys()
-    .map((key) => supervisor.peek(key))
-    .filter((session) => session?.threadId !== undefined && session.threadId >= 0);
-  const samples = await Promise.all(
-    live.map((session) => withTimeout(session?.stats(), WORKER_SAMPLE_TIMEOUT_MS)),
-  );
-  return samples.flatMap((stats) => (stats ? [stats] : []));
-}
-
-function withTimeout<T>(promise: Promise<T> | undefined, ms: number): Promise<T | undefined> {
-  if (!promise) return Promise.resolve(undefined);
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(resolve, ms, undefined);
-    timer.unref();
-  });
-  return Promise.race([promise.catch(() => undefined), late]).finally(() => clearTimeout(timer));
 }
 
 /**

@@ -130,7 +130,7 @@ export class ActorSession extends Session {
       restarts: this.#supervision.restarts,
       usage: this.#tally.usage,
       heapUsedBytes: workerStats?.heapUsedBytes,
-      eventLoopUtilization: runner?.eventLoopUtilization().utilization,
+      eventLoopUtilization: runner?.observeEventLoop().utilization,
       lastTurnCpuMs: this.#lastTurnCpuMs,
       lastMailboxWaitMs: this.#lastWaitMs,
     };

@@ -157,7 +157,11 @@ describe('the dashboard in Chromium', () => {
     await row.waitFor({ timeout: 5_000 });
     await expect.poll(() => row.locator('td').nth(4).textContent()).toBe('1');
     expect(await row.locator('td').nth(1).textContent()).toBe('support');
-    expect(await row.locator('td').nth(7).textContent()).toBe('ok');
+    expect(await row.locator('td.outcome').textContent()).toBe('ok');
+    // The session's own figures: its model calls, its worker's heap and event-loop use.
+    await expect.poll(() => row.locator('td.heap').textContent()).toMatch(/^[0-9.]+ MiB$/);
+    expect(await row.locator('td.elu').textContent()).toMatch(/^[0-9]+%$/);
+    expect(await row.locator('td.model').textContent()).toMatch(/^[0-9.]+ m?s$/);
     expect(await page.locator('#chart rect.bar').count()).toBeGreaterThanOrEqual(1);
     await expect.poll(() => page.textContent('#log')).toContain('browser-1');
 

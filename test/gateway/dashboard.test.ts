@@ -230,6 +230,27 @@ describe('GET /v1/dashboard/events', () => {
 });
 
 describe('closing', () => {
+  it('shows each live session’s worker heap, event-loop utilisation and model-call latency', async () => {
+    const acme = await openEvents(server.url, ACME);
+    try {
+      expect(await client.send(ACME, 'figures-1', { message: 'hello' })).toMatchObject({
+        status: 200,
+      });
+      const hasFigures = (row: DashboardSnapshot['sessions'][number]) =>
+        row.key === 'figures-1' && row.heapUsedBytes !== null && row.modelCalls > 0;
+      const snapshot = (await acme.next(snapshotWith((s) => s.sessions.some(hasFigures))))
+        .data as DashboardSnapshot;
+      const row = snapshot.sessions.find(hasFigures);
+      expect(row?.heapUsedBytes).toBeGreaterThan(0);
+      expect(row?.eventLoopUtilization).toBeGreaterThanOrEqual(0);
+      expect(row?.eventLoopUtilization).toBeLessThanOrEqual(1);
+      expect(row?.modelCalls).toBe(1);
+      expect(row?.modelCallMs).toBeGreaterThanOrEqual(0);
+    } finally {
+      acme.close();
+    }
+  });
+
   it('gateway.close() ends the streams with a bye frame, then refuses new ones (503)', async () => {
     const second = createGateway(world.supervisor, { tenants: { [ACME]: { id: 'acme' } } });
     const app = await listen(second.handler);

@@ -183,13 +183,26 @@ describe('the exposition', () => {
     expect(registry.getMetricsAsArray()).toEqual([]);
   });
 
-  it('refuses a metricsRegistry that is not a prom-client registry', () => {
+  it('refuses a metricsRegistry that is not a prom-client registry, or one taken', () => {
     expect(() =>
       createGateway(world.supervisor, {
         tenants: { [ACME]: { id: 'acme' } },
         metricsRegistry: {} as Registry,
       }),
     ).toThrow(expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }));
+    // Nor one holding another gateway's (or supervisor's) metrics: names would clash.
+    const shared = new Registry();
+    const first = createGateway(world.supervisor, {
+      tenants: { [ACME]: { id: 'acme' } },
+      metricsRegistry: shared,
+    });
+    expect(() =>
+      createGateway(world.supervisor, {
+        tenants: { [ACME]: { id: 'acme' } },
+        metricsRegistry: shared,
+      }),
+    ).toThrow(expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }));
+    return first.close();
   });
 });
 

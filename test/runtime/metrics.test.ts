@@ -115,6 +115,17 @@ describe('SupervisorMetrics', () => {
     expect(registry.getMetricsAsArray()).toEqual([]);
   });
 
+  it('refuses a registry that holds a supervisor’s metrics already, with AGENTCELL_OPTIONS_INVALID', () => {
+    const registry = new Registry();
+    const first = new SupervisorMetrics(supervisor, { registry });
+    expect(() => new SupervisorMetrics(supervisor, { registry })).toThrow(
+      expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }),
+    );
+    first.close();
+    // Once closed, the registry takes them again.
+    new SupervisorMetrics(supervisor, { registry }).close();
+  });
+
   it('stops counting once closed', async () => {
     const registry = new Registry();
     const metrics = new SupervisorMetrics(supervisor, { registry });

@@ -401,7 +401,10 @@ describe('pooled placement', () => {
     const { turnId, ran } = a.start('spin');
     await waitFor(() => a.runner.currentThreadId !== undefined && mock.requests.length >= 1);
     a.runner.eventLoopUtilization();
+    a.runner.observeEventLoop();
     await new Promise((resolve) => setTimeout(resolve, 50));
+    // An observer's reading (stats, metrics, a dashboard) takes nothing from the budget's.
+    expect(a.runner.observeEventLoop().active).toBeGreaterThan(20);
     // The spinning thread's CPU shows as this session's (a budget can see it).
     expect(a.runner.eventLoopUtilization().active).toBeGreaterThan(20);
     const startedAt = Date.now();

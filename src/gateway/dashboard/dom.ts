@@ -37,6 +37,16 @@ export function ms(value: number | null | undefined): string {
   return value >= 10000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`;
 }
 
+export function mib(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined) return '-';
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+export function percent(share: number | null | undefined): string {
+  if (share === null || share === undefined) return '-';
+  return `${Math.round(share * 100)}%`;
+}
+
 export function clock(at: number): string {
   return new Date(at).toLocaleTimeString([], { hour12: false });
 }

@@ -1,6 +1,6 @@
 /** What a snapshot and the activity log show: stat cards, the session and error tables. */
 import type { DashboardSession, DashboardSessionEvent, DashboardSnapshot } from '../dashboard.js';
-import { $, clear, clock, el, ms, short } from './dom.js';
+import { $, clear, clock, el, mib, ms, percent, short } from './dom.js';
 import { state } from './state.js';
 
 /** Lines kept in the activity log. */
@@ -117,6 +117,11 @@ export function renderSessions(data: DashboardSnapshot): void {
     tr.append(el('td', '', row.turns));
     tr.append(el('td', row.failedTurns ? 'bad' : '', row.failedTurns));
     tr.append(el('td', '', ms(row.lastDurationMs)));
+    const model = el('td', 'model', ms(row.modelCallMs));
+    model.title = `mean of ${row.modelCalls} model calls`;
+    tr.append(model);
+    tr.append(el('td', 'heap', mib(row.heapUsedBytes)));
+    tr.append(el('td', 'elu', percent(row.eventLoopUtilization)));
     const outcome = row.lastOutcome;
     const tone = outcome === 'ok' ? 'ok' : outcome ? 'bad' : '';
     const outcomeCell = el('td', `outcome ${tone}`, outcome === null ? '-' : short(outcome));

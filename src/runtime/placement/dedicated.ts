@@ -51,6 +51,7 @@ export class DedicatedRunner implements TurnRunner {
   readonly #exited: Promise<WorkerExit>;
   #turn: ActiveTurn | undefined;
   #elu: EventLoopUtilization | undefined;
+  #observedElu: EventLoopUtilization | undefined;
 
   private constructor(
     handle: WorkerHandle<SessionWorkerApi>,
@@ -193,6 +194,13 @@ export class DedicatedRunner implements TurnRunner {
     const performance = this.#handle.worker.performance;
     const reading = performance.eventLoopUtilization(this.#elu);
     this.#elu = performance.eventLoopUtilization();
+    return reading;
+  }
+
+  observeEventLoop(): { readonly active: number; readonly utilization: number } {
+    const performance = this.#handle.worker.performance;
+    const reading = performance.eventLoopUtilization(this.#observedElu);
+    this.#observedElu = performance.eventLoopUtilization();
     return reading;
   }
 

@@ -86,7 +86,7 @@ export class ModelCallServer {
             this.#reply({ type: 'model-retry', callId, attempt, error: toWire(error), delayMs });
           },
         },
-        this.#spans?.contextOf(turnId),
+        { parent: this.#spans?.contextOf(turnId), turnId },
       );
       this.#count(turnId, response.usage);
       flushText();

@@ -51,6 +51,8 @@ export class PooledTurn {
   elu: EventLoopUtilization | undefined;
   /** The task running the turn now (a stranded turn gets a new one). */
   task: PoolTask | undefined;
+  /** The same for observers (see TurnRunner.observeEventLoop). */
+  observedElu: EventLoopUtilization | undefined;
   readonly #onEvent: (event: TurnEvent) => void;
   readonly #ended: Deferred<TurnEnd> = deferred();
   #settled = false;

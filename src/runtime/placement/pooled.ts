@@ -348,6 +348,16 @@ export class PooledRunner implements TurnRunner {
     return reading ?? { active: 0, utilization: 0 };
   }
 
+  observeEventLoop(): { readonly active: number; readonly utilization: number } {
+    const turn = this.#turn;
+    if (!turn || turn.threadId === undefined || !turn.observedElu) {
+      return { active: 0, utilization: 0 };
+    }
+    const reading = this.#pool.eventLoopUtilization(turn.threadId, turn.observedElu);
+    turn.observedElu = this.#pool.eventLoopUtilization(turn.threadId);
+    return reading ?? { active: 0, utilization: 0 };
+  }
+
   /**
    * Aborts the running turn, if any (terminating its pool thread), and retires the runner:
    * `exited` resolves and later turns are refused.

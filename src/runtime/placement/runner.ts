@@ -40,6 +40,11 @@ export interface TurnRunner {
   stats(): Promise<WorkerStats>;
   /** Event-loop utilisation of the thread since the previous reading. */
   eventLoopUtilization(): { readonly active: number; readonly utilization: number };
+  /**
+   * The same figure for observers (stats, metrics, dashboards), since their previous reading:
+   * a baseline of its own, so that watching a session never hides CPU from its turn's budget.
+   */
+  observeEventLoop(): { readonly active: number; readonly utilization: number };
   /** Stops the thread now. */
   terminate(): Promise<void>;
 }
