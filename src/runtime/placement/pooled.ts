@@ -170,6 +170,7 @@ export class PooledRunner implements TurnRunner {
       (threadId) => {
         turn.task?.started();
         turn.elu = this.#pool.eventLoopUtilization(threadId);
+        turn.observedElu = turn.elu;
       },
     );
     const task: PoolTask = this.#pool.place(
