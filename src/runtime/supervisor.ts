@@ -18,7 +18,6 @@ import {
   SupervisorDestroyedError,
 } from '../errors.js';
 import { ModelService } from '../llm/model-service.js';
-import type { McpHost } from '../tools/mcp/mcp-host.js';
 import type { HostApi } from '../worker/api.js';
 import { AgentRegistry } from './agent-registry.js';
 import type { SupervisorEvents } from './events.js';
@@ -84,7 +83,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Set in cluster mode: sessions then run wherever their owner is. */
   readonly #remote: RemoteNode | undefined;
   readonly #journals: Journals;
-  readonly #mcp: McpHost;
+  readonly #mcp: ReturnType<typeof startMcpHost>;
   #status: SupervisorStatus = 'open';
   #closing: Promise<void> | undefined;
   #destroying: Promise<void> | undefined;
@@ -131,11 +130,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         (this.emit as (name: string, ...args: unknown[]) => boolean)(event, ...payload),
     });
     this.#journals = this.#remote ? journalsOfCluster(this.#remote) : journalsOfStore(this.#store);
-  }
-
-  /** MCP connections open now (shared ones and `perSession` ones). */
-  get mcpConnections(): number {
-    return this.#mcp.connectionCount;
   }
 
   get status(): SupervisorStatus {
@@ -300,6 +294,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       queuedMessages: sessions.reduce((sum, s) => sum + s.queued, 0),
       turnsInFlight: this.#admission.pending,
       turnsWaitingForAdmission: this.#admission.size,
+      mcpConnections: this.#mcp.connectionCount,
       ...this.#counters.figures(),
     };
   }

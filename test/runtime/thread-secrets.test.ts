@@ -132,6 +132,6 @@ describe.each(['dedicated', 'pooled'] as const)('%s placement', (placement) => {
   ] as const)('%s is nowhere in the thread, while the server is connected', async (_, label) => {
     const { heap, env, workerData } = await probe(label);
     expect({ heap, env, workerData }).toEqual({ heap: false, env: false, workerData: false });
-    expect(supervisor.mcpConnections).toBe(1);
+    expect(supervisor.stats().mcpConnections).toBe(1);
   });
 });

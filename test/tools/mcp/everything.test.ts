@@ -94,6 +94,6 @@ describe('server-everything', () => {
 
   it('shares one connection per server between sessions of a tenant', async () => {
     await supervisor.session('t1:another', { agent: 'cell' }).send('echo over stdio');
-    expect(supervisor.mcpConnections).toBe(2);
+    expect(supervisor.stats().mcpConnections).toBe(2);
   });
 });
