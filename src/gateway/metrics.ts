@@ -183,6 +183,11 @@ export class GatewayMetrics {
         'Turns waiting for global admission.',
         stats.turnsWaitingForAdmission,
       ),
+      gauge(
+        'agentcell_mcp_connections',
+        'MCP connections open on this node (shared and per session).',
+        stats.mcpConnections ?? 0,
+      ),
       {
         name: 'agentcell_turns_total',
         help: 'Turns ended, by outcome (ok or an error code).',
