@@ -339,8 +339,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   async #releaseThreads(): Promise<void> {
-    await this.#placement.close();
-    await this.#mcp.close();
+    await Promise.all([this.#placement.close(), this.#mcp.close()]);
     if (this.#ownsStore) await this.#store.close();
   }
 
