@@ -81,7 +81,7 @@ async function run(perSession: boolean) {
   const wallMs = performance.now() - started;
   const ok = replies.filter((reply) => reply.text === 'tool results: Echo: hi').length;
   const servers = children();
-  const connections = supervisor.mcpConnections;
+  const connections = supervisor.stats().mcpConnections;
   await supervisor.close();
   await mock.close();
   return { wallMs, ok, servers, connections };

@@ -246,6 +246,11 @@ export class SupervisorMetrics {
     );
     gauge('agentcell_turns_in_flight', 'Turns running now.', (s) => s.turnsInFlight);
     gauge(
+      'agentcell_mcp_connections',
+      'MCP connections open on this node (shared and per session).',
+      (s) => s.mcpConnections ?? 0,
+    );
+    gauge(
       'agentcell_turns_waiting_admission',
       'Turns waiting for global admission.',
       (s) => s.turnsWaitingForAdmission,

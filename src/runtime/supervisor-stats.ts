@@ -27,6 +27,8 @@ export interface SupervisorStats {
   readonly queuedMessages: number;
   readonly turnsInFlight: number;
   readonly turnsWaitingForAdmission: number;
+  /** MCP connections open on this node (shared and `perSession`); not reported by a cluster. */
+  readonly mcpConnections?: number;
   readonly turns: {
     readonly ok: number;
     readonly failed: number;

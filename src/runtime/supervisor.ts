@@ -19,7 +19,6 @@ import {
 } from '../errors.js';
 import type { ModelCallRecord } from '../llm/model-call-telemetry.js';
 import { ModelService } from '../llm/model-service.js';
-import type { McpHost } from '../tools/mcp/mcp-host.js';
 import type { HostApi } from '../worker/api.js';
 import { AgentRegistry } from './agent-registry.js';
 import type { SupervisorEvents } from './events.js';
@@ -88,7 +87,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Set in cluster mode: sessions then run wherever their owner is. */
   readonly #remote: RemoteNode | undefined;
   readonly #journals: Journals;
-  readonly #mcp: McpHost;
+  readonly #mcp: ReturnType<typeof startMcpHost>;
   #status: SupervisorStatus = 'open';
   #closing: Promise<void> | undefined;
   #destroying: Promise<void> | undefined;
@@ -141,11 +140,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     this.#journals = this.#remote ? journalsOfCluster(this.#remote) : journalsOfStore(this.#store);
     // A cluster node's own Supervisor runs (and logs) the sessions; this one only routes.
     if (!this.#remote) logLifecycle(this);
-  }
-
-  /** MCP connections open now (shared ones and `perSession` ones). */
-  get mcpConnections(): number {
-    return this.#mcp.connectionCount;
   }
 
   get status(): SupervisorStatus {
@@ -310,6 +304,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       queuedMessages: sessions.reduce((sum, s) => sum + s.queued, 0),
       turnsInFlight: this.#admission.pending,
       turnsWaitingForAdmission: this.#admission.size,
+      mcpConnections: this.#mcp.connectionCount,
       ...this.#counters.figures(),
     };
   }
@@ -354,8 +349,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   async #releaseThreads(): Promise<void> {
-    await this.#placement.close();
-    await this.#mcp.close();
+    await Promise.all([this.#placement.close(), this.#mcp.close()]);
     if (this.#ownsStore) await this.#store.close();
   }
 

@@ -26,4 +26,5 @@ export type {
   MockStep,
   MockToolCall,
 } from './mock-llm-script.js';
+export { MOCK_MCP_SERVER } from './mock-mcp-server.js';
 export { SimulatedClock } from './simulated-clock.js';

@@ -13,6 +13,13 @@ const HERE = fileURLToPath(import.meta.url);
  * The file to start with `node` (an agent's `mcpServers: [{ command: process.execPath, args:
  * [MOCK_MCP_SERVER] }]`): this one compiled; from the TypeScript sources (tests), its build
  * output, since a plain `node` cannot run TypeScript.
+ *
+ * @example
+ * import { MOCK_MCP_SERVER } from 'agentcell/testing';
+ * const agent = new Agent({
+ *   name: 'cell',
+ *   mcpServers: [{ name: 'mock', command: process.execPath, args: [MOCK_MCP_SERVER] }],
+ * });
  */
 export const MOCK_MCP_SERVER = HERE.endsWith('.ts')
   ? fileURLToPath(new URL('../../dist/src/testing/mock-mcp-server.js', import.meta.url))

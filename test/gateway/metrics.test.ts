@@ -45,6 +45,7 @@ describe('GET /metrics', () => {
       'agentcell_sessions_passivated',
       'agentcell_messages_queued',
       'agentcell_turns_in_flight',
+      'agentcell_mcp_connections',
     ]) {
       expect(parsed.types.get(gauge)).toBe('gauge');
       expect(parsed.value(gauge)).toBeGreaterThanOrEqual(0);

@@ -9,18 +9,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TurnEvent } from '../../src/agent/turn-events.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
+import { EVERYTHING_STDIO } from '../tools/mcp/servers.js';
 import { fixtureRegistry, mockAgent, shutdown } from './helpers.js';
 
 const API_KEY = 'sk-threadsecret-5d1c9e27';
 const HEADER_SECRET = 'hdr-threadsecret-a83f04b6';
 const ORGANIZATION = 'org-threadsecret-7e2b';
 const VISIBLE = 'marker-in-the-instructions-41c8';
+const MCP_CONFIG_ENV = 'mcpenv-threadsecret-0c9d21';
+const MCP_RESOLVED_ENV = 'mcpcred-threadsecret-e5a7f3';
 
 /** The messages name what to look for: the secrets themselves must not travel in a message. */
 const NEEDLES = {
   'api-key': API_KEY,
   'header-value': HEADER_SECRET,
   organization: ORGANIZATION,
+  'mcp-config-env': MCP_CONFIG_ENV,
+  'mcp-resolved-env': MCP_RESOLVED_ENV,
   visible: VISIBLE,
 } as const;
 
@@ -57,7 +62,12 @@ describe.each(['dedicated', 'pooled'] as const)('%s placement', (placement) => {
 
   beforeAll(async () => {
     const { registry, tools } = await fixtureRegistry(['secret_probe']);
-    supervisor = new Supervisor({ tools: registry, placement, warmPoolSize: 0 });
+    supervisor = new Supervisor({
+      tools: registry,
+      placement,
+      warmPoolSize: 0,
+      mcp: { credentials: () => ({ env: { RESOLVED_TOKEN: MCP_RESOLVED_ENV } }) },
+    });
     supervisor.register(
       'cell',
       mockAgent(mock, {
@@ -65,6 +75,9 @@ describe.each(['dedicated', 'pooled'] as const)('%s placement', (placement) => {
         auth: { headers: { 'x-secret-header': HEADER_SECRET }, organization: ORGANIZATION },
         instructions: `Answer. ${VISIBLE}`,
         tools,
+        mcpServers: [
+          { name: 'everything', ...EVERYTHING_STDIO, env: { CONFIG_TOKEN: MCP_CONFIG_ENV } },
+        ],
       }),
     );
   });
@@ -112,4 +125,13 @@ describe.each(['dedicated', 'pooled'] as const)('%s placement', (placement) => {
       }
     },
   );
+
+  it.each([
+    ['an MCP server env value of the config', 'mcp-config-env'],
+    ['MCP credentials from the resolver', 'mcp-resolved-env'],
+  ] as const)('%s is nowhere in the thread, while the server is connected', async (_, label) => {
+    const { heap, env, workerData } = await probe(label);
+    expect({ heap, env, workerData }).toEqual({ heap: false, env: false, workerData: false });
+    expect(supervisor.stats().mcpConnections).toBe(1);
+  });
 });

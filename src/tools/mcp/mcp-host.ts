@@ -4,7 +4,7 @@
  * and call back by name, so no credential enters a thread, and hundreds of sessions share a
  * few server processes instead of starting one each.
  */
-import { McpError, type Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
 import { LRUCache } from 'lru-cache';
 import type { AgentSpec } from '../../agent/config.js';
 import {
@@ -111,7 +111,10 @@ export class McpHost {
     args: unknown,
     timeoutMs = this.#options.callTimeoutMs,
   ): Promise<string> {
-    const server = spec.mcpServers?.find((candidate) => name.startsWith(`${candidate.name}__`));
+    // The longest prefix: a server named `a_` owns `a___x`, not a server named `a`.
+    const server = spec.mcpServers
+      ?.filter((candidate) => name.startsWith(`${candidate.name}__`))
+      .sort((a, b) => b.name.length - a.name.length)[0];
     if (!server) throw new ToolNotFoundError(`the agent has no MCP tool named ${name}`);
     const connection = await this.#pool.acquire(server, await this.#owner(server, sessionKey));
     const tool = (await this.#serverTools(server, connection)).find(
@@ -141,7 +144,7 @@ export class McpHost {
     const message = (error as Error)?.message ?? String(error);
     const answered =
       connection.alive &&
-      (error instanceof McpError ? error.code !== CONNECTION_CLOSED : isValidationError(error));
+      (isMcpError(error) ? error.code !== CONNECTION_CLOSED : isValidationError(error));
     if (answered) {
       return new McpToolFailedError(`${name} failed: ${message}`, { cause: error });
     }
@@ -209,6 +212,14 @@ export class McpHost {
   close(): Promise<void> {
     return this.#pool.close();
   }
+}
+
+/**
+ * A JSON-RPC error the server answered with (or the SDK's own, such as a closed connection).
+ * By name, since the SDK is imported lazily (a transport's HTTP error has a `code` too).
+ */
+function isMcpError(error: unknown): error is Error & { readonly code: number } {
+  return error instanceof Error && error.name === 'McpError';
 }
 
 /** A result the SDK refused as off the MCP schema: the server answered, but wrongly. */

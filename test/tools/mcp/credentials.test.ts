@@ -106,7 +106,7 @@ describe('per-session credentials', () => {
 
   it('opens one connection per server and tenant', () => {
     // web × {acme, globex, initech} + local × {acme, globex, initech}
-    expect(supervisor.mcpConnections).toBe(6);
+    expect(supervisor.stats().mcpConnections).toBe(6);
   });
 
   it('writes no credential to the log', () => {

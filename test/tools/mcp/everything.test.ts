@@ -26,6 +26,10 @@ beforeAll(async () => {
           steps: [{ toolCalls: [{ name: 'web__get-sum', arguments: { a: 2, b: 40 } }] }],
         },
         {
+          match: 'echo through ev_',
+          steps: [{ toolCalls: [{ name: 'ev___echo', arguments: { message: 'longest' } }] }],
+        },
+        {
           match: 'outside the allow-list',
           steps: [{ toolCalls: [{ name: 'stdio__get-env', arguments: {} }] }],
         },
@@ -78,6 +82,23 @@ describe('server-everything', () => {
     expect((await session.send('echo over stdio')).text).toBe('tool results: Echo: hello');
   });
 
+  it('finds the server of a name by its longest prefix (`ev___echo` is ev_’s, not ev’s)', async () => {
+    supervisor.register(
+      'prefixes',
+      mockAgent(mock, {
+        name: 'prefixes',
+        mcpServers: [
+          { name: 'ev', ...EVERYTHING_STDIO, tools: ['echo'] },
+          { name: 'ev_', ...EVERYTHING_STDIO, tools: ['echo'] },
+        ],
+      }),
+    );
+    const { text } = await supervisor
+      .session('t1:prefixes', { agent: 'prefixes' })
+      .send('echo through ev_');
+    expect(text).toBe('tool results: Echo: longest');
+  });
+
   it('works the same under pooled placement', async () => {
     const pooled = new Supervisor({ placement: 'pooled', poolThreads: 1 });
     try {
@@ -92,8 +113,12 @@ describe('server-everything', () => {
     }
   });
 
-  it('shares one connection per server between sessions of a tenant', async () => {
+  it('shares one connection per server between sessions of a tenant, never across tenants', async () => {
+    const before = supervisor.stats().mcpConnections ?? 0;
     await supervisor.session('t1:another', { agent: 'cell' }).send('echo over stdio');
-    expect(supervisor.mcpConnections).toBe(2);
+    expect(supervisor.stats().mcpConnections).toBe(before);
+    await supervisor.session('t2:first', { agent: 'cell' }).send('echo over stdio');
+    // t2's own stdio process and HTTP client
+    expect(supervisor.stats().mcpConnections).toBe(before + 2);
   });
 });

@@ -97,13 +97,13 @@ describe('perSession MCP servers', () => {
   });
 
   it("close a session's own connections when it passivates; its next turn opens them again", async () => {
-    const open = supervisor.mcpConnections;
+    const open = supervisor.stats().mcpConnections ?? 0;
     const before = pid(await send('team:a', 'own pid'));
     expect(await supervisor.session('team:a', { agent: 'notes' }).passivate('requested')).toBe(
       true,
     );
     // memory and own, of team:a
-    expect(supervisor.mcpConnections).toBe(open - 2);
+    expect(supervisor.stats().mcpConnections).toBe(open - 2);
     const after = pid(await send('team:a', 'own pid'));
     expect(after).toBeDefined();
     expect(after).not.toBe(before);

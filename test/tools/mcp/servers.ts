@@ -23,7 +23,7 @@ export const MEMORY_STDIO = { command: process.execPath, args: [BIN('server-memo
 /** The fault server fixture over stdio. */
 export const FAULT_STDIO = {
   command: process.execPath,
-  args: ['--import', 'tsx', `${ROOT}test/fixtures/mcp/fault-server.ts`, 'stdio'],
+  args: [`${ROOT}test/fixtures/mcp/fault-server.mjs`, 'stdio'],
   cwd: ROOT,
 };
 
