@@ -13,6 +13,7 @@ import {
   type AskedApproval,
   decideCalls,
   needsApproval,
+  shownToolStart,
   type TurnCheckpoint,
   type TurnInput,
   type TurnPause,
@@ -354,7 +355,7 @@ class Turn {
       signal: this.#signal,
       toolTimeoutMs: this.#agent.config.toolTimeout,
       parallel: this.#agent.config.parallelToolCalls !== false,
-      emit: (body: TurnEventBody) => this.#emit(body),
+      emit: (body: TurnEventBody) => this.#emit(shownToolStart(this.#agent.config, body)),
       runHooks: (point: 'beforeToolCall' | 'afterToolCall', extra: Partial<HookContext>) =>
         this.#runHooks(point, extra),
       resolve: (name: string) => this.#resolveTool(name),

@@ -18,6 +18,7 @@ import {
 import type { AgentSpec } from '../agent/config.js';
 import type { IdempotencyStamp, JournalRecord } from '../agent/journal.js';
 import { ZERO_USAGE } from '../agent/messages.js';
+import { redactArguments } from '../agent/redact.js';
 import type { Clock, ClockTimer } from '../clock.js';
 import {
   type AgentcellError,
@@ -27,7 +28,6 @@ import {
   ApprovalTimeoutError,
   SessionCrashedError,
 } from '../errors.js';
-import { redactArguments } from './approval-view.js';
 import type { Caller } from './session-turn.js';
 import type { JournalStore } from './stores/store.js';
 

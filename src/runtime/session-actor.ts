@@ -289,6 +289,7 @@ export class ActorSession extends Session {
     let outcome = 'ok';
     let cpuMs: number | undefined;
     let usage: Usage | undefined;
+    let approvals: number | undefined; // set when the turn stopped to wait for a person
     // Callers are settled last, once the session is idle again: whoever awaited a reply may
     // send the next message at once, even under the 'reject' policy.
     let settle: () => void = () => {};
@@ -315,7 +316,7 @@ export class ActorSession extends Session {
       if (rest) this.#approvals.desk.ended(rest);
       if ('paused' in reply) {
         await this.#approvals.pause(current, reply);
-        outcome = 'paused';
+        approvals = reply.paused.approvals.length;
         return;
       }
       this.#tally.answered(reply.usage);
@@ -348,14 +349,11 @@ export class ActorSession extends Session {
       this.#activity.noteTurnEnd();
       this.#armIdleTimer();
       this.#host.onIdle(this.key);
-      this.#host.emit('turn:end', {
-        key: this.key,
-        turnId,
-        outcome,
-        durationMs: this.#host.clock.now() - started,
-        cpuMs,
-        usage,
-      });
+      const durationMs = this.#host.clock.now() - started;
+      if (approvals !== undefined)
+        this.#host.emit('turn:pause', { key: this.key, turnId, approvals, durationMs });
+      else
+        this.#host.emit('turn:end', { key: this.key, turnId, outcome, durationMs, cpuMs, usage });
       await interruptAnswered(current);
       settle();
     }
