@@ -116,7 +116,9 @@ export class ApprovalDesk {
       if (!mark) continue;
       if (mark.kind === 'answer') {
         this.#settled.set(mark.approvalId, mark.expired ? 'expired' : 'answered');
-        if (mark.turnId === open?.turnId) answers.set(mark.approvalId, mark);
+        if (mark.turnId === open?.turnId) {
+          answers.set(mark.approvalId, { approved: mark.approved, reason: mark.reason });
+        }
       } else if (mark.kind === 'pending') {
         open = mark;
         answers.clear();
