@@ -8,10 +8,11 @@
 import { Actions, Button, Card, type CardElement, CardText } from 'chat';
 import type { TurnEvent } from '../agent/turn-events.js';
 
-export const APPROVE_ACTION = 'agentcell-approve';
-export const DENY_ACTION = 'agentcell-deny';
+// Short: Telegram carries the action id and the approval id in 64 bytes of callback data.
+export const APPROVE_ACTION = 'ac:y';
+export const DENY_ACTION = 'ac:n';
 
-type ApprovalEvent = Extract<TurnEvent, { type: 'approval-required' }>;
+export type ApprovalEvent = Extract<TurnEvent, { type: 'approval-required' }>;
 
 /** A person's answer typed as a reply. */
 export interface ApprovalCommand {
@@ -36,19 +37,31 @@ export function approvalCommand(text: string): ApprovalCommand | undefined {
 
 /** The card asking for an approval: the tool, its (redacted) arguments, two buttons. */
 export function approvalCard(event: ApprovalEvent): CardElement {
-  const args = JSON.stringify(event.arguments);
-  const shown = args.length > 500 ? `${args.slice(0, 499)}…` : args;
   return Card({
     title: `Approve ${event.name}?`,
     children: [
-      CardText(`\`${event.name}\` ${shown}`),
-      CardText(`Reply \`approve ${event.approvalId}\` or \`deny ${event.approvalId} <reason>\`.`),
+      CardText(callText(event)),
+      CardText(commandText(event)),
       Actions([
         Button({ id: APPROVE_ACTION, label: 'Approve', style: 'primary', value: event.approvalId }),
         Button({ id: DENY_ACTION, label: 'Deny', style: 'danger', value: event.approvalId }),
       ]),
     ],
   });
+}
+
+/** The same request as plain text, where a card cannot be posted. */
+export function approvalText(event: ApprovalEvent): string {
+  return `Approve ${event.name}? ${callText(event)}\n${commandText(event)}`;
+}
+
+function callText(event: ApprovalEvent): string {
+  const args = JSON.stringify(event.arguments) ?? '';
+  return `\`${event.name}\` ${args.length > 500 ? `${args.slice(0, 499)}…` : args}`;
+}
+
+function commandText(event: ApprovalEvent): string {
+  return `Reply \`approve ${event.approvalId}\` or \`deny ${event.approvalId} <reason>\`.`;
 }
 
 /** What is posted once an answer is recorded. */

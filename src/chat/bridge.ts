@@ -18,9 +18,11 @@ import type { Supervisor } from '../runtime/supervisor.js';
 import {
   APPROVE_ACTION,
   type ApprovalCommand,
+  type ApprovalEvent,
   answeredText,
   approvalCard,
   approvalCommand,
+  approvalText,
   askInChat,
   DENY_ACTION,
 } from './approvals.js';
@@ -173,9 +175,9 @@ export function bridgeChat<TState = DefaultState>(
         typeof options.agent === 'string' ? options.agent : options.agent(thread, message);
       const session = supervisor.session(key, { agent });
       // The first next() submits the message (the event stream is lazy).
-      const events = askInChat(session.stream(text), (event) =>
-        postTo(thread, approvalCard(event), key),
-      )[Symbol.asyncIterator]();
+      const events = askInChat(session.stream(text), (event) => askFor(thread, event, key))[
+        Symbol.asyncIterator
+      ]();
       const streamed = stream && typeof thread.adapter.stream === 'function';
       return { kind: 'started', streamed, session, events, first: settle(events.next()) };
     } catch (error) {
@@ -204,6 +206,16 @@ export function bridgeChat<TState = DefaultState>(
       await thread.post(message);
     } catch (error) {
       report(error, { threadId: thread.id, key, stage: 'post' });
+    }
+  };
+
+  /** Asks with buttons; a platform that refuses the card gets the request as text. */
+  const askFor = async (thread: Thread<TState>, event: ApprovalEvent, key: string) => {
+    try {
+      await thread.post(approvalCard(event));
+    } catch (error) {
+      report(error, { threadId: thread.id, key, stage: 'post' });
+      await postTo(thread, { markdown: approvalText(event) }, key);
     }
   };
 

@@ -328,13 +328,14 @@ describe('approvals in Slack', () => {
     const root = nextTs();
     await bot.post(slackEvent('pay 5 to the printer shop', { ts: root, channel: 'CA' }));
     const card = await cardIn('CA');
-    const blocks = JSON.stringify(api.callsOf('chat.postMessage').at(-1)?.body);
-    expect(blocks).toContain('agentcell-approve');
-    expect(blocks).toContain('agentcell-deny');
+    const raw = api.callsOf('chat.postMessage').at(-1)?.body['blocks'];
+    const blocks = typeof raw === 'string' ? raw : JSON.stringify(raw);
+    expect(blocks).toContain('"action_id":"ac:y"');
+    expect(blocks).toContain('"action_id":"ac:n"');
     expect(world.paid).toEqual([]);
 
     const clicked = await bot.chat.webhooks.slack(
-      slackClick('agentcell-approve', card.approvalId, {
+      slackClick('ac:y', card.approvalId, {
         channel: 'CA',
         ts: card.ts,
         threadTs: root,
