@@ -225,7 +225,8 @@ export class ActorSession extends Session {
     const waiting = this.#approvals.desk.waiting;
     const busy = this.#turnActive || this.#mailbox.size > 0 || waiting !== undefined;
     if (busy && this.#policy === 'reject') {
-      throw new SessionBusyError(`session ${JSON.stringify(this.key)} is in a turn`);
+      const why = waiting ? 'has a turn waiting for approval' : 'is in a turn';
+      throw new SessionBusyError(`session ${JSON.stringify(this.key)} ${why}`);
     }
     // A message with its own history cannot join a turn that runs on another one.
     const joins = history === undefined;
@@ -364,9 +365,8 @@ export class ActorSession extends Session {
     await this.#approvals.answer(approvalId, answer);
   }
 
-  override async approvals(): Promise<PendingApprovalView[]> {
-    await this.#approvals.desk.load();
-    return this.#approvals.desk.list();
+  override approvals(): Promise<PendingApprovalView[]> {
+    return this.#approvals.desk.load().then(() => this.#approvals.desk.list());
   }
 
   /** The view its approvals have of this session. */
