@@ -64,7 +64,7 @@ export { InterruptController } from './agent/interrupt.js';
 export type { JournalRecord } from './agent/journal.js';
 export type { McpServerConfig } from './agent/mcp-config.js';
 export type { ChatMessage, ToolCall, Usage } from './agent/messages.js';
-export { redact } from './agent/redact.js';
+export { redact, redactArguments } from './agent/redact.js';
 export type { TurnDelta, TurnEvent, TurnEventBody, TurnResult } from './agent/turn-events.js';
 export type { Clock, ClockTimer } from './clock.js';
 export {
@@ -142,7 +142,6 @@ export {
   setLogger,
 } from './log.js';
 export type { ApprovalAnswer, PendingApprovalView } from './runtime/approval-desk.js';
-export { redactArguments } from './runtime/approval-view.js';
 export type { SupervisorEvents } from './runtime/events.js';
 export { SupervisorMetrics, type SupervisorMetricsOptions } from './runtime/metrics.js';
 export type {

@@ -8,6 +8,8 @@ import type { CheckedToolCall } from '../llm/model.js';
 import type { AgentSpec } from './config.js';
 import type { ApprovalRequest, Approver } from './extensions.js';
 import type { ChatMessage, Usage } from './messages.js';
+import { redactArguments } from './redact.js';
+import type { TurnEventBody } from './turn-events.js';
 
 /** A person's (or the approver's) answer to one tool call. */
 export interface ApprovalDecision {
@@ -142,4 +144,14 @@ function argsOf(call: CheckedToolCall): unknown {
   } catch {
     return call.arguments;
   }
+}
+
+/**
+ * A `tool-start` event of a call under approval with the `approval.redact` paths of its
+ * arguments hidden: whoever watches the turn sees the call as the person asked saw it.
+ */
+export function shownToolStart(spec: AgentSpec, body: TurnEventBody): TurnEventBody {
+  const paths = spec.approval?.redact;
+  if (body.type !== 'tool-start' || !paths?.length || !needsApproval(spec, body.name)) return body;
+  return { ...body, arguments: JSON.stringify(redactArguments(body.arguments, paths)) };
 }

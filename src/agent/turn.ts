@@ -14,6 +14,7 @@ import {
   type AskedApproval,
   decideCalls,
   needsApproval,
+  shownToolStart,
   type TurnCheckpoint,
   type TurnInput,
   type TurnPause,
@@ -359,7 +360,7 @@ class Turn {
       signal: this.#signal,
       toolTimeoutMs: this.#agent.config.toolTimeout,
       parallel: this.#agent.config.parallelToolCalls !== false,
-      emit: (body: TurnEventBody) => this.#emit(body),
+      emit: (body: TurnEventBody) => this.#emit(shownToolStart(this.#agent.config, body)),
       runHooks: (point: 'beforeToolCall' | 'afterToolCall', extra: Partial<HookContext>) =>
         this.#runHooks(point, extra),
       resolve: (name: string) => this.#resolveTool(name),

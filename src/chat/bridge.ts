@@ -10,20 +10,32 @@
  * a long turn. Under `concurrent` every message is submitted to its session the moment the SDK
  * dispatches it, and the mailbox answers them one by one, in that order.
  */
-import type { Adapter, Chat, Logger, Message, SentMessage, Thread } from 'chat';
+import type { Adapter, CardElement, Chat, Logger, Message, SentMessage, Thread } from 'chat';
 import type { TurnEvent } from '../agent/turn-events.js';
-import { isAgentcellError, OptionsInvalidError } from '../errors.js';
+import { ApprovalNotFoundError, isAgentcellError } from '../errors.js';
 import type { Session } from '../runtime/session.js';
 import type { Supervisor } from '../runtime/supervisor.js';
+import {
+  APPROVE_ACTION,
+  type ApprovalCommand,
+  type ApprovalEvent,
+  answeredText,
+  approvalCard,
+  approvalCommand,
+  approvalText,
+  askInChat,
+  DENY_ACTION,
+} from './approvals.js';
+import { assertConcurrent, escapeRegExp, validate } from './bridge-checks.js';
 import { type ChatTurnFailure, defaultFailureText, toChatFailure } from './failure.js';
-import { assertTenant, CHAT_KEY_BY, type ChatKeyBy, chatSessionKey } from './session-key.js';
+import { type ChatKeyBy, chatSessionKey } from './session-key.js';
 
 type DefaultState = Record<string, unknown>;
 
 /** The part of a Chat SDK `Chat` the bridge uses. */
 export type BridgeableChat<TState = DefaultState> = Pick<
   Chat<Record<string, Adapter>, TState>,
-  'onNewMention' | 'onSubscribedMessage' | 'getLogger' | 'getUserName'
+  'onNewMention' | 'onSubscribedMessage' | 'onAction' | 'getLogger' | 'getUserName'
 >;
 
 /** Where a failure happened, for {@link ChatBridgeOptions.onError}. */
@@ -34,9 +46,9 @@ export interface ChatBridgeErrorContext {
   readonly key: string | undefined;
   /**
    * `turn`: the turn failed (its safe text was posted); `post`: posting to the platform failed;
-   * `subscribe`: subscribing the thread failed.
+   * `subscribe`: subscribing the thread failed; `approval`: an answer was refused.
    */
-  readonly stage: 'turn' | 'post' | 'subscribe';
+  readonly stage: 'turn' | 'post' | 'subscribe' | 'approval';
 }
 
 export interface ChatBridgeOptions<TState = DefaultState> {
@@ -94,36 +106,6 @@ function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
     (value) => ({ ok: true, value }),
     (error: unknown) => ({ ok: false, error }),
   );
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-function validate<TState>(options: ChatBridgeOptions<TState>): void {
-  assertTenant(options.tenant);
-  if (!CHAT_KEY_BY.includes(options.keyBy)) {
-    throw new OptionsInvalidError(
-      `chat bridge keyBy ${JSON.stringify(options.keyBy)}: use ${CHAT_KEY_BY.join(', ')}`,
-    );
-  }
-  if (typeof options.agent !== 'string' && typeof options.agent !== 'function') {
-    throw new OptionsInvalidError('chat bridge agent: give an agent name or a function');
-  }
-}
-
-/**
- * Throws unless the Chat SDK runs with `concurrency: 'concurrent'`. The SDK has no public
- * getter, so this reads the field its constructor sets; if a later SDK renames it, the check
- * is skipped (the documented requirement stands).
- */
-function assertConcurrent(chat: object): void {
-  const strategy: unknown = Reflect.get(chat, '_concurrencyStrategy');
-  if (typeof strategy === 'string' && strategy !== 'concurrent') {
-    throw new OptionsInvalidError(
-      `the Chat SDK runs with concurrency '${strategy}': create it with concurrency: 'concurrent', so the session mailbox orders messages and no thread lock can expire in the middle of a turn`,
-    );
-  }
 }
 
 /**
@@ -193,7 +175,9 @@ export function bridgeChat<TState = DefaultState>(
         typeof options.agent === 'string' ? options.agent : options.agent(thread, message);
       const session = supervisor.session(key, { agent });
       // The first next() submits the message (the event stream is lazy).
-      const events = session.stream(text)[Symbol.asyncIterator]();
+      const events = askInChat(session.stream(text), (event) => askFor(thread, event, key))[
+        Symbol.asyncIterator
+      ]();
       const streamed = stream && typeof thread.adapter.stream === 'function';
       return { kind: 'started', streamed, session, events, first: settle(events.next()) };
     } catch (error) {
@@ -201,24 +185,61 @@ export function bridgeChat<TState = DefaultState>(
     }
   };
 
-  const postFailure = async (thread: Thread<TState>, error: unknown, key: string | undefined) => {
+  const postFailure = async (
+    thread: Thread<TState>,
+    error: unknown,
+    key: string | undefined,
+    stage: 'turn' | 'approval' = 'turn',
+  ) => {
     // Stopped from the platform (e.g. Slack's stop button): the user asked for it, post nothing.
     if (thread.signal.aborted && isAgentcellError(error, 'AGENTCELL_INTERRUPTED')) return;
-    report(error, { threadId: thread.id, key, stage: 'turn' });
+    report(error, { threadId: thread.id, key, stage });
+    await postTo(thread, failureText(toChatFailure(error, key)), key);
+  };
+
+  const postTo = async (
+    thread: Thread<TState>,
+    message: string | CardElement | { markdown: string },
+    key?: string,
+  ) => {
     try {
-      await thread.post(failureText(toChatFailure(error, key)));
-    } catch (postError) {
-      report(postError, { threadId: thread.id, key, stage: 'post' });
+      await thread.post(message);
+    } catch (error) {
+      report(error, { threadId: thread.id, key, stage: 'post' });
+    }
+  };
+
+  /** Asks with buttons; a platform that refuses the card gets the request as text. */
+  const askFor = async (thread: Thread<TState>, event: ApprovalEvent, key: string) => {
+    try {
+      await thread.post(approvalCard(event));
+    } catch (error) {
+      report(error, { threadId: thread.id, key, stage: 'post' });
+      await postTo(thread, { markdown: approvalText(event) }, key);
+    }
+  };
+
+  /** A person's answer, from a button or a reply: to the session the conversation maps to. */
+  const answer = async (
+    thread: Thread<TState>,
+    key: string,
+    command: ApprovalCommand,
+    who: string,
+  ) => {
+    try {
+      const session = await supervisor.find(key);
+      if (!session) {
+        throw new ApprovalNotFoundError(`no approval ${command.approvalId} waits here`);
+      }
+      await session.approve(command.approvalId, command);
+      await postTo(thread, answeredText(command, who), key);
+    } catch (error) {
+      await postFailure(thread, error, key, 'approval');
     }
   };
 
   const postText = async (thread: Thread<TState>, text: string, key: string) => {
-    if (text.trim().length === 0) return;
-    try {
-      await thread.post({ markdown: text });
-    } catch (error) {
-      report(error, { threadId: thread.id, key, stage: 'post' });
-    }
+    if (text.trim().length > 0) await postTo(thread, { markdown: text }, key);
   };
 
   /** Reads events up to the first text delta or the final reply (or the end, or a failure). */
@@ -319,6 +340,8 @@ export function bridgeChat<TState = DefaultState>(
     try {
       key = keyFor(thread, message);
       const text = textOf(thread, message);
+      const command = approvalCommand(text);
+      if (command) return await answer(thread, key, command, message.author.userName);
       if (text.length === 0) {
         // A bare mention: nothing to answer, but follow-ups in the thread are for the bot.
         if (isNew && subscribe) await thread.subscribe();
@@ -351,6 +374,13 @@ export function bridgeChat<TState = DefaultState>(
 
   chat.onNewMention((thread, message) => handle(thread, message, true));
   chat.onSubscribedMessage((thread, message) => handle(thread, message, false));
+  chat.onAction([APPROVE_ACTION, DENY_ACTION], async (event) => {
+    const thread = event.thread as Thread<TState> | null;
+    if (!thread || !event.value) return;
+    const key = keyFor(thread, { author: event.user } as Message);
+    const approved = event.actionId === APPROVE_ACTION;
+    await answer(thread, key, { approvalId: event.value, approved }, event.user.userName);
+  });
 
   return {
     keyFor,

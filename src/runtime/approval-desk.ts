@@ -18,6 +18,7 @@ import {
 import type { AgentSpec } from '../agent/config.js';
 import type { IdempotencyStamp, JournalRecord } from '../agent/journal.js';
 import { ZERO_USAGE } from '../agent/messages.js';
+import { redactArguments } from '../agent/redact.js';
 import type { Clock, ClockTimer } from '../clock.js';
 import {
   type AgentcellError,
@@ -27,7 +28,6 @@ import {
   ApprovalTimeoutError,
   SessionCrashedError,
 } from '../errors.js';
-import { redactArguments } from './approval-view.js';
 import type { Caller } from './session-turn.js';
 import type { JournalStore } from './stores/store.js';
 
@@ -116,7 +116,9 @@ export class ApprovalDesk {
       if (!mark) continue;
       if (mark.kind === 'answer') {
         this.#settled.set(mark.approvalId, mark.expired ? 'expired' : 'answered');
-        if (mark.turnId === open?.turnId) answers.set(mark.approvalId, mark);
+        if (mark.turnId === open?.turnId) {
+          answers.set(mark.approvalId, { approved: mark.approved, reason: mark.reason });
+        }
       } else if (mark.kind === 'pending') {
         open = mark;
         answers.clear();

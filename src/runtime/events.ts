@@ -41,6 +41,19 @@ export interface SupervisorEvents {
       readonly usage: Usage | undefined;
     },
   ];
+  /**
+   * A turn stopped to wait for a person (`approval-required`): it ends with no `turn:end` now.
+   * Once answered, its rest runs as a new `turn:start` … `turn:end` under the same turn id.
+   */
+  'turn:pause': [
+    {
+      readonly key: string;
+      readonly turnId: string;
+      /** How many tool calls wait for an answer. */
+      readonly approvals: number;
+      readonly durationMs: number;
+    },
+  ];
   /** A session's worker died; `inFlightTools` were running (their side effects may be unsettled). */
   'session:crash': [
     {
@@ -68,6 +81,7 @@ export const SUPERVISOR_EVENT_NAMES = [
   'session:reset',
   'turn:start',
   'turn:end',
+  'turn:pause',
   'session:crash',
   'session:restart',
   'session:fail',

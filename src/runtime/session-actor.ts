@@ -226,7 +226,8 @@ export class ActorSession extends Session {
     const waiting = this.#approvals.desk.waiting;
     const busy = this.#turnActive || this.#mailbox.size > 0 || waiting !== undefined;
     if (busy && this.#policy === 'reject') {
-      throw new SessionBusyError(`session ${JSON.stringify(this.key)} is in a turn`);
+      const why = waiting ? 'has a turn waiting for approval' : 'is in a turn';
+      throw new SessionBusyError(`session ${JSON.stringify(this.key)} ${why}`);
     }
     // A message with its own history cannot join a turn that runs on another one.
     const joins = history === undefined;
@@ -291,6 +292,7 @@ export class ActorSession extends Session {
     let cpuMs: number | undefined;
     let usage: Usage | undefined;
     let replyText: string | undefined;
+    let approvals: number | undefined; // set when the turn stopped to wait for a person
     // Callers are settled last, once the session is idle again: whoever awaited a reply may
     // send the next message at once, even under the 'reject' policy.
     let settle: () => void = () => {};
@@ -318,7 +320,7 @@ export class ActorSession extends Session {
       if (rest) this.#approvals.desk.ended(rest);
       if ('paused' in reply) {
         await this.#approvals.pause(current, reply);
-        outcome = 'paused';
+        approvals = reply.paused.approvals.length;
         return;
       }
       this.#tally.answered(reply.usage);
@@ -352,17 +354,23 @@ export class ActorSession extends Session {
       this.#activity.noteTurnEnd();
       this.#armIdleTimer();
       this.#host.onIdle(this.key);
+      const durationMs = this.#host.clock.now() - started;
+      // A paused turn's span ends here; the rest of the turn, once answered, is a turn of its own.
       this.#host.traces.end(turnId, outcome, usage, replyText);
-      this.#host.emit('turn:end', {
-        key: this.key,
-        agent: this.agent,
-        turnId,
-        outcome,
-        durationMs: this.#host.clock.now() - started,
-        firstTokenMs: current.firstTextAt === undefined ? undefined : current.firstTextAt - started,
-        cpuMs,
-        usage,
-      });
+      if (approvals !== undefined)
+        this.#host.emit('turn:pause', { key: this.key, turnId, approvals, durationMs });
+      else
+        this.#host.emit('turn:end', {
+          key: this.key,
+          agent: this.agent,
+          turnId,
+          outcome,
+          durationMs,
+          firstTokenMs:
+            current.firstTextAt === undefined ? undefined : current.firstTextAt - started,
+          cpuMs,
+          usage,
+        });
       await interruptAnswered(current);
       settle();
     }
@@ -373,9 +381,8 @@ export class ActorSession extends Session {
     await this.#approvals.answer(approvalId, answer);
   }
 
-  override async approvals(): Promise<PendingApprovalView[]> {
-    await this.#approvals.desk.load();
-    return this.#approvals.desk.list();
+  override approvals(): Promise<PendingApprovalView[]> {
+    return this.#approvals.desk.load().then(() => this.#approvals.desk.list());
   }
 
   /** The view its approvals have of this session. */

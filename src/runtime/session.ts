@@ -310,9 +310,13 @@ export abstract class Session {
     return copies;
   }
 
-  /** Throws `AGENTCELL_MESSAGE_INVALID` for an answer that is not `{ approved, reason? }`. */
+  /**
+   * Throws `AGENTCELL_MESSAGE_INVALID` for an answer that is not `{ approved, reason? }`, and
+   * what {@link assertAccepting} throws.
+   */
   protected assertAnswer(approvalId: unknown, answer: unknown): asserts answer is ApprovalAnswer {
-    this.#gate.assertOpen();
+    // A closed session runs nothing more: its answers wait for the session to be opened again.
+    this.assertAccepting();
     if (typeof approvalId !== 'string' || approvalId.length === 0 || approvalId.length > 200) {
       throw new MessageInvalidError('approvalId: expected the id of an approval-required event');
     }

@@ -19,6 +19,7 @@ type SlackChat = Chat<{ slack: ReturnType<typeof createSlackAdapter> }>;
 
 interface Bot {
   readonly chat: SlackChat;
+  readonly waitUntil: (task: Promise<unknown>) => void;
   readonly bridge: ChatBridge;
   readonly errors: unknown[];
   /** Posts a signed webhook and waits for everything it started (handlers and replies). */
@@ -51,6 +52,7 @@ function createBot(options: Partial<ChatBridgeOptions> = {}): Bot {
   });
   const bot: Bot = {
     chat,
+    waitUntil,
     bridge,
     errors,
     post: (body) => chat.webhooks.slack(slackRequest(body, SECRET), { waitUntil }),
@@ -274,5 +276,117 @@ describe('chat bridge on Slack', () => {
     expect(() =>
       bridgeChat(chat, world.supervisor, { agent: 'echo', tenant: 'acme', keyBy: 'thread' }),
     ).toThrow(expect.objectContaining({ code: 'AGENTCELL_OPTIONS_INVALID' }));
+  });
+});
+
+/** A signed `block_actions` interactive payload: `user` clicked `actionId` on `card`. */
+function slackClick(
+  actionId: string,
+  value: string,
+  card: { channel: string; ts: string; threadTs: string },
+  user = 'U1',
+): Request {
+  const payload = {
+    type: 'block_actions',
+    user: { id: user, username: `user-${user}`, name: `user-${user}`, team_id: SLACK_BOT.team },
+    team: { id: SLACK_BOT.team },
+    api_app_id: 'A1',
+    trigger_id: 'trigger-1',
+    channel: { id: card.channel },
+    container: {
+      type: 'message',
+      message_ts: card.ts,
+      channel_id: card.channel,
+      thread_ts: card.threadTs,
+    },
+    message: { ts: card.ts, thread_ts: card.threadTs },
+    actions: [{ type: 'button', action_id: actionId, block_id: 'b1', value }],
+  };
+  return slackRequest(`payload=${encodeURIComponent(JSON.stringify(payload))}`, SECRET, {
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  });
+}
+
+/** The approval card posted in `channel` (its ts, and the approval id its buttons carry). */
+async function cardIn(channel: string): Promise<{ ts: string; approvalId: string }> {
+  let found: { ts: string; approvalId: string } | undefined;
+  await until(() => {
+    for (const call of api.callsOf('chat.postMessage')) {
+      if (call.body['channel'] !== channel) continue;
+      const id = /approve ([0-9a-f-]{36})/.exec(JSON.stringify(call.body))?.[1];
+      const ts = (call.answer as { ts?: string }).ts;
+      if (id && ts) found = { ts, approvalId: id };
+    }
+    return found !== undefined;
+  });
+  return found as { ts: string; approvalId: string };
+}
+
+describe('approvals in Slack', () => {
+  it('posts Approve and Deny buttons; a click approves, and the reply follows in the thread', async () => {
+    const bot = createBot({ agent: 'payer', stream: false });
+    const root = nextTs();
+    await bot.post(slackEvent('pay 5 to the printer shop', { ts: root, channel: 'CA' }));
+    const card = await cardIn('CA');
+    const raw = api.callsOf('chat.postMessage').at(-1)?.body['blocks'];
+    const blocks = typeof raw === 'string' ? raw : JSON.stringify(raw);
+    expect(blocks).toContain('"action_id":"ac:y"');
+    expect(blocks).toContain('"action_id":"ac:n"');
+    expect(world.paid).toEqual([]);
+
+    const clicked = await bot.chat.webhooks.slack(
+      slackClick('ac:y', card.approvalId, {
+        channel: 'CA',
+        ts: card.ts,
+        threadTs: root,
+      }),
+      { waitUntil: bot.waitUntil },
+    );
+    expect(clicked.status).toBe(200);
+    await until(() => slackPosts(api).some((post) => post.text === 'paid it'));
+    await bot.settle();
+
+    expect(world.paid).toEqual([5]);
+    const texts = slackPosts(api)
+      .filter((post) => post.thread === root)
+      .map((post) => post.text);
+    expect(texts).toContain('✅ Approved by user-U1');
+    expect(texts.at(-1)).toBe('paid it');
+    expect(bot.errors).toEqual([]);
+  });
+
+  it('takes a reply `deny <id> <reason>`; an id from another thread is not found there', async () => {
+    const bot = createBot({ agent: 'payer', stream: false });
+    const paidBefore = [...world.paid];
+    const root = nextTs();
+    await bot.post(slackEvent('pay 7 for lunch', { ts: root, channel: 'CB' }));
+    const { approvalId } = await cardIn('CB');
+
+    // Another thread is another session: the approval does not wait there.
+    const elsewhere = nextTs();
+    // (Not deliver(): that waits for every reply, the paused one's too.)
+    await bot.post(slackEvent('hello', { ts: elsewhere, channel: 'CB' }));
+    await until(() => slackPosts(api).some((post) => post.text === 'echo: hello'));
+    await bot.post(
+      slackEvent(`approve ${approvalId}`, { type: 'message', channel: 'CB', threadTs: elsewhere }),
+    );
+    await until(() => slackPosts(api).some((post) => post.text.includes('APPROVAL_NOT_FOUND')));
+
+    await bot.post(
+      slackEvent(`deny ${approvalId} not on a Friday`, {
+        type: 'message',
+        channel: 'CB',
+        threadTs: root,
+      }),
+    );
+    await until(() => slackPosts(api).some((post) => post.text === 'paid it'));
+    await bot.settle();
+
+    expect(world.paid).toEqual(paidBefore);
+    const inThread = slackPosts(api)
+      .filter((post) => post.thread === root)
+      .map((post) => post.text);
+    expect(inThread).toContain('🚫 Denied by user-U1: not on a Friday');
+    expect(bot.errors).toEqual([expect.objectContaining({ code: 'AGENTCELL_APPROVAL_NOT_FOUND' })]);
   });
 });

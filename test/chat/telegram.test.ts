@@ -221,3 +221,28 @@ describe('chat bridge on Telegram', () => {
     expect(bot.errors).toHaveLength(1);
   });
 });
+
+describe('approvals on Telegram', () => {
+  it('asks with the reply command in the card text; `approve <id>` answers it', async () => {
+    const bot = createBot({ agent: 'payer', stream: false });
+    const paidBefore = world.paid.length;
+    await bot.post(update('pay 5 for stamps', { user: 44 }));
+    let approvalId: string | undefined;
+    await until(() => {
+      const sent = api.callsOf('sendMessage').map((call) => JSON.stringify(call.body));
+      approvalId = sent.map((body) => /approve ([0-9a-f-]{36})/.exec(body)?.[1]).find(Boolean);
+      return approvalId !== undefined;
+    });
+    expect(world.paid).toHaveLength(paidBefore);
+
+    await bot.post(update(`approve ${approvalId}`, { user: 44 }));
+    await until(() => telegramPosts(api).some((post) => post.text === 'paid it'));
+    await bot.settle();
+
+    expect(world.paid).toHaveLength(paidBefore + 1);
+    const texts = telegramPosts(api).map((post) => post.text);
+    expect(texts.some((text) => text.startsWith('✅ Approved by'))).toBe(true);
+    expect(texts.at(-1)).toBe('paid it');
+    expect(bot.errors).toEqual([]);
+  });
+});

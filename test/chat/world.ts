@@ -8,6 +8,7 @@ import { afterEach } from 'vitest';
 import { bridgeChat, type ChatBridge, type ChatBridgeOptions } from '../../src/chat/index.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import type { MockLlm } from '../../src/testing/mock-llm.js';
+import { defineTool } from '../../src/tools/define-tool.js';
 import { agentFor, shutdown, useFixture, useMockLlm, userTexts } from '../support/harness.js';
 import type { ApiCall, FakePlatform } from './platform.js';
 
@@ -16,6 +17,8 @@ export interface ChatWorld {
   readonly supervisor: Supervisor;
   /** The user messages the model saw, in the order it saw them. */
   seen(): string[];
+  /** The amounts the `pay` tool of agent `payer` was run with. */
+  readonly paid: number[];
 }
 
 /** What every bot of a test has, whatever its platform. */
@@ -40,10 +43,30 @@ export interface ChatSuite {
  * The chat world of the enclosing suite and the fake platform `startPlatform` serves; after
  * each test its bots are shut down and the platform's calls forgotten. Agents: `echo`
  * (replies `echo: <message>`; messages starting with "fail" get a 500 from the model, with no
- * retries) and `other` (the same model, another name).
+ * retries), `other` (the same model, another name) and `payer`, whose `pay` tool needs
+ * approval (messages starting "pay <n>" call it).
  */
 export function useChatWorld(startPlatform: () => Promise<FakePlatform>): ChatSuite {
-  const mock = useMockLlm({ rules: [{ match: /^fail/, steps: [{ fault: { kind: '500' } }] }] });
+  const mock = useMockLlm({
+    rules: [
+      { match: /^fail/, steps: [{ fault: { kind: '500' } }] },
+      {
+        match: /^pay \d+/,
+        steps: [{ toolCalls: [{ name: 'pay', arguments: { amount: 5 } }] }, { reply: 'paid it' }],
+      },
+    ],
+  });
+  const paid: number[] = [];
+  const pay = defineTool({
+    name: 'pay',
+    description: 'Pays an amount',
+    parameters: { type: 'object', properties: { amount: { type: 'number' } } },
+    host: true,
+    run: (args) => {
+      paid.push((args as { amount: number }).amount);
+      return 'paid';
+    },
+  });
   const world = useFixture(
     (): ChatWorld => {
       const supervisor = new Supervisor({ warmPoolSize: 0 });
@@ -51,7 +74,11 @@ export function useChatWorld(startPlatform: () => Promise<FakePlatform>): ChatSu
         agentFor(mock, { name, apiKey: 'k', execution: { maxRetries: 0 } });
       supervisor.register('echo', agent('echo'));
       supervisor.register('other', agent('other'));
-      return { mock, supervisor, seen: () => userTexts(mock) };
+      supervisor.register(
+        'payer',
+        agentFor(mock, { name: 'payer', apiKey: 'k', tools: [pay], approval: { tools: ['pay'] } }),
+      );
+      return { mock, supervisor, seen: () => userTexts(mock), paid };
     },
     ({ supervisor }) => shutdown(supervisor),
     'the chat world',

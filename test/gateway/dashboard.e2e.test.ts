@@ -14,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { type RunningServer, startServer } from '../../src/gateway/serve.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
+import { defineTool } from '../../src/tools/define-tool.js';
+import { ToolRegistry } from '../../src/tools/registry.js';
 import { launchChromium } from '../support/chromium.js';
 
 const SCREENSHOT = resolve('test-output/dashboard.png');
@@ -44,6 +46,21 @@ let browser: Browser;
 let page: Page;
 let storeDir: string;
 const problems: string[] = [];
+/** Runs of the `pay` tool, which waits for a person's approval. */
+const paid: number[] = [];
+const pay = defineTool({
+  name: 'pay',
+  description: 'Pays an amount',
+  parameters: {
+    type: 'object',
+    properties: { amount: { type: 'number' }, card: { type: 'string' } },
+  },
+  host: true,
+  run: (args) => {
+    paid.push((args as { amount: number }).amount);
+    return 'paid';
+  },
+});
 
 async function post(token: string, key: string, body: object): Promise<Response> {
   return fetch(`${running.url}/v1/sessions/${encodeURIComponent(key)}/messages`, {
@@ -55,7 +72,18 @@ async function post(token: string, key: string, body: object): Promise<Response>
 
 beforeAll(async () => {
   // Slow enough that a reply arrives in several chunks the page must stream.
-  mock = await startMockLlm({ latency: { firstTokenMs: 40, tokensPerSecond: 50 } });
+  mock = await startMockLlm({
+    latency: { firstTokenMs: 40, tokensPerSecond: 50 },
+    rules: [
+      {
+        match: /^pay the printer/,
+        steps: [
+          { toolCalls: [{ name: 'pay', arguments: { amount: 42, card: '4242' } }] },
+          { reply: 'paid the printer' },
+        ],
+      },
+    ],
+  });
   storeDir = mkdtempSync(join(tmpdir(), 'agentcell-dashboard-'));
   const agent = (name: string, instructions: string) =>
     new Agent({
@@ -66,8 +94,19 @@ beforeAll(async () => {
       apiKey: API_KEY,
       execution: { maxRetries: 0 },
     });
+  const tools = new ToolRegistry();
+  tools.register(pay);
+  const cashier = new Agent({
+    name: 'cashier',
+    llm: 'mock-model',
+    baseUrl: mock.url,
+    apiKey: API_KEY,
+    tools: [pay],
+    approval: { tools: ['pay'], redact: ['card'] },
+  });
   running = await startServer({
-    agents: [agent('support', 'Answer briefly.'), agent('triage', 'Sort the request.')],
+    agents: [agent('support', 'Answer briefly.'), agent('triage', 'Sort the request.'), cashier],
+    tools,
     tenants: [
       { id: 'acme', token: ACME },
       { id: 'globex', token: GLOBEX },
@@ -182,6 +221,26 @@ describe('the dashboard in Chromium', () => {
     await row.click();
     await expect.poll(() => page.locator('#transcript .msg').count()).toBe(2);
     expect(await page.locator('#transcript .msg.assistant').textContent()).toBe(`echo: ${message}`);
+
+    // A tool that needs approval: the reply waits, with Approve and Deny buttons.
+    await page.click('#chat-new');
+    await page.selectOption('#chat-agent', 'cashier');
+    await page.fill('#chat-input', 'pay the printer');
+    await page.click('#chat-send');
+    const approve = page.locator(
+      '#transcript .msg.assistant[data-state="approval"] button.approve',
+    );
+    await approve.waitFor({ timeout: 10_000 });
+    expect(await page.locator('#transcript .approval .ask').textContent()).toContain('[redacted]');
+    expect(paid).toEqual([]);
+    await approve.click();
+    const answered = page.locator('#transcript .msg.assistant').last();
+    await expect.poll(() => answered.getAttribute('data-state')).toBe('done');
+    expect(await answered.locator('.text').textContent()).toBe('paid the printer');
+    expect(await answered.locator('.approval').getAttribute('data-answer')).toBe('approved');
+    expect(paid).toEqual([42]);
+    // The call is shown redacted wherever it appears, its tool-start note included.
+    expect(await answered.textContent()).not.toContain('4242');
 
     mkdirSync(resolve('test-output'), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });

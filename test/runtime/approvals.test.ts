@@ -5,7 +5,7 @@
  * the wait follows the session's busy policy. One supervisor serves every case (sessions are
  * isolated by key; nothing here tests isolation).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { TurnEvent } from '../../src/agent/turn-events.js';
 import type { BusyPolicy } from '../../src/runtime/options.js';
 import type { Session } from '../../src/runtime/session.js';
@@ -59,7 +59,7 @@ beforeAll(async () => {
     rules: ['approve', 'deny', 'twice', 'passivate', 'enqueue', 'reject', 'interrupt', 'steer']
       .map((match, index) => payRule(match, index + 1))
       .concat([payRule('coalesce', 50), payRule('late', 60), payRule('fail', 70)])
-      .concat([payRule('auto', 80), payRule('pooled', 90)]),
+      .concat([payRule('auto', 80), payRule('pooled', 90), payRule('closed', 100)]),
   });
   const tools = new ToolRegistry();
   tools.register(pay);
@@ -130,6 +130,16 @@ function session(key: string, agent = 'payer', busyPolicy?: BusyPolicy): Session
 describe('a tool call that needs a person', () => {
   it('pauses the turn, lists the approval redacted, and runs the tool once after an approval', async () => {
     const s = session('appr:approve');
+    const lifecycle: string[] = [];
+    const onPause = ({ key }: { key: string }) => key === s.key && lifecycle.push('pause');
+    const onEnd = ({ key, outcome }: { key: string; outcome: string }) =>
+      key === s.key && lifecycle.push(`end ${outcome}`);
+    supervisor.on('turn:pause', onPause);
+    supervisor.on('turn:end', onEnd);
+    onTestFinished(() => {
+      supervisor.off('turn:pause', onPause);
+      supervisor.off('turn:end', onEnd);
+    });
     const { reply, events, asked } = await paused(s, 'approve this');
 
     expect(asked).toMatchObject({
@@ -170,6 +180,14 @@ describe('a tool call that needs a person', () => {
     expect(rest.at(-1)).toMatchObject({ type: 'final', reply: 'done approve' });
     expect(events.map((e) => e.seq)).toEqual(events.map((_, index) => index));
     expect((await s.stats()).turns).toBe(1);
+    // A pause is not a failed turn: the turn ends once, when its rest completes.
+    expect(lifecycle).toEqual(['pause', 'end ok']);
+    // Whoever watches sees the call as the person asked saw it.
+    const started = events.find((e) => e.type === 'tool-start');
+    expect(started?.type === 'tool-start' && JSON.parse(started.arguments)).toEqual({
+      amount: 1,
+      card: { number: '[redacted]' },
+    });
   });
 
   it('tells the model a denial with its reason and never runs the tool', async () => {
@@ -232,6 +250,29 @@ describe('a tool call that needs a person', () => {
     expect(await reply).toMatchObject({ text: 'done pooled', turnId: asked.turnId });
     expect(paid.filter((amount) => amount === 90)).toHaveLength(1);
     expect((await s.stats()).usage.llmCalls).toBe(2);
+  });
+
+  it('a closed session takes no answer; the approval waits, journaled, for the next open', async () => {
+    const s = session('appr:closed');
+    const { reply, asked } = await paused(s, 'closed');
+
+    await s.close();
+
+    expect(await rejectionOf(reply)).toMatchObject({ code: 'AGENTCELL_SESSION_CLOSED' });
+    expect(await rejectionOf(s.approve(asked.approvalId, { approved: true }))).toMatchObject({
+      code: 'AGENTCELL_SESSION_CLOSED',
+    });
+    const reopened = session('appr:closed');
+    expect(reopened).not.toBe(s);
+    expect(await reopened.approvals()).toEqual([
+      expect.objectContaining({ approvalId: asked.approvalId }),
+    ]);
+    const final = new Promise<TurnEvent>((resolve) => {
+      reopened.observe({ onEvent: (event) => event.type === 'final' && resolve(event) });
+    });
+    await reopened.approve(asked.approvalId, { approved: true });
+    expect(await final).toMatchObject({ reply: 'done closed' });
+    expect(paid.filter((amount) => amount === 100)).toHaveLength(1);
   });
 
   it('is decided by the injected approver first, when it answers', async () => {

@@ -42,6 +42,49 @@ function sessionUrl(key: string, rest: string): string {
   return `${base}/v1/sessions/${encodeURIComponent(key)}${rest}`;
 }
 
+/**
+ * A tool call waiting for a person: its (redacted) arguments and two buttons that answer it
+ * through `POST /v1/sessions/:key/approvals/:id`; the stream goes on once it is answered.
+ */
+function askApproval(node: HTMLElement, key: string, ask: TurnFrame<'approval-required'>): void {
+  const box = el('div', 'approval');
+  box.dataset['approvalId'] = ask.approvalId;
+  const args = JSON.stringify(ask.arguments) ?? '';
+  box.append(el('div', 'ask', `approve ${ask.name}(${args.slice(0, 200)})?`));
+  const answer = async (approved: boolean) => {
+    for (const button of box.querySelectorAll('button')) button.disabled = true;
+    const response = await fetch(
+      sessionUrl(key, `/approvals/${encodeURIComponent(ask.approvalId)}`),
+      {
+        method: 'POST',
+        body: JSON.stringify({ approved }),
+        headers: headers({ 'content-type': 'application/json' }),
+      },
+    ).catch(() => undefined);
+    const said = response?.ok
+      ? approved
+        ? 'approved'
+        : 'denied'
+      : response
+        ? `${(await errorOf(response)).code}`
+        : 'network error';
+    box.dataset['answer'] = said;
+    box.querySelector('.ask')!.textContent += ` ${said}`;
+    for (const button of box.querySelectorAll('button')) button.remove();
+  };
+  for (const [label, approved] of [
+    ['Approve', true],
+    ['Deny', false],
+  ] as const) {
+    const button = el('button', approved ? 'approve' : 'deny', label);
+    button.type = 'button';
+    button.addEventListener('click', () => void answer(approved));
+    box.append(button);
+  }
+  node.insertBefore(box, node.lastChild);
+  node.dataset['state'] = 'approval';
+}
+
 async function loadHistory(key: string): Promise<void> {
   const transcript = $('transcript');
   clear(transcript);
@@ -117,6 +160,8 @@ export async function send(message: string): Promise<void> {
       } else if (event === 'tool-end') {
         const call = data as TurnFrame<'tool-end'>;
         note(reply, `tool ${call.name}${call.ok ? ' done' : ' failed'}`);
+      } else if (event === 'approval-required') {
+        askApproval(reply, key, data as TurnFrame<'approval-required'>);
       } else if (event === 'retry') {
         const retry = data as TurnFrame<'retry'>;
         note(reply, `retry ${retry.attempt} after ${retry.code}`);
@@ -132,7 +177,7 @@ export async function send(message: string): Promise<void> {
         fail(reply, { code: String(error.code), message: String(error.message) });
       }
     });
-    if (reply.dataset['state'] === 'streaming') {
+    if (reply.dataset['state'] === 'streaming' || reply.dataset['state'] === 'approval') {
       fail(reply, { code: 'disconnected', message: 'the stream ended before the reply' });
     }
   } catch (error) {
