@@ -4,9 +4,7 @@
  * acquired (the lease taken with a new epoch, then what its previous owner left pending claimed
  * before anything new is read); one that should move is drained (no new turn, the running ones
  * end, its sessions passivated, then the lease goes); one whose lease was lost, or whose write
- * was refused by the fence, is dropped at once; so is one whose lease runs out here before a
- * renewal came back: a node that cannot reach Redis stops its sessions by itself, before another
- * node may take them, instead of running turns that the fence will refuse once the link is back.
+ * was refused by the fence, is dropped at once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InternalError } from '../errors.js';
@@ -37,12 +35,6 @@ export interface HeldShard {
   readonly running: Set<Promise<void>>;
   /** Sessions this holding ran turns for (passivated when the shard goes). */
   readonly sessions: Set<string>;
-  /**
-   * When the lease runs out at the latest (performance.now()): the last acquisition or renewal
-   * that succeeded, counted from when it was sent, plus leaseMs. Redis counts from when it ran
-   * it, which is later, so this node lets go first.
-   */
-  leaseUntil: number;
 }
 
 /** Messages read (or claimed) from one shard at a time. */
@@ -54,8 +46,6 @@ export interface ShardOwnershipOptions {
   readonly nodeId: string;
   readonly shards: number;
   readonly heartbeatMs: number;
-  /** The lease's time to live (what the leases are taken and renewed for). */
-  readonly leaseMs: number;
   readonly drainTimeoutMs: number;
   readonly membership: Membership;
   readonly leases: ShardLeases;
@@ -79,8 +69,6 @@ export class ShardOwnership {
   #stopped = false;
   #tickTimer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
-  /** Checks the leases' deadlines apart from the tick, which may be stuck on a silent link. */
-  #watchdog: NodeJS.Timeout | undefined;
 
   constructor(options: ShardOwnershipOptions) {
     this.#options = options;
@@ -103,8 +91,6 @@ export class ShardOwnership {
 
   /** Heartbeats, renews and rebalances now, then every heartbeat until {@link stop}. */
   async start(): Promise<void> {
-    this.#watchdog = setInterval(() => this.#expire(), Math.max(20, this.#options.heartbeatMs / 2));
-    this.#watchdog.unref();
     await this.#tick();
     this.#scheduleTick();
   }
@@ -143,18 +129,7 @@ export class ShardOwnership {
     this.#stopped = true;
     this.#leaving = true;
     clearTimeout(this.#tickTimer);
-    clearInterval(this.#watchdog);
     await this.#ticking;
-  }
-
-  /** Drops every holding whose lease ran out before a renewal came back. */
-  #expire(): void {
-    const now = performance.now();
-    for (const holding of this.#held.values()) {
-      if (holding.leaseUntil <= now) {
-        this.lose(holding, 'its lease ran out before a renewal came back (Redis unreachable?)');
-      }
-    }
   }
 
   #scheduleTick(): void {
@@ -173,7 +148,6 @@ export class ShardOwnership {
     try {
       await membership.heartbeat(this.#leaving ? 'leaving' : 'active');
       const held = [...this.#held.values()];
-      const asked = performance.now();
       const renewed = await Promise.all(
         held.map((each) =>
           leases.renew(each.shard, each.epoch).catch((error: unknown) => {
@@ -184,9 +158,6 @@ export class ShardOwnership {
       );
       for (const [index, each] of held.entries()) {
         if (renewed[index] === false) this.lose(each, 'its lease was taken or expired');
-        if (renewed[index] === true) {
-          each.leaseUntil = Math.max(each.leaseUntil, asked + this.#options.leaseMs);
-        }
       }
       if (this.#leaving || this.#stopped) return;
       const members = (await membership.members())
@@ -214,7 +185,6 @@ export class ShardOwnership {
     this.#acquiring.add(shard);
     let holding: HeldShard | undefined;
     try {
-      const asked = performance.now();
       const result = await leases.acquire(shard);
       if (!result.acquired || this.#leaving) {
         if (result.acquired) await leases.release(shard, result.epoch);
@@ -230,7 +200,6 @@ export class ShardOwnership {
         received: '0-0',
         running: new Set(),
         sessions: new Set(),
-        leaseUntil: asked + this.#options.leaseMs,
       };
       this.#held.set(shard, holding);
       await inbox.ensureGroup(shard);
