@@ -4,7 +4,7 @@
  * thread can take their turns. Pool threads run the compiled entry in dist/ (`npm run build`).
  */
 import { performance } from 'node:perf_hooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { toBlueprint } from '../../src/agent/blueprint.js';
 import { encodeJournal, type JournalRecord } from '../../src/agent/journal.js';
 import { ModelService } from '../../src/llm/model-service.js';
@@ -146,10 +146,10 @@ describe('a turn waiting on a thread that blocks', () => {
     await pool.destroy();
   });
 
-  function session(key: string) {
+  function session(key: string, on: TurnPool = pool) {
     const journal: JournalRecord[] = [];
     const runner = PooledRunner.create(
-      pool,
+      on,
       { ...init, sessionKey: key },
       { journal: async () => encodeJournal(journal), interruptGraceMs: 300 },
     );
@@ -179,6 +179,8 @@ describe('a turn waiting on a thread that blocks', () => {
   }
 
   it('moves to a responsive thread, and the session starts a fresh factory instance there', async () => {
+    // Both threads beat: B's first turn and then A's go to the first of two idle threads.
+    await vi.waitFor(() => expect(pool.stats().responsive).toBe(2), { timeout: 10_000 });
     const b = session('moving:b');
     const first = await b.send('factory');
     expect(first.text).toBe('tool results: instance=1 count=1');
@@ -202,5 +204,25 @@ describe('a turn waiting on a thread that blocks', () => {
     // The spinning turn ignores its interrupt: its thread is terminated and replaced.
     expect(await a.runner.interrupt(spin.turnId, 'enough')).toBe(true);
     await expect(spin.ran).rejects.toMatchObject({ code: 'AGENTCELL_SESSION_CRASHED' });
+  });
+
+  it('a turn queued behind a spinning one on the only thread is placed again when that thread is terminated', async () => {
+    const single = new TurnPool({ maxThreads: 1, minThreads: 1 });
+    try {
+      const a = session('single:a', single);
+      const b = session('single:b', single);
+      const spinsBefore = Atomics.load(spinning, 0);
+      const spin = a.start('spin');
+      await waitForCell(spinning, 0, spinsBefore + 1);
+      // Nowhere else to go: B's task waits on the spinning thread.
+      const waiting = b.start('factory');
+      expect(await a.runner.interrupt(spin.turnId, 'enough')).toBe(true);
+      await expect(spin.ran).rejects.toMatchObject({ code: 'AGENTCELL_SESSION_CRASHED' });
+      // B's turn never began there: it runs on the thread that replaced it.
+      const ran = await waiting.ran;
+      expect(ran.text).toBe('tool results: instance=1 count=1');
+    } finally {
+      await single.destroy();
+    }
   });
 });

@@ -51,6 +51,8 @@ export class PooledTurn {
   elu: EventLoopUtilization | undefined;
   /** The task running the turn now (a stranded turn gets a new one). */
   task: PoolTask | undefined;
+  /** How many tasks the turn was handed to. */
+  placements = 0;
   readonly #onEvent: (event: TurnEvent) => void;
   readonly #ended: Deferred<TurnEnd> = deferred();
   #settled = false;
