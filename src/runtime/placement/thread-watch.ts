@@ -28,6 +28,11 @@ export class ThreadWatch {
     return !wasResponsive;
   }
 
+  /** True once the thread has beaten at all (it is up). */
+  heard(threadId: number): boolean {
+    return this.#beats.has(threadId);
+  }
+
   /** True once the thread has beaten and is not blocked. */
   responsive(threadId: number, now = performance.now()): boolean {
     const last = this.#beats.get(threadId);

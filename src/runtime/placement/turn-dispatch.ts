@@ -123,7 +123,7 @@ export class TurnDispatch {
     };
     if (this.#closed) {
       done.reject(this.#target.closed());
-    } else if (this.#target.maxQueue !== undefined && this.#queue.length >= this.#target.maxQueue) {
+    } else if (this.#target.maxQueue !== undefined && this.#queue.length >= this.#queueLimit()) {
       done.reject(this.#target.queueFull());
     } else {
       this.#queue.push(entry);
@@ -159,6 +159,15 @@ export class TurnDispatch {
     clearInterval(this.#timer);
     this.#timer = undefined;
     this.#settleIdle();
+  }
+
+  /**
+   * `maxQueue`, plus the room of threads still starting (not heard from yet): turns that wait
+   * for a thread to come up are not refused for it, as piscina's own queue does.
+   */
+  #queueLimit(): number {
+    const starting = this.#target.threads().filter((threadId) => !this.#watch.heard(threadId));
+    return (this.#target.maxQueue ?? 0) + starting.length * this.#target.turnsPerThread;
   }
 
   #choose(entry: Entry): number | undefined {
