@@ -112,7 +112,8 @@ describe('a pool thread held by one session, through the Supervisor', () => {
     }
     // The median, not the p99: a loaded machine's stalls land on either side at random, and
     // the tail measures them (`npm run bench -- bystander` measures the p99).
-    expect(median(during)).toBeLessThanOrEqual(2 * median(calmly));
+    const samples = `B (ms): ${during.map(Math.round).join(' ')}; calm pool: ${calmly.map(Math.round).join(' ')}`;
+    expect(median(during), samples).toBeLessThanOrEqual(2 * median(calmly));
     // What an operator sees meanwhile.
     expect(supervisor.stats().pool).toMatchObject({ threads: 2, responsive: 1, blocked: 1 });
 

@@ -20,6 +20,10 @@ export class ThreadWatch {
     this.#blockedAfterMs = blockedAfterMs;
   }
 
+  get blockedAfterMs(): number {
+    return this.#blockedAfterMs;
+  }
+
   /** Records a beat; true when the thread was not responsive before it (new or unblocked). */
   beat(threadId: number, now = performance.now()): boolean {
     const wasResponsive = this.responsive(threadId, now);

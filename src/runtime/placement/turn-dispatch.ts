@@ -64,6 +64,8 @@ interface Entry extends PoolTask {
   readonly placement: Placement;
   readonly done: Deferred<TurnTaskResult>;
   threadId: number | undefined;
+  /** When it was handed to its thread (performance.now()). */
+  handedAt: number;
   isStarted: boolean;
 }
 
@@ -107,6 +109,7 @@ export class TurnDispatch {
       done,
       result: done.promise,
       threadId: undefined,
+      handedAt: 0,
       isStarted: false,
       started: () => {
         entry.isStarted = true;
@@ -199,6 +202,7 @@ export class TurnDispatch {
     const input = affinity ? { ...entry.input, keep: affinity.token } : entry.input;
     const { result, placedOn } = this.#target.submit(input, threadId);
     entry.threadId = placedOn;
+    entry.handedAt = performance.now();
     if (placedOn !== undefined) {
       this.#load.set(placedOn, (this.#load.get(placedOn) ?? 0) + 1);
       if (entry.placement.onStranded && !entry.isStarted) this.#unstarted.add(entry);
@@ -235,10 +239,14 @@ export class TurnDispatch {
   #check(): void {
     const live = this.#target.threads();
     this.#watch.keepOnly(live);
-    const blocked = new Set(this.#watch.blocked());
+    const now = performance.now();
+    const blocked = new Set(this.#watch.blocked(now));
     for (const entry of [...this.#unstarted]) {
       if (entry.threadId === undefined) continue;
-      if (blocked.has(entry.threadId) || !live.includes(entry.threadId)) {
+      // A task gets the full limit on its thread: one handed over just before the thread's
+      // beat went stale is not stranded by a slow tick.
+      const waitedLong = now - entry.handedAt > this.#watch.blockedAfterMs;
+      if ((blocked.has(entry.threadId) && waitedLong) || !live.includes(entry.threadId)) {
         this.#unstarted.delete(entry);
         this.#stranded += 1;
         entry.placement.onStranded?.();
