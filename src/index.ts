@@ -152,6 +152,7 @@ export type {
   SessionBudget,
   SessionOptions,
 } from './runtime/options.js';
+export type { TurnPoolStats } from './runtime/placement/turn-pool.js';
 export type {
   NodeSupervisor,
   RemoteNode,

@@ -11,7 +11,7 @@ import { CapacityGuard } from './capacity.js';
 import { LiveSet } from './live-set.js';
 import type { Placement, ResolvedSupervisorOptions } from './options.js';
 import { DedicatedRunner } from './placement/dedicated.js';
-import { PooledRunner, TurnPool } from './placement/pooled.js';
+import { PooledRunner, TurnPool, type TurnPoolStats } from './placement/pooled.js';
 import type { AgentRunnerInit, RunnerInit, TurnRunner } from './placement/runner.js';
 import type { PlacedSession } from './session-host.js';
 import { type StartKind, StartQueue } from './start-queue.js';
@@ -123,6 +123,7 @@ export class LocalPlacement {
     readonly activationsWaiting: number;
     readonly workerStartsRunning: number;
     readonly workerStartsQueued: number;
+    readonly pool?: TurnPoolStats;
   } {
     return {
       liveWorkers: this.#live.size,
@@ -133,6 +134,7 @@ export class LocalPlacement {
       activationsWaiting: this.#live.waiting,
       workerStartsRunning: this.#starts.running,
       workerStartsQueued: this.#starts.queued,
+      ...(this.#pool && { pool: this.#pool.stats() }),
     };
   }
 

@@ -1,11 +1,18 @@
 /** The figures a Supervisor reports about itself, and the counts they are made of. */
 import type { EventEmitter } from 'node:events';
 import type { SupervisorEvents } from './events.js';
+import type { TurnPoolStats } from './placement/turn-pool.js';
 
 export type SupervisorStatus = 'open' | 'closing' | 'closed' | 'destroyed';
 
 export interface SupervisorStats {
   readonly status: SupervisorStatus;
+  /**
+   * The shared pool of pooled placement, once a pooled session has run a turn: its threads
+   * (`responsive`, `blocked` by a tool holding their event loop), turns `queued` for a thread,
+   * and turns `moved` off a thread that blocked before they began there.
+   */
+  readonly pool?: TurnPoolStats;
   readonly agents: number;
   readonly sessions: number;
   /** Sessions with a live worker of their own. */

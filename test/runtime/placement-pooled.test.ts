@@ -41,13 +41,16 @@ describe('pooled placement through the Supervisor, on one pool thread', () => {
       .registerModule(
         'factory_counter',
         new URL('../fixtures/tools/factory-counter-tool.js', import.meta.url),
-      );
+      )
+      .registerModule('crash', new URL('../fixtures/tools/crash-tool.js', import.meta.url));
     await registry.load();
     // One thread: every turn of every session runs on it.
     supervisor = new Supervisor({ placement: 'pooled', poolThreads: 1, tools: registry, store });
     supervisor.register(
       'cell',
-      mockAgent(mock, { tools: [registry.get('counter'), registry.get('factory_counter')] }),
+      mockAgent(mock, {
+        tools: [registry.get('counter'), registry.get('factory_counter'), registry.get('crash')],
+      }),
     );
   });
 
@@ -126,6 +129,15 @@ describe('pooled placement through the Supervisor, on one pool thread', () => {
     expect(await count()).toBe('1');
     expect(await count()).toBe('2');
     await s.passivate();
+    expect(await count()).toBe('1');
+  });
+
+  it('a session whose thread died comes back with a fresh factory instance, as on a dedicated worker', async () => {
+    const s = supervisor.session('one-thread:factory-crashed', { agent: 'cell' });
+    const count = async () => /count=(\d+)$/.exec((await s.send('factory')).text)?.[1];
+    expect(await count()).toBe('1');
+    expect(await count()).toBe('2');
+    await expect(s.send('exit now')).rejects.toMatchObject({ code: 'AGENTCELL_SESSION_CRASHED' });
     expect(await count()).toBe('1');
   });
 

@@ -4,7 +4,7 @@
  * thread can take their turns. Pool threads run the compiled entry in dist/ (`npm run build`).
  */
 import { performance } from 'node:perf_hooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { toBlueprint } from '../../src/agent/blueprint.js';
 import { encodeJournal, type JournalRecord } from '../../src/agent/journal.js';
 import { ModelService } from '../../src/llm/model-service.js';
@@ -50,39 +50,44 @@ function median(values: readonly number[]): number {
 
 describe('a pool thread held by one session, through the Supervisor', () => {
   const gate = createGate();
+  /** The pool where A's tool spins, and a calm one beside it: B's reference, timed alongside. */
   let supervisor: Supervisor;
+  let calm: Supervisor;
 
   beforeAll(async () => {
     const { registry, tools } = await fixtureRegistry(['spin'], [gate.tool]);
-    supervisor = new Supervisor({
+    const options = {
       placement: 'pooled',
       poolThreads: 2,
       tools: registry,
       // Long enough for the whole test, short enough that a turn stuck behind the spinning
       // tool fails within it rather than hanging.
-      turnTimeoutMs: 8_000,
+      turnTimeoutMs: 15_000,
       interruptGraceMs: 500,
-    });
-    supervisor.register('cell', mockAgent(mock, { tools }));
+    } as const;
+    supervisor = new Supervisor(options);
+    calm = new Supervisor(options);
+    for (const each of [supervisor, calm]) each.register('cell', mockAgent(mock, { tools }));
   });
 
   afterAll(async () => {
     gate.releaseAll();
-    await shutdown(supervisor);
+    await Promise.all([shutdown(supervisor), shutdown(calm)]);
   });
 
-  it("another session's turns never fail, nor slow down past twice their baseline, while a thread is free", async () => {
-    const b = supervisor.session('bystander:b', { agent: 'cell' });
-    const timed = async (): Promise<number> => {
+  it("another session's turns never fail, nor slow down past twice a calm pool's, while a thread is free", async () => {
+    const timed = async (session: ReturnType<Supervisor['session']>): Promise<number> => {
       const started = performance.now();
-      const reply = await b.send('hello');
+      const reply = await session.send('hello');
       expect(reply.text).toBe('echo: hello');
       return performance.now() - started;
     };
-    // Warm both threads' code paths for B before measuring.
-    for (let i = 0; i < 3; i++) await timed();
-    const baseline: number[] = [];
-    for (let i = 0; i < 20; i++) baseline.push(await timed());
+    const b = supervisor.session('bystander:b', { agent: 'cell' });
+    const reference = calm.session('bystander:b', { agent: 'cell' });
+    for (let i = 0; i < 3; i++) {
+      await timed(b);
+      await timed(reference);
+    }
 
     // A's tool spins on the first thread; C's turn then waits on a host tool on the second, so
     // both threads run one turn each: piscina alone would give B's next turn to the first.
@@ -97,18 +102,26 @@ describe('a pool thread held by one session, through the Supervisor', () => {
 
     // B's next turn may reach the spinning thread before it counts as blocked (blockedAfterMs):
     // it moves, and succeeds. From then on, B's turns go to the free thread.
-    await timed();
+    await timed(b);
+    // Timed in turns with the calm pool's, so both see the same load of a shared machine.
     const during: number[] = [];
-    for (let i = 0; i < 20; i++) during.push(await timed());
-    // The median, not the p99: the spinning thread takes a whole core, and on a loaded machine
-    // the tail measures the machine (`npm run bench -- bystander` measures the p99).
-    expect(median(during)).toBeLessThanOrEqual(2 * median(baseline));
+    const calmly: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      calmly.push(await timed(reference));
+      during.push(await timed(b));
+    }
+    // The median, not the p99: a loaded machine's stalls land on either side at random, and
+    // the tail measures them (`npm run bench -- bystander` measures the p99).
+    const samples = `B (ms): ${during.map(Math.round).join(' ')}; calm pool: ${calmly.map(Math.round).join(' ')}`;
+    expect(median(during), samples).toBeLessThanOrEqual(2 * median(calmly));
+    // What an operator sees meanwhile.
+    expect(supervisor.stats().pool).toMatchObject({ threads: 2, responsive: 1, blocked: 1 });
 
     gateCall.release();
     expect((await held).text).toBe('held and done');
     await a.interrupt('enough spinning');
     await spun;
-  });
+  }, 40_000);
 });
 
 describe('a turn waiting on a thread that blocks', () => {
@@ -153,10 +166,10 @@ describe('a turn waiting on a thread that blocks', () => {
     await pool.destroy();
   });
 
-  function session(key: string) {
+  function session(key: string, on: TurnPool = pool) {
     const journal: JournalRecord[] = [];
     const runner = PooledRunner.create(
-      pool,
+      on,
       { ...init, sessionKey: key },
       { journal: async () => encodeJournal(journal), interruptGraceMs: 300 },
     );
@@ -190,9 +203,13 @@ describe('a turn waiting on a thread that blocks', () => {
   }
 
   it('moves to a responsive thread, and the session starts a fresh factory instance there', async () => {
+    // Both threads beat: B's first turn and then A's go to the first of two idle threads.
+    await vi.waitFor(() => expect(pool.stats().responsive).toBe(2), { timeout: 10_000 });
     const b = session('moving:b');
     const first = await b.send('factory');
     expect(first.text).toBe('tool results: instance=1 count=1');
+    // Its task settled too (the turn-end comes first): the first thread is idle again.
+    await vi.waitFor(() => expect(pool.stats().completed).toBe(1), { timeout: 10_000 });
 
     // A's first turn goes where B's did (both threads idle: the first), and spins there.
     const a = session('moving:a');
@@ -213,5 +230,25 @@ describe('a turn waiting on a thread that blocks', () => {
     // The spinning turn ignores its interrupt: its thread is terminated and replaced.
     expect(await a.runner.interrupt(spin.turnId, 'enough')).toBe(true);
     await expect(spin.ran).rejects.toMatchObject({ code: 'AGENTCELL_SESSION_CRASHED' });
+  });
+
+  it('a turn queued behind a spinning one on the only thread is placed again when that thread is terminated', async () => {
+    const single = new TurnPool({ maxThreads: 1, minThreads: 1 });
+    try {
+      const a = session('single:a', single);
+      const b = session('single:b', single);
+      const spinsBefore = Atomics.load(spinning, 0);
+      const spin = a.start('spin');
+      await waitForCell(spinning, 0, spinsBefore + 1);
+      // Nowhere else to go: B's task waits on the spinning thread.
+      const waiting = b.start('factory');
+      expect(await a.runner.interrupt(spin.turnId, 'enough')).toBe(true);
+      await expect(spin.ran).rejects.toMatchObject({ code: 'AGENTCELL_SESSION_CRASHED' });
+      // B's turn never began there: it runs on the thread that replaced it.
+      const ran = await waiting.ran;
+      expect(ran.text).toBe('tool results: instance=1 count=1');
+    } finally {
+      await single.destroy();
+    }
   });
 });

@@ -339,6 +339,24 @@ describe('pooled placement', () => {
     expect(threadId).not.toBe(hostThreadId);
   });
 
+  it('queues turns while its thread starts, then refuses past maxQueue with AGENTCELL_CAPACITY_EXCEEDED', async () => {
+    // A cold pool: turns waiting for the starting thread's room are not refused for it (as
+    // piscina's own queue counts a starting thread's room).
+    const pool = onePool({ turnsPerThread: 1, maxQueue: 1 });
+    const cold = await Promise.all(['one', 'two'].map((key) => session(pool, key).send('hi')));
+    expect(cold.map(({ end }) => reply(end))).toEqual(['echo: hi', 'echo: hi']);
+    // The thread's one slot held, one turn waits, and the next is refused.
+    const held = session(pool, 'held').start('hold');
+    await waitFor(() => openGate !== undefined);
+    const waiting = session(pool, 'waiting').start('hi');
+    const refused = session(pool, 'refused').start('hi');
+    await expect(refused.ran).rejects.toMatchObject({ code: 'AGENTCELL_CAPACITY_EXCEEDED' });
+    expect(pool.stats().queued).toBe(1);
+    openGate?.();
+    expect(reply((await held.ran).end)).toBe('held and done');
+    expect(reply((await waiting.ran).end)).toBe('echo: hi');
+  });
+
   it('steers a message into the running turn', async () => {
     const pool = onePool();
     const a = session(pool, 'a');

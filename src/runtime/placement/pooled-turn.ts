@@ -53,6 +53,8 @@ export class PooledTurn {
   task: PoolTask | undefined;
   /** The same for observers (see TurnRunner.observeEventLoop). */
   observedElu: EventLoopUtilization | undefined;
+  /** How many tasks the turn was handed to. */
+  placements = 0;
   readonly #onEvent: (event: TurnEvent) => void;
   readonly #ended: Deferred<TurnEnd> = deferred();
   #settled = false;

@@ -53,6 +53,8 @@ export interface PooledRunnerOptions {
 }
 
 const DEFAULT_INTERRUPT_GRACE_MS = 2_000;
+/** Placements of one turn at most: threads that keep dying under it mean something else is wrong. */
+const MAX_PLACEMENTS = 3;
 /** How long to wait for a finished task's port to drain before calling the turn-end lost. */
 const ERR_WORKER_OUT_OF_MEMORY = 'ERR_WORKER_OUT_OF_MEMORY';
 
@@ -196,19 +198,43 @@ export class PooledRunner implements TurnRunner {
       },
     );
     turn.task = task;
-    void this.#watchTask(turn, task, closed);
+    turn.placements += 1;
+    void this.#watchTask(turn, task, closed, () => this.#place(turn, turnId, message, journal));
   }
 
-  /** Fails the turn if its task does; a task that returns has posted its turn-end first. */
-  async #watchTask(turn: PooledTurn, task: PoolTask, closed: Promise<void>): Promise<void> {
+  /**
+   * Fails the turn if its task does; a task that returns has posted its turn-end first. A turn
+   * whose thread died before the task began there is placed again (`replace`): another
+   * session's crash must not fail it.
+   */
+  async #watchTask(
+    turn: PooledTurn,
+    task: PoolTask,
+    closed: Promise<void>,
+    replace: () => void,
+  ): Promise<void> {
     let result: TurnTaskResult;
     try {
       result = await task.result;
     } catch (error) {
-      // What the task posted before its thread died (a tool-start) is heard first.
+      // What the task posted before its thread died (a task-start, a tool-start) is heard first.
       await drained(closed);
       // A task the turn moved away from fails with its thread; the turn lives on elsewhere.
-      if (turn.task === task) this.#taskFailed(turn, error);
+      if (turn.task !== task) return;
+      const neverBegan = !turn.settled && turn.threadId === undefined && turn.aborted === undefined;
+      if (
+        neverBegan &&
+        poolFailureReason(error) === 'thread-died' &&
+        turn.placements < MAX_PLACEMENTS
+      ) {
+        log('placement').warn(
+          { sessionKey: this.#sessionKey, turnId: turn.turnId, threadId: task.threadId },
+          'the pool thread a turn waited on died before the turn began there: placing it again',
+        );
+        replace();
+        return;
+      }
+      this.#taskFailed(turn, error);
       return;
     }
     if (turn.task !== task) return;

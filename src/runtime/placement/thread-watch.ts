@@ -20,12 +20,21 @@ export class ThreadWatch {
     this.#blockedAfterMs = blockedAfterMs;
   }
 
+  get blockedAfterMs(): number {
+    return this.#blockedAfterMs;
+  }
+
   /** Records a beat; true when the thread was not responsive before it (new or unblocked). */
   beat(threadId: number, now = performance.now()): boolean {
     const wasResponsive = this.responsive(threadId, now);
     this.#beats.set(threadId, now);
     this.#freshest = now;
     return !wasResponsive;
+  }
+
+  /** True once the thread has beaten at all (it is up). */
+  heard(threadId: number): boolean {
+    return this.#beats.has(threadId);
   }
 
   /** True once the thread has beaten and is not blocked. */

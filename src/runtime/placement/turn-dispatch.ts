@@ -64,6 +64,8 @@ interface Entry extends PoolTask {
   readonly placement: Placement;
   readonly done: Deferred<TurnTaskResult>;
   threadId: number | undefined;
+  /** When it was handed to its thread (performance.now()). */
+  handedAt: number;
   isStarted: boolean;
 }
 
@@ -107,6 +109,7 @@ export class TurnDispatch {
       done,
       result: done.promise,
       threadId: undefined,
+      handedAt: 0,
       isStarted: false,
       started: () => {
         entry.isStarted = true;
@@ -123,7 +126,7 @@ export class TurnDispatch {
     };
     if (this.#closed) {
       done.reject(this.#target.closed());
-    } else if (this.#target.maxQueue !== undefined && this.#queue.length >= this.#target.maxQueue) {
+    } else if (this.#target.maxQueue !== undefined && this.#queue.length >= this.#queueLimit()) {
       done.reject(this.#target.queueFull());
     } else {
       this.#queue.push(entry);
@@ -161,6 +164,15 @@ export class TurnDispatch {
     this.#settleIdle();
   }
 
+  /**
+   * `maxQueue`, plus the room of threads still starting (not heard from yet): turns that wait
+   * for a thread to come up are not refused for it, as piscina's own queue does.
+   */
+  #queueLimit(): number {
+    const starting = this.#target.threads().filter((threadId) => !this.#watch.heard(threadId));
+    return (this.#target.maxQueue ?? 0) + starting.length * this.#target.turnsPerThread;
+  }
+
   #choose(entry: Entry): number | undefined {
     const now = performance.now();
     const open = this.#target
@@ -190,6 +202,7 @@ export class TurnDispatch {
     const input = affinity ? { ...entry.input, keep: affinity.token } : entry.input;
     const { result, placedOn } = this.#target.submit(input, threadId);
     entry.threadId = placedOn;
+    entry.handedAt = performance.now();
     if (placedOn !== undefined) {
       this.#load.set(placedOn, (this.#load.get(placedOn) ?? 0) + 1);
       if (entry.placement.onStranded && !entry.isStarted) this.#unstarted.add(entry);
@@ -226,10 +239,14 @@ export class TurnDispatch {
   #check(): void {
     const live = this.#target.threads();
     this.#watch.keepOnly(live);
-    const blocked = new Set(this.#watch.blocked());
+    const now = performance.now();
+    const blocked = new Set(this.#watch.blocked(now));
     for (const entry of [...this.#unstarted]) {
       if (entry.threadId === undefined) continue;
-      if (blocked.has(entry.threadId) || !live.includes(entry.threadId)) {
+      // A task gets the full limit on its thread: one handed over just before the thread's
+      // beat went stale is not stranded by a slow tick.
+      const waitedLong = now - entry.handedAt > this.#watch.blockedAfterMs;
+      if ((blocked.has(entry.threadId) && waitedLong) || !live.includes(entry.threadId)) {
         this.#unstarted.delete(entry);
         this.#stranded += 1;
         entry.placement.onStranded?.();

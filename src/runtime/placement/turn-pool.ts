@@ -36,6 +36,8 @@ export interface TurnPoolStats {
   readonly threads: number;
   /** Turns waiting for a thread. */
   readonly queued: number;
+  /** Threads that beat lately: where turns go. */
+  readonly responsive: number;
   /** Threads whose event loop is held (no heartbeat for `blockedAfterMs`): no turn goes there. */
   readonly blocked: number;
   /** Turns moved off a thread that blocked before they started, since the pool started. */
@@ -87,7 +89,8 @@ export class TurnPool {
     this.#watch = new ThreadWatch(resolved.blockedAfterMs);
     this.#dispatch = new TurnDispatch(
       {
-        threads: () => this.threadIds,
+        // A thread being terminated would fail what it is handed.
+        threads: () => this.threadIds.filter((threadId) => !this.#terminating.has(threadId)),
         submit: (input, threadId) => this.#submit(input, threadId),
         turnsPerThread: resolved.turnsPerThread,
         maxQueue: resolved.maxQueue,
@@ -182,6 +185,7 @@ export class TurnPool {
     return {
       threads: this.#piscina.threads.length,
       queued: this.#dispatch.queued + this.#piscina.queueSize,
+      responsive: this.threadIds.filter((threadId) => this.#watch.responsive(threadId)).length,
       blocked: this.#watch.blocked().length,
       moved: this.#dispatch.stranded,
       completed: this.#piscina.completed,
