@@ -15,11 +15,12 @@ import { journaledReply } from '../runtime/idempotency.js';
 import type { Reply } from '../runtime/session-types.js';
 import { isFencedError, type RedisStore } from '../runtime/stores/redis.js';
 import type { Supervisor } from '../runtime/supervisor.js';
-import { REQUEST_KNOWN_REASON } from './fenced-journal.js';
+import { pausedRequestTag, REQUEST_KNOWN_REASON } from './fenced-journal.js';
 import { REPLIES_MAX_LENGTH, type ShardInbox } from './inbox.js';
 import type { InboxMessage } from './inbox-message.js';
 import type { ClusterKeys } from './keys.js';
 import type { ClusterNodeEvents, MessageEvent } from './node-options.js';
+import { awaitPausedTurn } from './paused-turn.js';
 import type { Outcome } from './replies.js';
 import type { HeldShard, ShardOwnership } from './shard-ownership.js';
 
@@ -77,8 +78,15 @@ export class MessageHandler {
     );
     if (known === null) return;
     let settled: Settled | undefined;
+    // Only a message an owner started before it stopped can have paused.
+    const paused =
+      claimed && known === undefined ? await this.#pauseOf(holding, message) : undefined;
+    if (paused === null) return;
     if (known !== undefined) {
       settled = { outcome: { ok: true, reply: journaledReply(known) }, fromJournal: true };
+    } else if (paused !== undefined) {
+      // Waiting for a person is no failed delivery: it costs no count, however many owners go.
+      settled = await this.#awaitPause(holding, message, event, paused);
     } else {
       if (holding.state !== 'active') return;
       const over = claimed ? await this.#overDeliveryLimit(holding, message, event) : false;
@@ -96,6 +104,38 @@ export class MessageHandler {
       }
     }
     if (settled) await this.settle(holding, message, event, settled);
+  }
+
+  /** The id of the turn the message paused, if its owner journaled a pause; null: gave up. */
+  async #pauseOf(holding: HeldShard, message: InboxMessage): Promise<string | undefined | null> {
+    const record = await this.#retry(holding, 'checking for a pause', () =>
+      this.#options.store.recordOfRequest(message.sessionKey, pausedRequestTag(message.requestId)),
+    );
+    if (record === null) return null;
+    return record?.approval?.kind === 'pending' ? record.approval.turnId : undefined;
+  }
+
+  /** Settles a message whose turn paused under a previous owner with how that turn ends here. */
+  async #awaitPause(
+    holding: HeldShard,
+    message: InboxMessage,
+    event: MessageEvent,
+    turnId: string,
+  ): Promise<Settled | undefined> {
+    const key = message.sessionKey;
+    // Its rest, run here, is journaled as the answer to this request.
+    this.#requests.set(key, message.requestId);
+    try {
+      const { supervisor, store } = this.#options;
+      const outcome = await awaitPausedTurn(supervisor, store, message, turnId);
+      if (!outcome || holding.state === 'lost' || holding.state === 'released') return undefined;
+      return { outcome, fromJournal: false };
+    } catch (error) {
+      if (this.#abandoned(holding, event, error, 'resuming a paused turn')) return undefined;
+      return { outcome: { ok: false, error: toWire(error) }, fromJournal: false };
+    } finally {
+      if (this.#requests.get(key) === message.requestId) this.#requests.delete(key);
+    }
   }
 
   /**

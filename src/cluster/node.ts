@@ -7,12 +7,13 @@ import type { JournalRecord } from '../agent/journal.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import { ClusterUnavailableError, OptionsInvalidError, SupervisorClosedError } from '../errors.js';
 import { errorFields, log } from '../log.js';
+import type { ApprovalAnswer, PendingApprovalView } from '../runtime/approval-desk.js';
 import type { RegisterOptions } from '../runtime/options.js';
 import { assertSessionKey } from '../runtime/session-key.js';
 import type { Reply } from '../runtime/session-types.js';
 import { RedisStore } from '../runtime/stores/redis.js';
 import { Supervisor } from '../runtime/supervisor.js';
-import { denyWhatWaitsForAPerson } from './approvals.js';
+import { APPROVAL_CONTROL, ApprovalRoutes } from './approval-routes.js';
 import { FencedJournal } from './fenced-journal.js';
 import { ShardInbox } from './inbox.js';
 import { InboxConsumer } from './inbox-consumer.js';
@@ -62,6 +63,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   readonly #ownership: ShardOwnership;
   readonly #consumer: InboxConsumer;
   readonly #sender: MessageSender;
+  readonly #approvals: ApprovalRoutes;
   #status: ClusterNodeStatus = 'new';
   #stopped = false;
   /** Connected and a member: what leaving must undo. */
@@ -106,11 +108,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       },
       requestOf: (key) => this.#consumer.requestOf(key),
     });
-    this.supervisor = new Supervisor({
-      ...options.supervisor,
-      store: journal,
-      approver: denyWhatWaitsForAPerson(options.supervisor?.approver),
-    });
+    this.supervisor = new Supervisor({ ...options.supervisor, store: journal });
     this.#ownership = new ShardOwnership({
       ...resolved,
       membership: this.#membership,
@@ -130,6 +128,17 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       leases: this.#leases,
       replies: this.#replies,
       agentNames: () => this.supervisor.agentNames(),
+    });
+    this.#approvals = new ApprovalRoutes({
+      nodeId,
+      shards: resolved.shards,
+      keys: this.#keys,
+      client: this.#client,
+      leases: this.#leases,
+      replies: this.#replies,
+      supervisor: this.supervisor,
+      runs: (shard) => this.#ownership.runs(shard) !== undefined,
+      report,
     });
     this.#consumer = new InboxConsumer({
       ...resolved,
@@ -250,6 +259,38 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     await (await this.#sender.accept(key, '', { agent: '', command: 'delete' })).reply;
   }
 
+  /**
+   * Answers a tool call a session's paused turn waits on, on whichever node runs the session;
+   * the turn then goes on there, and its caller, on whichever node it sent through, gets the
+   * reply. Rejects with `AGENTCELL_APPROVAL_NOT_FOUND`, `_ANSWERED` or `_EXPIRED` as a single
+   * host does, and `AGENTCELL_CLUSTER_UNAVAILABLE` while the session's shard changes owner.
+   *
+   * @example
+   * await node.approve('acme:user-7', approvalId, { approved: false, reason: 'over budget' }, 'payer');
+   */
+  async approve(
+    key: string,
+    approvalId: string,
+    answer: ApprovalAnswer,
+    agent: string,
+  ): Promise<void> {
+    assertSessionKey(key);
+    this.#assertRunning();
+    await this.#approvals.approve(key, agent, approvalId, answer);
+  }
+
+  /**
+   * The tool calls a session's paused turn waits on, listed by the node that runs it.
+   *
+   * @example
+   * for (const { approvalId, tool } of await node.approvals('acme:user-7', 'payer')) console.log(approvalId, tool);
+   */
+  async approvals(key: string, agent: string): Promise<PendingApprovalView[]> {
+    assertSessionKey(key);
+    this.#assertRunning();
+    return this.#approvals.list(key, agent);
+  }
+
   /** A session's journal, read from Redis (any node may read it). */
   journal(key: string): Promise<readonly JournalRecord[]> {
     assertSessionKey(key);
@@ -357,6 +398,10 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 
   /** An operation another node asked of a session this node runs. */
   #control(fields: Map<string, string>): void {
+    if (fields.get('c') === APPROVAL_CONTROL) {
+      this.#approvals.handle(fields);
+      return;
+    }
     const key = fields.get('k');
     if (fields.get('c') !== 'interrupt' || key === undefined) return;
     if (!this.#ownership.runs(this.shardOf(key))) return;

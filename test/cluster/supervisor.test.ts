@@ -13,6 +13,7 @@ import { ShardLeases } from '../../src/cluster/leases.js';
 import { redisCluster } from '../../src/cluster/redis-cluster.js';
 import { ownerOf, shardOf } from '../../src/cluster/shards.js';
 import { encode } from '../../src/codec.js';
+import { RedisStore } from '../../src/runtime/stores/redis.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { defineTool } from '../../src/tools/define-tool.js';
@@ -32,7 +33,7 @@ let alpha: Supervisor;
 let beta: Supervisor;
 let keyCounter = 0;
 
-/** Runs of the `pay` tool, which needs approval: a cluster denies what waits for a person. */
+/** Runs of the `pay` tool, which needs approval (on whichever node runs its session). */
 let paid = 0;
 const pay = defineTool({
   name: 'pay',
@@ -167,17 +168,70 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
     }
   });
 
-  it('denies a tool call left to a person (no turn waits across nodes yet), typed', async () => {
+  it('pauses for a person on the owner; answered through the other node, the turn completes once', async () => {
     const key = keyOwnedBy('beta', 'approval');
     const session = alpha.session(key, { agent: 'payer' });
-
-    expect(await session.send('pay please')).toMatchObject({ text: 'done' });
-
+    const asked: TurnEvent[] = [];
+    const reply = session.send('pay please', {
+      onEvent: (event) => {
+        if (event.type === 'approval-required') asked.push(event);
+      },
+    });
+    const [pending] = await until(
+      async () => {
+        const listed = await session.approvals();
+        return listed.length > 0 ? listed : undefined;
+      },
+      15_000,
+      'the approval to be listed through the node that does not own the session',
+    );
+    expect(pending).toMatchObject({ tool: 'pay' });
+    // The caller on alpha heard it too, forwarded by the owner.
+    await until(async () => (asked.length > 0 ? true : undefined), 10_000, 'approval-required');
+    expect(asked[0]).toMatchObject({ approvalId: pending?.approvalId, name: 'pay' });
     expect(paid).toBe(0);
+
+    const unknown = await session.approve(randomUUID(), { approved: true }).catch((e) => e);
+    expect(unknown).toMatchObject({ code: 'AGENTCELL_APPROVAL_NOT_FOUND' });
+    const malformed = await session
+      .approve(pending?.approvalId ?? '', { approved: 'yes' } as never)
+      .catch((e) => e);
+    expect(malformed).toMatchObject({ code: 'AGENTCELL_MESSAGE_INVALID' });
+
+    await session.approve(pending?.approvalId ?? '', { approved: true });
+    expect(await reply).toMatchObject({ text: 'done' });
+    expect(paid).toBe(1);
+    const twice = await session
+      .approve(pending?.approvalId ?? '', { approved: false })
+      .catch((e) => e);
+    expect(twice).toMatchObject({ code: 'AGENTCELL_APPROVAL_ANSWERED' });
+    expect(await session.approvals()).toEqual([]);
+    const records = await new RedisStore({ redis: admin, prefix: PREFIX }).read(key);
+    const replies = records.filter((record) => record.approval === undefined);
+    expect(replies.map((record) => record.turnId)).toEqual([pending?.turnId]);
+    // The session's next message runs after the paused turn, as on a single host.
+    expect((await session.send('thanks')).text).toBe('echo: thanks');
+  });
+
+  it('tells the model a denial answered through the other node, with its reason', async () => {
+    const key = keyOwnedBy('beta', 'denial');
+    const session = alpha.session(key, { agent: 'payer' });
+    const before = paid;
+    const reply = session.send('pay please');
+    const [pending] = await until(
+      async () => {
+        const listed = await session.approvals();
+        return listed.length > 0 ? listed : undefined;
+      },
+      15_000,
+      'the approval to be listed',
+    );
+    await session.approve(pending?.approvalId ?? '', { approved: false, reason: 'over budget' });
+    expect(await reply).toMatchObject({ text: 'done' });
+    expect(paid).toBe(before);
     const toolMessage = (await session.history()).find((message) => message.role === 'tool');
     expect(toolMessage?.content).toContain('AGENTCELL_APPROVAL_DENIED');
-    const refused = await session.approve('any', { approved: true }).catch((error) => error);
-    expect(refused).toMatchObject({ code: 'AGENTCELL_OPTIONS_INVALID' });
+    expect(toolMessage?.content).toContain('over budget');
   });
 
   it('finds a session another node was asked for, with its agent and history', async () => {
