@@ -19,6 +19,8 @@ import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { defineTool } from '../../src/tools/define-tool.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { deleteKeys } from '../fixtures/redis-keys.js';
+import { expectError } from '../gateway/helpers.js';
+import { serveGateway } from '../gateway/setup.js';
 import { sharedRedisUrl } from '../support/redis.js';
 import { until } from './harness.js';
 
@@ -232,6 +234,56 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
     const toolMessage = (await session.history()).find((message) => message.role === 'tool');
     expect(toolMessage?.content).toContain('AGENTCELL_APPROVAL_DENIED');
     expect(toolMessage?.content).toContain('over budget');
+  });
+
+  it('lists and answers approvals over the gateway of the node that does not own the session', async () => {
+    const token = 'cluster-gateway-token-0123456789';
+    const served = await serveGateway(alpha, {
+      tenants: { [token]: { id: 'acme' } },
+      defaultAgent: 'payer',
+    });
+    onTestFinished(() => served.close());
+    let key = '';
+    for (let index = 0; key === ''; index++) {
+      const candidate = `gateway-approval-${index}`;
+      // The gateway runs the tenant's session under its own prefix.
+      const namespaced = `acme:${candidate}`;
+      if (ownerOf(shardOf(namespaced, SHARDS), NODES) === 'beta') key = candidate;
+    }
+    const path = `/v1/sessions/${encodeURIComponent(key)}`;
+    const before = paid;
+    const reply = served.client.request('POST', `${path}/messages`, {
+      token,
+      body: { message: 'pay please' },
+    });
+    const [pending] = await until(
+      async () => {
+        const view = await served.client.request('GET', path, { token });
+        const listed = (view.json as { approvals?: { approvalId: string }[] } | undefined)
+          ?.approvals;
+        return listed?.length ? listed : undefined;
+      },
+      15_000,
+      'GET /v1/sessions/:key to list the approval',
+    );
+    const unknown = await served.client.request('POST', `${path}/approvals/${randomUUID()}`, {
+      token,
+      body: { approved: true },
+    });
+    expectError(unknown, 404, 'AGENTCELL_APPROVAL_NOT_FOUND');
+    const approved = await served.client.request(
+      'POST',
+      `${path}/approvals/${pending?.approvalId}`,
+      { token, body: { approved: true } },
+    );
+    expect(approved.status).toBe(202);
+    expect((await reply).json).toMatchObject({ reply: 'done' });
+    expect(paid).toBe(before + 1);
+    const twice = await served.client.request('POST', `${path}/approvals/${pending?.approvalId}`, {
+      token,
+      body: { approved: true },
+    });
+    expectError(twice, 409, 'AGENTCELL_APPROVAL_ANSWERED');
   });
 
   it('finds a session another node was asked for, with its agent and history', async () => {
