@@ -8,11 +8,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { JournalRecord } from '../agent/journal.js';
 import { ZERO_USAGE } from '../agent/messages.js';
 import { decodeUntrusted, encode } from '../codec.js';
-import { ClusterUnavailableError, MessageInvalidError, toWire } from '../errors.js';
+import {
+  ApprovalNotFoundError,
+  ClusterUnavailableError,
+  MessageInvalidError,
+  toWire,
+} from '../errors.js';
 import type { ApprovalAnswer, PendingApprovalView } from '../runtime/approval-desk.js';
 import type { Session } from '../runtime/session.js';
+import { assertSessionKey } from '../runtime/session-key.js';
 import type { Supervisor } from '../runtime/supervisor.js';
 import { REPLIES_MAX_LENGTH, REPLY_TTL_MS } from './inbox.js';
 import type { ClusterKeys } from './keys.js';
@@ -34,6 +41,8 @@ export interface ApprovalRoutesOptions {
   readonly leases: ShardLeases;
   readonly replies: AwaitedReplies;
   readonly supervisor: Supervisor;
+  /** The journal of a session (read before a session is opened to answer about it). */
+  readonly journal: (key: string) => Promise<readonly JournalRecord[]>;
   /** Whether this node runs shard `shard` now. */
   readonly runs: (shard: number) => boolean;
   readonly report: (error: unknown, during: string) => void;
@@ -84,9 +93,10 @@ export class ApprovalRoutes {
   }
 
   async #route(key: string, agent: string, operation: Operation): Promise<unknown> {
+    assertSessionKey(key);
     const { leases, nodeId, replies, shards, runs } = this.#options;
     const shard = shardOf(key, shards);
-    if (runs(shard)) return this.#run(this.#session(key, agent), operation);
+    if (runs(shard)) return this.#run(key, agent, operation);
     const owner = await leases.ownerOf(shard).catch((error: unknown) => {
       throw unavailable(key, `Redis did not answer: ${String(error)}`, error);
     });
@@ -113,26 +123,40 @@ export class ApprovalRoutes {
       throw unavailable(key, 'its shard is changing owner');
     }
     const approvalId = fields.get('i');
-    if (approvalId === undefined) return this.#run(this.#session(key, agent), undefined);
+    if (approvalId === undefined) return this.#run(key, agent, undefined);
     const decoded = decodeUntrusted(fields.get('y'), {
       maxBytes: MAX_ANSWER_BYTES,
       root: 'answer',
     });
     if ('problems' in decoded) throw new MessageInvalidError('the answer does not decode');
     const answer = decoded.value as ApprovalAnswer;
-    return this.#run(this.#session(key, agent), { approvalId, answer });
+    return this.#run(key, agent, { approvalId, answer });
   }
 
-  /** The session on this node's Supervisor (opened from its journal if it is not open). */
-  #session(key: string, agent: string): Session {
-    const { supervisor } = this.#options;
-    return supervisor.peek(key) ?? supervisor.session(key, { agent });
-  }
-
-  async #run(session: Session, operation: Operation): Promise<unknown> {
+  async #run(key: string, agent: string, operation: Operation): Promise<unknown> {
+    const session = await this.#session(key, agent);
+    if (!session) {
+      if (!operation) return [];
+      throw new ApprovalNotFoundError(
+        `no approval ${operation.approvalId} waits in session ${JSON.stringify(key)}`,
+      );
+    }
     if (!operation) return session.approvals();
     await session.approve(operation.approvalId, operation.answer);
     return undefined;
+  }
+
+  /**
+   * The session on this node's Supervisor, opened from its journal only if that ever paused:
+   * a listing (every `GET /v1/sessions/:key` makes one) must not open every session it asks of.
+   */
+  async #session(key: string, agent: string): Promise<Session | undefined> {
+    const { supervisor, journal } = this.#options;
+    const open = supervisor.peek(key);
+    if (open) return open;
+    const records = await journal(key);
+    if (!records.some((record) => record.approval?.kind === 'pending')) return undefined;
+    return supervisor.peek(key) ?? supervisor.session(key, { agent });
   }
 
   async #post(node: string, fields: string[]): Promise<void> {

@@ -130,13 +130,13 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       agentNames: () => this.supervisor.agentNames(),
     });
     this.#approvals = new ApprovalRoutes({
-      nodeId,
-      shards: resolved.shards,
+      ...resolved,
       keys: this.#keys,
       client: this.#client,
       leases: this.#leases,
       replies: this.#replies,
       supervisor: this.supervisor,
+      journal: (key) => this.#store.read(key),
       runs: (shard) => this.#ownership.runs(shard) !== undefined,
       report,
     });
@@ -260,33 +260,25 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   }
 
   /**
-   * Answers a tool call a session's paused turn waits on, on whichever node runs the session;
-   * the turn then goes on there, and its caller, on whichever node it sent through, gets the
-   * reply. Rejects with `AGENTCELL_APPROVAL_NOT_FOUND`, `_ANSWERED` or `_EXPIRED` as a single
-   * host does, and `AGENTCELL_CLUSTER_UNAVAILABLE` while the session's shard changes owner.
+   * Answers a tool call a session's paused turn waits on, where the session runs (the turn goes
+   * on there; its caller gets the reply). Rejects as a single host does, or with
+   * `AGENTCELL_CLUSTER_UNAVAILABLE` while the session's shard changes owner.
    *
    * @example
-   * await node.approve('acme:user-7', approvalId, { approved: false, reason: 'over budget' }, 'payer');
+   * await node.approve('acme:user-7', approvalId, { approved: false, reason: 'too much' }, 'payer');
    */
-  async approve(
-    key: string,
-    approvalId: string,
-    answer: ApprovalAnswer,
-    agent: string,
-  ): Promise<void> {
-    assertSessionKey(key);
+  async approve(key: string, id: string, answer: ApprovalAnswer, agent: string): Promise<void> {
     this.#assertRunning();
-    await this.#approvals.approve(key, agent, approvalId, answer);
+    await this.#approvals.approve(key, agent, id, answer);
   }
 
   /**
-   * The tool calls a session's paused turn waits on, listed by the node that runs it.
+   * The tool calls a session's paused turn waits on, as the node that runs it lists them.
    *
    * @example
-   * for (const { approvalId, tool } of await node.approvals('acme:user-7', 'payer')) console.log(approvalId, tool);
+   * for (const { approvalId, tool } of await node.approvals('acme:user-7', 'payer')) console.log(tool);
    */
   async approvals(key: string, agent: string): Promise<PendingApprovalView[]> {
-    assertSessionKey(key);
     this.#assertRunning();
     return this.#approvals.list(key, agent);
   }
@@ -398,13 +390,10 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
 
   /** An operation another node asked of a session this node runs. */
   #control(fields: Map<string, string>): void {
-    if (fields.get('c') === APPROVAL_CONTROL) {
-      this.#approvals.handle(fields);
-      return;
-    }
     const key = fields.get('k');
-    if (fields.get('c') !== 'interrupt' || key === undefined) return;
-    if (!this.#ownership.runs(this.shardOf(key))) return;
-    this.#consumer.interruptHere(key, fields.get('x') ?? 'interrupted');
+    if (fields.get('c') === APPROVAL_CONTROL) this.#approvals.handle(fields);
+    else if (fields.get('c') === 'interrupt' && key && this.#ownership.runs(this.shardOf(key))) {
+      this.#consumer.interruptHere(key, fields.get('x') ?? 'interrupted');
+    }
   }
 }

@@ -195,6 +195,11 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
 
     const unknown = await session.approve(randomUUID(), { approved: true }).catch((e) => e);
     expect(unknown).toMatchObject({ code: 'AGENTCELL_APPROVAL_NOT_FOUND' });
+    // A session that never paused: nothing listed, nothing to answer.
+    const quiet = alpha.session(keyOwnedBy('beta', 'quiet'), { agent: 'payer' });
+    expect(await quiet.approvals()).toEqual([]);
+    const none = await quiet.approve(pending?.approvalId ?? '', { approved: true }).catch((e) => e);
+    expect(none).toMatchObject({ code: 'AGENTCELL_APPROVAL_NOT_FOUND' });
     const malformed = await session
       .approve(pending?.approvalId ?? '', { approved: 'yes' } as never)
       .catch((e) => e);
@@ -234,6 +239,34 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
     const toolMessage = (await session.history()).find((message) => message.role === 'tool');
     expect(toolMessage?.content).toContain('AGENTCELL_APPROVAL_DENIED');
     expect(toolMessage?.content).toContain('over budget');
+  });
+
+  it('applies the busy policy to a message that arrives while a turn waits for a person', async () => {
+    const key = keyOwnedBy('beta', 'paused-busy');
+    const rejecting = alpha.session(key, { agent: 'payer', busyPolicy: 'reject' });
+    const before = paid;
+    const first = rejecting.send('pay please');
+    first.catch(() => {});
+    const [pending] = await until(
+      async () => {
+        const listed = await rejecting.approvals();
+        return listed.length > 0 ? listed : undefined;
+      },
+      15_000,
+      'the approval to be listed',
+    );
+    const busy = await rejecting.send('hello').catch((error) => error);
+    expect(busy).toMatchObject({ code: 'AGENTCELL_SESSION_BUSY' });
+
+    // Sent through the owner's own Supervisor: the newer message cancels the pending approval.
+    const interrupting = beta.session(key, { agent: 'payer', busyPolicy: 'interrupt' });
+    expect((await interrupting.send('hello')).text).toBe('echo: hello');
+    expect(await first.catch((error) => error)).toMatchObject({ code: 'AGENTCELL_INTERRUPTED' });
+    const late = await rejecting
+      .approve(pending?.approvalId ?? '', { approved: true })
+      .catch((error) => error);
+    expect(late).toMatchObject({ code: 'AGENTCELL_APPROVAL_ANSWERED' });
+    expect(paid).toBe(before);
   });
 
   it('lists and answers approvals over the gateway of the node that does not own the session', async () => {
