@@ -30,6 +30,13 @@ import { shardOf } from './shards.js';
 /** The control entry of an approval operation on the owner's reply stream. */
 export const APPROVAL_CONTROL = 'approval';
 
+/**
+ * How long an asking node waits for the owner's outcome: the owner only journals an answer,
+ * and a person at a button should hear soon that the owner went away (the answer may still
+ * have been taken: listing the approvals again tells).
+ */
+const OWNER_ANSWER_TIMEOUT_MS = 30_000;
+
 /** Largest answer read from a reply stream (a reason is at most 1,000 characters). */
 const MAX_ANSWER_BYTES = 16 * 1024;
 
@@ -104,7 +111,11 @@ export class ApprovalRoutes {
       throw unavailable(key, `its shard ${shard} is changing owner`);
     }
     const requestId = randomUUID();
-    const reply = replies.expect(requestId, { sessionKey: key, shard });
+    const reply = replies.expect(requestId, {
+      sessionKey: key,
+      shard,
+      timeoutMs: OWNER_ANSWER_TIMEOUT_MS,
+    });
     const fields = ['c', APPROVAL_CONTROL, 'r', requestId, 'o', nodeId, 'k', key, 'a', agent];
     if (operation) {
       fields.push('i', operation.approvalId, 'y', encode(operation.answer));
