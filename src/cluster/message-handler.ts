@@ -20,6 +20,7 @@ import { REPLIES_MAX_LENGTH, type ShardInbox } from './inbox.js';
 import type { InboxMessage } from './inbox-message.js';
 import type { ClusterKeys } from './keys.js';
 import type { ClusterNodeEvents, MessageEvent } from './node-options.js';
+import { ParkingLot } from './parking.js';
 import { awaitPausedTurn } from './paused-turn.js';
 import type { Outcome } from './replies.js';
 import type { HeldShard, ShardOwnership } from './shard-ownership.js';
@@ -29,6 +30,9 @@ export interface Settled {
   readonly outcome: Outcome;
   readonly fromJournal: boolean;
 }
+
+/** A message left to the next owner: its turn waits for a person while its shard drains. */
+const PARKED: unique symbol = Symbol('parked');
 
 export type NodeEmit = <E extends keyof ClusterNodeEvents>(
   event: E,
@@ -55,8 +59,11 @@ export class MessageHandler {
   /** The request whose turn runs in each session now (what its journal record is tagged with). */
   readonly #requests = new Map<string, string>();
 
+  readonly #parking: ParkingLot;
+
   constructor(options: MessageHandlerOptions) {
     this.#options = options;
+    this.#parking = new ParkingLot(options.supervisor);
   }
 
   /** The request whose turn runs in session `key` now, if one does. */
@@ -125,15 +132,18 @@ export class MessageHandler {
     const key = message.sessionKey;
     // Its rest, run here, is journaled as the answer to this request.
     this.#requests.set(key, message.requestId);
+    const { supervisor, store } = this.#options;
+    const parking = this.#parking.watch(holding, key);
     try {
-      const { supervisor, store } = this.#options;
-      const outcome = await awaitPausedTurn(supervisor, store, message, turnId);
+      const ended = awaitPausedTurn(supervisor, store, message, turnId);
+      const outcome = await Promise.race([ended, parking.parked.then(() => undefined)]);
       if (!outcome || holding.state === 'lost' || holding.state === 'released') return undefined;
       return { outcome, fromJournal: false };
     } catch (error) {
       if (this.#abandoned(holding, event, error, 'resuming a paused turn')) return undefined;
       return { outcome: { ok: false, error: toWire(error) }, fromJournal: false };
     } finally {
+      parking.stop();
       if (this.#requests.get(key) === message.requestId) this.#requests.delete(key);
     }
   }
@@ -224,13 +234,19 @@ export class MessageHandler {
   ): Promise<Settled | undefined> {
     const key = message.sessionKey;
     this.#requests.set(key, message.requestId);
+    const parking = this.#parking.watch(holding, key);
     try {
       const onEvent = message.stream ? this.#eventForwarder(message) : undefined;
       const session = this.#options.supervisor.session(key, { agent: message.agent });
       // Each turn runs under the budget of the session it was sent through.
       if (message.budget !== undefined) session.setBudget(message.budget);
       const { idempotencyKey } = message;
-      const reply = await session.send(message.message, { onEvent, idempotencyKey });
+      const sent = session.send(message.message, { onEvent, idempotencyKey });
+      const reply = await Promise.race([sent, parking.parked.then((): typeof PARKED => PARKED)]);
+      if (reply === PARKED) {
+        sent.catch(() => {}); // the session closes with the shard; the next owner answers
+        return undefined;
+      }
       return { outcome: { ok: true, reply }, fromJournal: false };
     } catch (error) {
       // Its session was stopped because the shard went, or the node is closing: the message
@@ -255,6 +271,7 @@ export class MessageHandler {
       }
       return { outcome: { ok: false, error: toWire(error) }, fromJournal: false };
     } finally {
+      parking.stop();
       if (this.#requests.get(key) === message.requestId) this.#requests.delete(key);
     }
   }

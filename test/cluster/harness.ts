@@ -22,6 +22,8 @@ export interface NodeConfig {
   readonly heartbeatMs: number;
   readonly leaseMs: number;
   readonly mockUrl: string;
+  /** The node's drainTimeoutMs (10 s unless given). */
+  readonly drainTimeoutMs?: number;
 }
 
 /** One line a node printed, with when the parent read it. */
