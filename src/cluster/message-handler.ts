@@ -136,6 +136,7 @@ export class MessageHandler {
     const parking = this.#parking.watch(holding, key);
     try {
       const ended = awaitPausedTurn(supervisor, store, message, turnId);
+      ended.catch(() => {}); // raced: parked, it is nobody's outcome
       const outcome = await Promise.race([ended, parking.parked.then(() => undefined)]);
       if (!outcome || holding.state === 'lost' || holding.state === 'released') return undefined;
       return { outcome, fromJournal: false };
