@@ -12,6 +12,25 @@ import type { JournalStore } from '../runtime/stores/store.js';
 /** The `details.reason` of the error an append of an already journaled request fails with. */
 export const REQUEST_KNOWN_REASON = 'request-known';
 
+/**
+ * The tag a pause of a request's turn is journaled under: not the request's own, which its
+ * reply takes once the turn is answered; a redelivery finds the pause under this one.
+ */
+export function pausedRequestTag(requestId: string): string {
+  return `${requestId}:paused`;
+}
+
+/**
+ * The request tag of a record. A reset marker answers no request, nor do the answers, the
+ * resume and the close of a paused turn: only its pause (under {@link pausedRequestTag}) and
+ * its reply (under the request's own id) are tagged, so that each is found once.
+ */
+function requestTag(record: JournalRecord, requestId: string | undefined): string | undefined {
+  if (requestId === undefined || record.reset === true) return undefined;
+  if (record.approval === undefined) return requestId;
+  return record.approval.kind === 'pending' ? pausedRequestTag(requestId) : undefined;
+}
+
 export interface FencedJournalHooks {
   /** The fence of the session's shard, if this node owns it now. */
   fenceOf(sessionKey: string): Fence | undefined;
@@ -40,8 +59,7 @@ export class FencedJournal implements JournalStore {
         undefined,
       );
     }
-    // A reset marker answers no request: it goes in fenced, but untagged.
-    const requestId = record.reset === true ? undefined : this.#hooks.requestOf(sessionKey);
+    const requestId = requestTag(record, this.#hooks.requestOf(sessionKey));
     const outcome = await this.#store.appendWith(sessionKey, record, { fence, requestId });
     if (outcome.status === 'request-known') {
       // The node checks the journal before it runs a request, so this means one request ran

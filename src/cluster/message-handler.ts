@@ -15,11 +15,13 @@ import { journaledReply } from '../runtime/idempotency.js';
 import type { Reply } from '../runtime/session-types.js';
 import { isFencedError, type RedisStore } from '../runtime/stores/redis.js';
 import type { Supervisor } from '../runtime/supervisor.js';
-import { REQUEST_KNOWN_REASON } from './fenced-journal.js';
+import { pausedRequestTag, REQUEST_KNOWN_REASON } from './fenced-journal.js';
 import { REPLIES_MAX_LENGTH, type ShardInbox } from './inbox.js';
 import type { InboxMessage } from './inbox-message.js';
 import type { ClusterKeys } from './keys.js';
 import type { ClusterNodeEvents, MessageEvent } from './node-options.js';
+import { ParkingLot } from './parking.js';
+import { awaitPausedTurn } from './paused-turn.js';
 import type { Outcome } from './replies.js';
 import type { HeldShard, ShardOwnership } from './shard-ownership.js';
 
@@ -28,6 +30,9 @@ export interface Settled {
   readonly outcome: Outcome;
   readonly fromJournal: boolean;
 }
+
+/** A message left to the next owner: its turn waits for a person while its shard drains. */
+const PARKED: unique symbol = Symbol('parked');
 
 export type NodeEmit = <E extends keyof ClusterNodeEvents>(
   event: E,
@@ -54,8 +59,11 @@ export class MessageHandler {
   /** The request whose turn runs in each session now (what its journal record is tagged with). */
   readonly #requests = new Map<string, string>();
 
+  readonly #parking: ParkingLot;
+
   constructor(options: MessageHandlerOptions) {
     this.#options = options;
+    this.#parking = new ParkingLot(options.supervisor);
   }
 
   /** The request whose turn runs in session `key` now, if one does. */
@@ -77,8 +85,15 @@ export class MessageHandler {
     );
     if (known === null) return;
     let settled: Settled | undefined;
+    // Only a message an owner started before it stopped can have paused.
+    const paused =
+      claimed && known === undefined ? await this.#pauseOf(holding, message) : undefined;
+    if (paused === null) return;
     if (known !== undefined) {
       settled = { outcome: { ok: true, reply: journaledReply(known) }, fromJournal: true };
+    } else if (paused !== undefined) {
+      // Waiting for a person is no failed delivery: it costs no count, however many owners go.
+      settled = await this.#awaitPause(holding, message, event, paused);
     } else {
       if (holding.state !== 'active') return;
       const over = claimed ? await this.#overDeliveryLimit(holding, message, event) : false;
@@ -96,6 +111,42 @@ export class MessageHandler {
       }
     }
     if (settled) await this.settle(holding, message, event, settled);
+  }
+
+  /** The id of the turn the message paused, if its owner journaled a pause; null: gave up. */
+  async #pauseOf(holding: HeldShard, message: InboxMessage): Promise<string | undefined | null> {
+    const record = await this.#retry(holding, 'checking for a pause', () =>
+      this.#options.store.recordOfRequest(message.sessionKey, pausedRequestTag(message.requestId)),
+    );
+    if (record === null) return null;
+    return record?.approval?.kind === 'pending' ? record.approval.turnId : undefined;
+  }
+
+  /** Settles a message whose turn paused under a previous owner with how that turn ends here. */
+  async #awaitPause(
+    holding: HeldShard,
+    message: InboxMessage,
+    event: MessageEvent,
+    turnId: string,
+  ): Promise<Settled | undefined> {
+    const key = message.sessionKey;
+    // Its rest, run here, is journaled as the answer to this request.
+    this.#requests.set(key, message.requestId);
+    const { supervisor, store } = this.#options;
+    const parking = this.#parking.watch(holding, key);
+    try {
+      const ended = awaitPausedTurn(supervisor, store, message, turnId);
+      ended.catch(() => {}); // raced: parked, it is nobody's outcome
+      const outcome = await Promise.race([ended, parking.parked.then(() => undefined)]);
+      if (!outcome || holding.state === 'lost' || holding.state === 'released') return undefined;
+      return { outcome, fromJournal: false };
+    } catch (error) {
+      if (this.#abandoned(holding, event, error, 'resuming a paused turn')) return undefined;
+      return { outcome: { ok: false, error: toWire(error) }, fromJournal: false };
+    } finally {
+      parking.stop();
+      if (this.#requests.get(key) === message.requestId) this.#requests.delete(key);
+    }
   }
 
   /**
@@ -184,13 +235,19 @@ export class MessageHandler {
   ): Promise<Settled | undefined> {
     const key = message.sessionKey;
     this.#requests.set(key, message.requestId);
+    const parking = this.#parking.watch(holding, key);
     try {
       const onEvent = message.stream ? this.#eventForwarder(message) : undefined;
       const session = this.#options.supervisor.session(key, { agent: message.agent });
       // Each turn runs under the budget of the session it was sent through.
       if (message.budget !== undefined) session.setBudget(message.budget);
       const { idempotencyKey } = message;
-      const reply = await session.send(message.message, { onEvent, idempotencyKey });
+      const sent = session.send(message.message, { onEvent, idempotencyKey });
+      const reply = await Promise.race([sent, parking.parked.then((): typeof PARKED => PARKED)]);
+      if (reply === PARKED) {
+        sent.catch(() => {}); // the session closes with the shard; the next owner answers
+        return undefined;
+      }
       return { outcome: { ok: true, reply }, fromJournal: false };
     } catch (error) {
       // Its session was stopped because the shard went, or the node is closing: the message
@@ -215,6 +272,7 @@ export class MessageHandler {
       }
       return { outcome: { ok: false, error: toWire(error) }, fromJournal: false };
     } finally {
+      parking.stop();
       if (this.#requests.get(key) === message.requestId) this.#requests.delete(key);
     }
   }

@@ -7,12 +7,13 @@ import type { JournalRecord } from '../agent/journal.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import { ClusterUnavailableError, OptionsInvalidError, SupervisorClosedError } from '../errors.js';
 import { errorFields, log } from '../log.js';
+import type { ApprovalAnswer, PendingApprovalView } from '../runtime/approval-desk.js';
 import type { RegisterOptions } from '../runtime/options.js';
 import { assertSessionKey } from '../runtime/session-key.js';
 import type { Reply } from '../runtime/session-types.js';
 import { RedisStore } from '../runtime/stores/redis.js';
 import { Supervisor } from '../runtime/supervisor.js';
-import { denyWhatWaitsForAPerson } from './approvals.js';
+import { APPROVAL_CONTROL, ApprovalRoutes } from './approval-routes.js';
 import { FencedJournal } from './fenced-journal.js';
 import { ShardInbox } from './inbox.js';
 import { InboxConsumer } from './inbox-consumer.js';
@@ -63,6 +64,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   readonly #ownership: ShardOwnership;
   readonly #consumer: InboxConsumer;
   readonly #sender: MessageSender;
+  readonly #approvals: ApprovalRoutes;
   #status: ClusterNodeStatus = 'new';
   #stopped = false;
   /** Connected and a member: what leaving must undo. */
@@ -108,11 +110,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       },
       requestOf: (key) => this.#consumer.requestOf(key),
     });
-    this.supervisor = new Supervisor({
-      ...options.supervisor,
-      store: journal,
-      approver: denyWhatWaitsForAPerson(options.supervisor?.approver),
-    });
+    this.supervisor = new Supervisor({ ...options.supervisor, store: journal });
     this.#ownership = new ShardOwnership({
       ...resolved,
       membership: this.#membership,
@@ -132,6 +130,17 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       leases: this.#leases,
       replies: this.#replies,
       agentNames: () => this.supervisor.agentNames(),
+    });
+    this.#approvals = new ApprovalRoutes({
+      ...resolved,
+      keys: this.#keys,
+      client: this.#client,
+      leases: this.#leases,
+      replies: this.#replies,
+      supervisor: this.supervisor,
+      journal: (key) => this.#store.read(key),
+      runs: (shard) => this.#ownership.runs(shard) !== undefined,
+      report,
     });
     this.#consumer = new InboxConsumer({
       ...resolved,
@@ -252,6 +261,30 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     await (await this.#sender.accept(key, '', { agent: '', command: 'delete' })).reply;
   }
 
+  /**
+   * Answers a tool call a session's paused turn waits on, where the session runs (the turn goes
+   * on there; its caller gets the reply). Rejects as a single host does, or with
+   * `AGENTCELL_CLUSTER_UNAVAILABLE` while the session's shard changes owner.
+   *
+   * @example
+   * await node.approve('acme:user-7', approvalId, { approved: false, reason: 'too much' }, 'payer');
+   */
+  async approve(key: string, id: string, answer: ApprovalAnswer, agent: string): Promise<void> {
+    this.#assertRunning();
+    await this.#approvals.approve(key, agent, id, answer);
+  }
+
+  /**
+   * The tool calls a session's paused turn waits on, as the node that runs it lists them.
+   *
+   * @example
+   * for (const { approvalId, tool } of await node.approvals('acme:user-7', 'payer')) console.log(tool);
+   */
+  async approvals(key: string, agent: string): Promise<PendingApprovalView[]> {
+    this.#assertRunning();
+    return this.#approvals.list(key, agent);
+  }
+
   /** A session's journal, read from Redis (any node may read it). */
   journal(key: string): Promise<readonly JournalRecord[]> {
     assertSessionKey(key);
@@ -360,8 +393,9 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   /** An operation another node asked of a session this node runs. */
   #control(fields: Map<string, string>): void {
     const key = fields.get('k');
-    if (fields.get('c') !== 'interrupt' || key === undefined) return;
-    if (!this.#ownership.runs(this.shardOf(key))) return;
-    this.#consumer.interruptHere(key, fields.get('x') ?? 'interrupted');
+    if (fields.get('c') === APPROVAL_CONTROL) this.#approvals.handle(fields);
+    else if (fields.get('c') === 'interrupt' && key && this.#ownership.runs(this.shardOf(key))) {
+      this.#consumer.interruptHere(key, fields.get('x') ?? 'interrupted');
+    }
   }
 }

@@ -17,6 +17,7 @@ import type { Blueprint } from '../agent/blueprint.js';
 import type { JournalRecord } from '../agent/journal.js';
 import { OptionsInvalidError } from '../errors.js';
 import { errorFields, log } from '../log.js';
+import type { ApprovalAnswer, PendingApprovalView } from '../runtime/approval-desk.js';
 import { SUPERVISOR_EVENT_NAMES } from '../runtime/events.js';
 import type { RegisterOptions } from '../runtime/options.js';
 import type {
@@ -110,6 +111,21 @@ class SupervisorNode implements RemoteNode {
   async interrupt(key: string, reason: string): Promise<boolean> {
     await this.start();
     return this.#node.interrupt(key, reason);
+  }
+
+  async approve(
+    key: string,
+    agent: string,
+    approvalId: string,
+    answer: ApprovalAnswer,
+  ): Promise<void> {
+    await this.start();
+    await this.#node.approve(key, approvalId, answer, agent);
+  }
+
+  async approvals(key: string, agent: string): Promise<PendingApprovalView[]> {
+    await this.start();
+    return this.#node.approvals(key, agent);
   }
 
   async journal(key: string): Promise<readonly JournalRecord[]> {

@@ -29,6 +29,8 @@ export interface Waiter {
   readonly shard: number;
   /** The caller streams: events forwarded by the owner, then a final event built from the reply. */
   readonly onEvent?: ((event: TurnEvent) => void) | undefined;
+  /** How long to wait, if less than the node's `replyTimeoutMs`. */
+  readonly timeoutMs?: number | undefined;
 }
 
 interface Waiting extends Waiter {
@@ -77,16 +79,17 @@ export class AwaitedReplies {
    * node's `replyTimeoutMs`.
    */
   expect(requestId: string, waiter: Waiter): Promise<Reply> {
+    const timeoutMs = Math.min(waiter.timeoutMs ?? this.#timeoutMs, this.#timeoutMs);
     const reply = new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiting.delete(requestId);
         reject(
           new ReplyTimeoutError(
-            `no reply to request ${requestId} for session ${JSON.stringify(waiter.sessionKey)} within ${this.#timeoutMs} ms`,
+            `no reply to request ${requestId} for session ${JSON.stringify(waiter.sessionKey)} within ${timeoutMs} ms`,
             { details: { requestId, shard: waiter.shard } },
           ),
         );
-      }, this.#timeoutMs);
+      }, timeoutMs);
       this.#waiting.set(requestId, { ...waiter, resolve, reject, timer, seqs: new Map() });
     });
     // A caller may submit and never look at the reply (fire and forget): its rejection at a

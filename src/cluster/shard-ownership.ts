@@ -8,6 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InternalError } from '../errors.js';
+import { type Deferred, deferred } from '../runtime/deferred.js';
 import type { Supervisor } from '../runtime/supervisor.js';
 import type { ShardInbox } from './inbox.js';
 import type { InboxMessage } from './inbox-message.js';
@@ -35,6 +36,8 @@ export interface HeldShard {
   readonly running: Set<Promise<void>>;
   /** Sessions this holding ran turns for (passivated when the shard goes). */
   readonly sessions: Set<string>;
+  /** Resolved when the shard starts draining. */
+  readonly drainStarted: Deferred<void>;
 }
 
 /** Messages read (or claimed) from one shard at a time. */
@@ -200,6 +203,7 @@ export class ShardOwnership {
         received: '0-0',
         running: new Set(),
         sessions: new Set(),
+        drainStarted: deferred(),
       };
       this.#held.set(shard, holding);
       await inbox.ensureGroup(shard);
@@ -241,6 +245,7 @@ export class ShardOwnership {
   async drain(holding: HeldShard): Promise<void> {
     if (holding.state !== 'active') return;
     holding.state = 'draining';
+    holding.drainStarted.resolve();
     const ended = await Promise.race([
       Promise.allSettled([...holding.running]).then(() => true),
       sleep(this.#options.drainTimeoutMs).then(() => false),

@@ -14,6 +14,7 @@ import type { Blueprint } from '../agent/blueprint.js';
 import type { JournalRecord } from '../agent/journal.js';
 import type { TurnEvent } from '../agent/turn-events.js';
 import { OptionsInvalidError } from '../errors.js';
+import type { ApprovalAnswer, PendingApprovalView } from './approval-desk.js';
 import type { SupervisorEvents } from './events.js';
 import type {
   BusyPolicy,
@@ -66,6 +67,10 @@ export interface RemoteNode {
   send(key: string, message: string, options: RemoteSendOptions): Promise<Reply>;
   /** Whether the interrupt reached the node that runs session `key`. */
   interrupt(key: string, reason: string): Promise<boolean>;
+  /** Answers an approval of session `key` where it runs (the typed errors of a single host). */
+  approve(key: string, agent: string, approvalId: string, answer: ApprovalAnswer): Promise<void>;
+  /** The approvals session `key` waits on, listed where it runs. */
+  approvals(key: string, agent: string): Promise<PendingApprovalView[]>;
   /** The journal of session `key`, wherever it runs. */
   journal(key: string): Promise<readonly JournalRecord[]>;
   /** The keys of every session with a journal in the cluster. */

@@ -6,6 +6,7 @@
 import { conversationMessages } from '../agent/journal.js';
 import { addUsage, type ChatMessage, ZERO_USAGE } from '../agent/messages.js';
 import { OptionsInvalidError } from '../errors.js';
+import type { ApprovalAnswer, PendingApprovalView } from './approval-desk.js';
 import type { BusyPolicy, SessionBudget } from './options.js';
 import type { RemoteNode } from './remote-placement.js';
 import { Session, type Submission } from './session.js';
@@ -71,12 +72,16 @@ export class RoutedSession extends Session {
     return reply;
   }
 
-  override approve(): Promise<void> {
-    return Promise.reject(notInCluster());
+  /** Answered where the session runs; checked here first, so a bad answer never travels. */
+  override async approve(approvalId: string, answer: ApprovalAnswer): Promise<void> {
+    this.assertAnswer(approvalId, answer);
+    const { approved, reason } = answer;
+    const clean = { approved, ...(reason !== undefined && { reason }) };
+    await this.#node.approve(this.key, this.agent, approvalId, clean);
   }
 
-  override approvals(): Promise<never> {
-    return Promise.reject(notInCluster());
+  override approvals(): Promise<PendingApprovalView[]> {
+    return this.#node.approvals(this.key, this.agent);
   }
 
   /** Its turns run on the node that owns it, and their events reach only their own callers. */
@@ -156,10 +161,4 @@ export class RoutedSession extends Session {
   override get isPassivated(): boolean {
     return false;
   }
-}
-
-function notInCluster(): OptionsInvalidError {
-  return new OptionsInvalidError(
-    'answering approvals through another node is not supported in a cluster yet: answer on the node that owns the session',
-  );
 }

@@ -22,6 +22,8 @@ export interface NodeConfig {
   readonly heartbeatMs: number;
   readonly leaseMs: number;
   readonly mockUrl: string;
+  /** The node's drainTimeoutMs (10 s unless given). */
+  readonly drainTimeoutMs?: number;
 }
 
 /** One line a node printed, with when the parent read it. */
@@ -119,7 +121,7 @@ export class NodeProcess {
     return this.#child.exitCode === null && this.#child.signalCode === null;
   }
 
-  send(key: string, message: string): Sent {
+  send(key: string, message: string, agent = 'cell'): Sent {
     const id = this.#nextId++;
     let accept: (requestId: string | undefined) => void = () => {};
     let settle: (outcome: Outcome) => void = () => {};
@@ -134,9 +136,23 @@ export class NodeProcess {
       settle({ kind: 'lost' });
     } else {
       this.#pending.set(id, { accept, settle });
-      this.#child.stdin.write(`${JSON.stringify({ op: 'send', id, key, message })}\n`);
+      this.#child.stdin.write(`${JSON.stringify({ op: 'send', id, key, message, agent })}\n`);
     }
     return { node: this.id, key, message, accepted, outcome };
+  }
+
+  /**
+   * Lists, or answers, the approvals of session `key` (agent `payer`) through this node:
+   * resolves with its `answered` line (`approvals`, or the `code` of a typed error).
+   */
+  approval(
+    key: string,
+    answer?: { readonly approvalId: string; readonly approved: boolean },
+  ): Promise<NodeEvent> {
+    const id = this.#nextId++;
+    const op = answer ? 'approve' : 'approvals';
+    this.#child.stdin.write(`${JSON.stringify({ op, id, key, ...answer })}\n`);
+    return this.waitFor((e) => e.ev === 'answered' && e['id'] === id, 20_000, `the ${op} answer`);
   }
 
   /** Resolves with the first event (already seen or to come) matching, or throws after `ms`. */

@@ -13,11 +13,14 @@ import { ShardLeases } from '../../src/cluster/leases.js';
 import { redisCluster } from '../../src/cluster/redis-cluster.js';
 import { ownerOf, shardOf } from '../../src/cluster/shards.js';
 import { encode } from '../../src/codec.js';
+import { RedisStore } from '../../src/runtime/stores/redis.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
 import { defineTool } from '../../src/tools/define-tool.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { deleteKeys } from '../fixtures/redis-keys.js';
+import { expectError } from '../gateway/helpers.js';
+import { serveGateway } from '../gateway/setup.js';
 import { sharedRedisUrl } from '../support/redis.js';
 import { until } from './harness.js';
 
@@ -32,7 +35,7 @@ let alpha: Supervisor;
 let beta: Supervisor;
 let keyCounter = 0;
 
-/** Runs of the `pay` tool, which needs approval: a cluster denies what waits for a person. */
+/** Runs of the `pay` tool, which needs approval (on whichever node runs its session). */
 let paid = 0;
 const pay = defineTool({
   name: 'pay',
@@ -167,17 +170,153 @@ describe('Supervisor with the cluster option', { timeout: 30_000 }, () => {
     }
   });
 
-  it('denies a tool call left to a person (no turn waits across nodes yet), typed', async () => {
+  it('pauses for a person on the owner; answered through the other node, the turn completes once', async () => {
     const key = keyOwnedBy('beta', 'approval');
     const session = alpha.session(key, { agent: 'payer' });
-
-    expect(await session.send('pay please')).toMatchObject({ text: 'done' });
-
+    const asked: TurnEvent[] = [];
+    const reply = session.send('pay please', {
+      onEvent: (event) => {
+        if (event.type === 'approval-required') asked.push(event);
+      },
+    });
+    const [pending] = await until(
+      async () => {
+        const listed = await session.approvals();
+        return listed.length > 0 ? listed : undefined;
+      },
+      15_000,
+      'the approval to be listed through the node that does not own the session',
+    );
+    expect(pending).toMatchObject({ tool: 'pay' });
+    // The caller on alpha heard it too, forwarded by the owner.
+    await until(async () => (asked.length > 0 ? true : undefined), 10_000, 'approval-required');
+    expect(asked[0]).toMatchObject({ approvalId: pending?.approvalId, name: 'pay' });
     expect(paid).toBe(0);
+
+    const unknown = await session.approve(randomUUID(), { approved: true }).catch((e) => e);
+    expect(unknown).toMatchObject({ code: 'AGENTCELL_APPROVAL_NOT_FOUND' });
+    // A session that never paused: nothing listed, nothing to answer.
+    const quiet = alpha.session(keyOwnedBy('beta', 'quiet'), { agent: 'payer' });
+    expect(await quiet.approvals()).toEqual([]);
+    const none = await quiet.approve(pending?.approvalId ?? '', { approved: true }).catch((e) => e);
+    expect(none).toMatchObject({ code: 'AGENTCELL_APPROVAL_NOT_FOUND' });
+    const malformed = await session
+      .approve(pending?.approvalId ?? '', { approved: 'yes' } as never)
+      .catch((e) => e);
+    expect(malformed).toMatchObject({ code: 'AGENTCELL_MESSAGE_INVALID' });
+
+    await session.approve(pending?.approvalId ?? '', { approved: true });
+    expect(await reply).toMatchObject({ text: 'done' });
+    expect(paid).toBe(1);
+    const twice = await session
+      .approve(pending?.approvalId ?? '', { approved: false })
+      .catch((e) => e);
+    expect(twice).toMatchObject({ code: 'AGENTCELL_APPROVAL_ANSWERED' });
+    expect(await session.approvals()).toEqual([]);
+    const records = await new RedisStore({ redis: admin, prefix: PREFIX }).read(key);
+    const replies = records.filter((record) => record.approval === undefined);
+    expect(replies.map((record) => record.turnId)).toEqual([pending?.turnId]);
+    // The session's next message runs after the paused turn, as on a single host.
+    expect((await session.send('thanks')).text).toBe('echo: thanks');
+  });
+
+  it('tells the model a denial answered through the other node, with its reason', async () => {
+    const key = keyOwnedBy('beta', 'denial');
+    const session = alpha.session(key, { agent: 'payer' });
+    const before = paid;
+    const reply = session.send('pay please');
+    const [pending] = await until(
+      async () => {
+        const listed = await session.approvals();
+        return listed.length > 0 ? listed : undefined;
+      },
+      15_000,
+      'the approval to be listed',
+    );
+    await session.approve(pending?.approvalId ?? '', { approved: false, reason: 'over budget' });
+    expect(await reply).toMatchObject({ text: 'done' });
+    expect(paid).toBe(before);
     const toolMessage = (await session.history()).find((message) => message.role === 'tool');
     expect(toolMessage?.content).toContain('AGENTCELL_APPROVAL_DENIED');
-    const refused = await session.approve('any', { approved: true }).catch((error) => error);
-    expect(refused).toMatchObject({ code: 'AGENTCELL_OPTIONS_INVALID' });
+    expect(toolMessage?.content).toContain('over budget');
+  });
+
+  it('applies the busy policy to a message that arrives while a turn waits for a person', async () => {
+    const key = keyOwnedBy('beta', 'paused-busy');
+    const rejecting = alpha.session(key, { agent: 'payer', busyPolicy: 'reject' });
+    const before = paid;
+    const first = rejecting.send('pay please');
+    first.catch(() => {});
+    const [pending] = await until(
+      async () => {
+        const listed = await rejecting.approvals();
+        return listed.length > 0 ? listed : undefined;
+      },
+      15_000,
+      'the approval to be listed',
+    );
+    const busy = await rejecting.send('hello').catch((error) => error);
+    expect(busy).toMatchObject({ code: 'AGENTCELL_SESSION_BUSY' });
+
+    // Sent through the owner's own Supervisor: the newer message cancels the pending approval.
+    const interrupting = beta.session(key, { agent: 'payer', busyPolicy: 'interrupt' });
+    expect((await interrupting.send('hello')).text).toBe('echo: hello');
+    expect(await first.catch((error) => error)).toMatchObject({ code: 'AGENTCELL_INTERRUPTED' });
+    const late = await rejecting
+      .approve(pending?.approvalId ?? '', { approved: true })
+      .catch((error) => error);
+    expect(late).toMatchObject({ code: 'AGENTCELL_APPROVAL_ANSWERED' });
+    expect(paid).toBe(before);
+  });
+
+  it('lists and answers approvals over the gateway of the node that does not own the session', async () => {
+    const token = 'cluster-gateway-token-0123456789';
+    const served = await serveGateway(alpha, {
+      tenants: { [token]: { id: 'acme' } },
+      defaultAgent: 'payer',
+    });
+    onTestFinished(() => served.close());
+    let key = '';
+    for (let index = 0; key === ''; index++) {
+      const candidate = `gateway-approval-${index}`;
+      // The gateway runs the tenant's session under its own prefix.
+      const namespaced = `acme:${candidate}`;
+      if (ownerOf(shardOf(namespaced, SHARDS), NODES) === 'beta') key = candidate;
+    }
+    const path = `/v1/sessions/${encodeURIComponent(key)}`;
+    const before = paid;
+    const reply = served.client.request('POST', `${path}/messages`, {
+      token,
+      body: { message: 'pay please' },
+    });
+    const [pending] = await until(
+      async () => {
+        const view = await served.client.request('GET', path, { token });
+        const listed = (view.json as { approvals?: { approvalId: string }[] } | undefined)
+          ?.approvals;
+        return listed?.length ? listed : undefined;
+      },
+      15_000,
+      'GET /v1/sessions/:key to list the approval',
+    );
+    const unknown = await served.client.request('POST', `${path}/approvals/${randomUUID()}`, {
+      token,
+      body: { approved: true },
+    });
+    expectError(unknown, 404, 'AGENTCELL_APPROVAL_NOT_FOUND');
+    const approved = await served.client.request(
+      'POST',
+      `${path}/approvals/${pending?.approvalId}`,
+      { token, body: { approved: true } },
+    );
+    expect(approved.status).toBe(202);
+    expect((await reply).json).toMatchObject({ reply: 'done' });
+    expect(paid).toBe(before + 1);
+    const twice = await served.client.request('POST', `${path}/approvals/${pending?.approvalId}`, {
+      token,
+      body: { approved: true },
+    });
+    expectError(twice, 409, 'AGENTCELL_APPROVAL_ANSWERED');
   });
 
   it('finds a session another node was asked for, with its agent and history', async () => {
