@@ -32,6 +32,7 @@ import {
   interruptAnswered,
   interruptTurn,
   newTurn,
+  reportTurnEnd,
   runTurnOn,
   steerTurn,
   turnError,
@@ -354,23 +355,18 @@ export class ActorSession extends Session {
       this.#activity.noteTurnEnd();
       this.#armIdleTimer();
       this.#host.onIdle(this.key);
-      const durationMs = this.#host.clock.now() - started;
-      // A paused turn's span ends here; the rest of the turn, once answered, is a turn of its own.
-      this.#host.traces.end(turnId, outcome, usage, replyText);
-      if (approvals !== undefined)
-        this.#host.emit('turn:pause', { key: this.key, turnId, approvals, durationMs });
-      else
-        this.#host.emit('turn:end', {
-          key: this.key,
-          agent: this.agent,
-          turnId,
-          outcome,
-          durationMs,
-          firstTokenMs:
-            current.firstTextAt === undefined ? undefined : current.firstTextAt - started,
-          cpuMs,
-          usage,
-        });
+      reportTurnEnd(this.#host, {
+        key: this.key,
+        agent: this.agent,
+        turnId,
+        outcome,
+        started,
+        firstTextAt: current.firstTextAt,
+        cpuMs,
+        usage,
+        reply: replyText,
+        approvals,
+      });
       await interruptAnswered(current);
       settle();
     }

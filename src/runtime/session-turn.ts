@@ -254,3 +254,32 @@ export async function interruptAnswered(turn: CurrentTurn): Promise<void> {
   await turn.interruptAnswered;
   await new Promise<void>((resolve) => setImmediate(resolve));
 }
+
+/** What the host hears of a turn that ended, or paused for a person. */
+export interface TurnReport {
+  readonly key: string;
+  readonly agent: string;
+  readonly turnId: string;
+  readonly outcome: string;
+  readonly started: number;
+  readonly firstTextAt: number | undefined;
+  readonly cpuMs: number | undefined;
+  readonly usage: Usage | undefined;
+  readonly reply: string | undefined;
+  /** How many approvals the turn waits for; set only when it paused. */
+  readonly approvals: number | undefined;
+}
+
+/** Ends the turn's span, then emits `turn:pause` or `turn:end`. */
+export function reportTurnEnd(host: SessionHost, report: TurnReport): void {
+  const { key, agent, turnId, outcome, started, firstTextAt, cpuMs, usage, approvals } = report;
+  const durationMs = host.clock.now() - started;
+  // A paused turn's span ends here; the rest of the turn, once answered, is a turn of its own.
+  host.traces.end(turnId, outcome, usage, report.reply);
+  if (approvals !== undefined) {
+    host.emit('turn:pause', { key, turnId, approvals, durationMs });
+    return;
+  }
+  const firstTokenMs = firstTextAt === undefined ? undefined : firstTextAt - started;
+  host.emit('turn:end', { key, agent, turnId, outcome, durationMs, firstTokenMs, cpuMs, usage });
+}

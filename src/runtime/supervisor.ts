@@ -30,14 +30,13 @@ import { startMcpHost } from './mcp-sessions.js';
 import {
   type Placement,
   parseSessionOptions,
-  parseSupervisorOptions,
   type RegisterOptions,
   type ResetPolicy,
   type ResolvedSupervisorOptions,
   type SessionOptions,
 } from './options.js';
 import type { AgentRunnerInit, RunnerInit } from './placement/runner.js';
-import { assertRemotePlacement, type RemoteNode } from './remote-placement.js';
+import type { RemoteNode } from './remote-placement.js';
 import type { Session } from './session.js';
 import { ActorSession } from './session-actor.js';
 import type { SessionGate, SessionHost } from './session-host.js';
@@ -45,7 +44,7 @@ import { assertSessionKey } from './session-key.js';
 import { RoutedSession } from './session-routed.js';
 import { MemoryStore } from './stores/memory.js';
 import type { JournalStore } from './stores/store.js';
-import type { SupervisorOptions } from './supervisor-options.js';
+import { resolveSupervisorOptions, type SupervisorOptions } from './supervisor-options.js';
 import {
   LifecycleCounters,
   type SupervisorStats,
@@ -96,17 +95,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Throws `AGENTCELL_OPTIONS_INVALID` listing every bad option. */
   constructor(options: SupervisorOptions = {}) {
     super();
-    const { cluster, ...local } = options ?? {};
-    const parsed = parseSupervisorOptions(local);
-    if (cluster !== undefined) assertRemotePlacement(cluster);
-    if (cluster && parsed.store !== undefined) {
-      throw new OptionsInvalidError(
-        'store: a cluster keeps its journals in Redis; leave store out when cluster is set',
-      );
-    }
-    // In cluster mode this supervisor only routes: the node's own Supervisor runs the turns,
-    // so nothing here may boot workers.
-    this.#options = cluster ? { ...parsed, warmPoolSize: 0 } : parsed;
+    const { cluster, local, resolved } = resolveSupervisorOptions(options ?? {});
+    this.#options = resolved;
     this.#ownsStore = this.#options.store === undefined;
     this.#store = this.#options.store ?? new MemoryStore();
     this.#admission = new PQueue({ concurrency: this.#options.maxConcurrentTurns });
