@@ -4,7 +4,7 @@
  * number of open dashboards) and the mean latency of its model calls (from the supervisor's
  * `model:call` events, matched to the session by the turn that made each call).
  */
-import type { SupervisorEvents } from '../runtime/events.js';
+import { listenTo } from '../runtime/events.js';
 import type { Supervisor } from '../runtime/supervisor.js';
 import { sampleWorkers, type WorkerSample } from '../runtime/worker-sample.js';
 
@@ -16,8 +16,6 @@ export interface SessionFigureRow {
   readonly modelCalls: number;
 }
 
-type Listeners = { [E in keyof SupervisorEvents]?: (...args: SupervisorEvents[E]) => void };
-
 export class SessionFigures {
   readonly #supervisor: Supervisor;
   readonly #intervalMs: number;
@@ -26,12 +24,12 @@ export class SessionFigures {
   #workers = new Map<string, WorkerSample>();
   #refreshing: Promise<void> | undefined;
   #refreshedAt = Number.NEGATIVE_INFINITY;
-  readonly #listeners: Listeners;
+  readonly #unlisten: () => void;
 
   constructor(supervisor: Supervisor, intervalMs: number) {
     this.#supervisor = supervisor;
     this.#intervalMs = intervalMs;
-    this.#listeners = {
+    this.#unlisten = listenTo(supervisor, {
       'turn:start': ({ key, turnId }) => this.#keyOfTurn.set(turnId, key),
       'turn:end': ({ turnId }) => this.#keyOfTurn.delete(turnId),
       'model:call': ({ turnId, durationMs }) => {
@@ -47,8 +45,7 @@ export class SessionFigures {
         this.#model.delete(key);
         this.#workers.delete(key);
       },
-    };
-    this.#subscribe('on');
+    });
   }
 
   /** Reads the live workers again, unless a reading of this interval is done or under way. */
@@ -78,16 +75,6 @@ export class SessionFigures {
   }
 
   close(): void {
-    this.#subscribe('off');
-  }
-
-  #subscribe(how: 'on' | 'off'): void {
-    const emitter = this.#supervisor as unknown as {
-      on(event: string, listener: (...args: never[]) => void): unknown;
-      off(event: string, listener: (...args: never[]) => void): unknown;
-    };
-    for (const [event, listener] of Object.entries(this.#listeners)) {
-      emitter[how](event, listener);
-    }
+    this.#unlisten();
   }
 }

@@ -7,7 +7,7 @@
  * own sessions and turns (keys as it named them).
  */
 import type { ServerResponse } from 'node:http';
-import type { SupervisorEvents } from '../runtime/events.js';
+import { listenTo, type SupervisorEvents } from '../runtime/events.js';
 import type { Supervisor, SupervisorStats } from '../runtime/supervisor.js';
 import { type SessionFigureRow, SessionFigures } from './dashboard-figures.js';
 import { SSE_HEADERS, sseFrame } from './sse.js';
@@ -142,8 +142,6 @@ export interface DashboardHubOptions {
   readonly intervalMs?: number;
 }
 
-type Listeners = { [E in keyof SupervisorEvents]?: (...args: SupervisorEvents[E]) => void };
-
 /**
  * Keeps what the dashboard streams show: recent turn ends and per-session activity, fed by
  * the supervisor's events, and the open streams themselves.
@@ -154,7 +152,7 @@ export class DashboardHub {
   readonly #clients = new Set<Client>();
   readonly #turns: TurnRecord[] = [];
   readonly #activity = new Map<string, Activity>();
-  readonly #listeners: Listeners;
+  readonly #unlisten: () => void;
   readonly #figures: SessionFigures;
   #closed = false;
 
@@ -162,7 +160,7 @@ export class DashboardHub {
     this.#supervisor = supervisor;
     this.#options = options;
     this.#figures = new SessionFigures(supervisor, this.#intervalMs);
-    this.#listeners = {
+    this.#unlisten = listenTo(supervisor, {
       'turn:end': (event) => this.#onTurnEnd(event),
       'session:start': ({ key, warm, activationMs, afterPassivation }) =>
         this.#broadcast(key, {
@@ -181,18 +179,7 @@ export class DashboardHub {
         this.#activity.delete(key);
         this.#broadcast(key, { kind: 'close' });
       },
-    };
-    this.#subscribe('on');
-  }
-
-  #subscribe(how: 'on' | 'off'): void {
-    const emitter = this.#supervisor as unknown as {
-      on(event: string, listener: (...args: never[]) => void): unknown;
-      off(event: string, listener: (...args: never[]) => void): unknown;
-    };
-    for (const [event, listener] of Object.entries(this.#listeners)) {
-      emitter[how](event, listener);
-    }
+    });
   }
 
   #onTurnEnd(event: SupervisorEvents['turn:end'][0]): void {
@@ -365,7 +352,7 @@ export class DashboardHub {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#subscribe('off');
+    this.#unlisten();
     this.#figures.close();
     for (const client of [...this.#clients]) {
       this.#write(client, 'bye', { reason: 'the server is shutting down' });

@@ -1,4 +1,5 @@
 /** The supervisor's lifecycle events, as a typed map for `EventEmitter<SupervisorEvents>`. */
+import type { EventEmitter } from 'node:events';
 import type { Usage } from '../agent/messages.js';
 import type { AgentcellError } from '../errors.js';
 import type { ModelCallRecord } from '../llm/model-call-telemetry.js';
@@ -88,3 +89,28 @@ export const SUPERVISOR_EVENT_NAMES = [
   'session:close',
   'model:call',
 ] as const satisfies readonly (keyof SupervisorEvents)[];
+
+/** Listeners for some of a Supervisor's events, each typed by its event. */
+export type SupervisorListeners = {
+  [E in keyof SupervisorEvents]?: (...payload: SupervisorEvents[E]) => void;
+};
+
+/**
+ * Adds each listener to the supervisor; the function returned removes them all again.
+ *
+ * @example
+ * const stop = listenTo(supervisor, { 'turn:end': ({ outcome }) => count(outcome) });
+ * stop();
+ */
+export function listenTo(
+  supervisor: EventEmitter<SupervisorEvents>,
+  listeners: SupervisorListeners,
+): () => void {
+  // A mapped type of listeners cannot be handed to `on` entry by entry without widening.
+  const emitter = supervisor as unknown as EventEmitter;
+  const entries = Object.entries(listeners) as [string, (...args: unknown[]) => void][];
+  for (const [event, listener] of entries) emitter.on(event, listener);
+  return () => {
+    for (const [event, listener] of entries) emitter.off(event, listener);
+  };
+}

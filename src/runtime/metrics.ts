@@ -7,7 +7,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry, register, Summary } from 'prom-client';
 import { OptionsInvalidError } from '../errors.js';
-import type { SupervisorEvents } from './events.js';
+import { listenTo } from './events.js';
 import type { Supervisor } from './supervisor.js';
 import type { SupervisorStats } from './supervisor-stats.js';
 import { sampleWorkers, type WorkerSample } from './worker-sample.js';
@@ -21,8 +21,6 @@ export interface SupervisorMetricsOptions {
   /** Where the metrics are registered. @default prom-client's global registry */
   readonly registry?: Registry | undefined;
 }
-
-type Listeners = { [E in keyof SupervisorEvents]?: (...payload: SupervisorEvents[E]) => void };
 
 /**
  * Registers a supervisor's metrics; `close()` stops counting and unregisters them.
@@ -38,7 +36,7 @@ export class SupervisorMetrics {
   readonly #supervisor: Supervisor;
   readonly #registry: Registry;
   readonly #names: string[] = [];
-  readonly #listeners: Listeners;
+  readonly #unlisten: () => void;
   #sampling: Promise<WorkerSample[]> | undefined;
 
   constructor(supervisor: Supervisor, options: SupervisorMetricsOptions = {}) {
@@ -169,7 +167,7 @@ export class SupervisorMetrics {
     );
     this.#workerSummaries(named, registers);
 
-    this.#listeners = {
+    this.#unlisten = listenTo(supervisor, {
       'turn:end': ({ agent, outcome, durationMs, firstTokenMs, usage }) => {
         turns.inc({ agent, outcome });
         turnSeconds.observe({ agent }, seconds(durationMs));
@@ -188,17 +186,12 @@ export class SupervisorMetrics {
           if (code === 'AGENTCELL_LLM_RATE_LIMITED') rateLimited.inc({ provider });
         }
       },
-    };
-    for (const [event, listener] of Object.entries(this.#listeners)) {
-      supervisor.on(event as keyof SupervisorEvents, listener as () => void);
-    }
+    });
   }
 
   /** Stops counting the supervisor's events; what was counted stays readable. Idempotent. */
   stop(): void {
-    for (const [event, listener] of Object.entries(this.#listeners)) {
-      this.#supervisor.off(event as keyof SupervisorEvents, listener as () => void);
-    }
+    this.#unlisten();
   }
 
   /** Stops counting and removes these metrics from the registry. Idempotent. */
