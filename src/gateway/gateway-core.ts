@@ -159,7 +159,9 @@ export class GatewayCore {
     } catch (error) {
       try {
         this.#fail(req, res, error, scope);
-      } catch {
+      } catch (failed) {
+        // Mostly a response already under way: the connection is cut instead of answered.
+        log('gateway').debug({ ...errorFields(failed), route: label }, 'an error went unanswered');
         res.destroy();
       }
     }
