@@ -323,7 +323,7 @@ export class GatewayCore {
       tenant.turnsInFlight--;
       throw error;
     }
-    const tracked = turn.catch(() => {});
+    const tracked = turn.catch(() => {}); // awaited just below: its failure is answered there
     this.#inFlight.add(tracked);
     try {
       await turn;

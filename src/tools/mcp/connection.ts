@@ -93,6 +93,7 @@ export class McpConnection {
   tools(timeoutMs: number): Promise<readonly McpTool[]> {
     this.#tools ??= this.#listTools(timeoutMs);
     const listing = this.#tools;
+    // The failure reaches every caller of this listing; here it only lets the next one retry.
     listing.catch(() => {
       if (this.#tools === listing) this.#tools = undefined;
     });
