@@ -1,10 +1,12 @@
 /**
  * A failure the runtime absorbs (it goes on without what failed) is logged once, with the
  * session key and, where a turn is known, its turn id: an approval mark the journal refused, a
- * model call that failed and was retried, a stats call the session's worker did not answer.
+ * model call that failed and was retried, a passivation whose thread would not report stopped,
+ * a stats call the session's worker did not answer.
  * One supervisor serves every case (sessions are isolated by key; nothing here tests isolation).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { JournalRecord } from '../../src/agent/journal.js';
 import { MemoryStore } from '../../src/runtime/stores/memory.js';
 import { Supervisor } from '../../src/runtime/supervisor.js';
@@ -118,6 +120,40 @@ describe('failures the runtime absorbs', () => {
       }),
     ]);
     expect(JSON.stringify(lines)).not.toContain('sk-test');
+  });
+
+  it('logs a passivation that failed once, and the next message starts a worker again', async () => {
+    const key = 'absorbed:passivation';
+    const session = supervisor.session(key, { agent: 'cell' });
+    await session.send('hello');
+    // The thread stops, but the call that stopped it reports a failure.
+    const terminate = Worker.prototype.terminate;
+    const spy = vi.spyOn(Worker.prototype, 'terminate').mockImplementationOnce(async function (
+      this: Worker,
+    ) {
+      await terminate.call(this);
+      throw new Error('the thread would not say it stopped');
+    });
+    try {
+      expect(await session.passivate('requested')).toBe(false);
+    } finally {
+      spy.mockRestore();
+    }
+
+    expect(session.isPassivated).toBe(false);
+    const lines = linesSaying(
+      'the session could not be passivated; the next message starts its worker again',
+    );
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 40,
+        sessionKey: key,
+        reason: 'requested',
+        err: expect.objectContaining({ message: 'the thread would not say it stopped' }),
+      }),
+    ]);
+    expect(await session.send('hello again')).toMatchObject({ text: expect.any(String) });
+    expect((await session.history()).filter((m) => m.role === 'user')).toHaveLength(2);
   });
 
   it('logs a stats call its worker did not answer once, and leaves the heap out', async () => {
