@@ -10,9 +10,10 @@
  * a long turn. Under `concurrent` every message is submitted to its session the moment the SDK
  * dispatches it, and the mailbox answers them one by one, in that order.
  */
-import type { Adapter, CardElement, Chat, Logger, Message, SentMessage, Thread } from 'chat';
+import type { Adapter, CardElement, Chat, Message, SentMessage, Thread } from 'chat';
 import type { TurnEvent } from '../agent/turn-events.js';
 import { ApprovalNotFoundError, isAgentcellError } from '../errors.js';
+import { errorFields, log } from '../log.js';
 import type { Session } from '../runtime/session.js';
 import type { Supervisor } from '../runtime/supervisor.js';
 import {
@@ -35,7 +36,7 @@ type DefaultState = Record<string, unknown>;
 /** The part of a Chat SDK `Chat` the bridge uses. */
 export type BridgeableChat<TState = DefaultState> = Pick<
   Chat<Record<string, Adapter>, TState>,
-  'onNewMention' | 'onSubscribedMessage' | 'onAction' | 'getLogger' | 'getUserName'
+  'onNewMention' | 'onSubscribedMessage' | 'onAction' | 'getUserName'
 >;
 
 /** Where a failure happened, for {@link ChatBridgeOptions.onError}. */
@@ -127,18 +128,17 @@ export function bridgeChat<TState = DefaultState>(
   const subscribe = options.subscribe ?? true;
   const stripMention = options.stripMention ?? true;
   const failureText = options.failureText ?? defaultFailureText;
-  let logger: Logger | undefined;
-  const log = (error: unknown, context: ChatBridgeErrorContext) => {
-    logger ??= chat.getLogger('agentcell');
-    logger.warn(`agentcell chat bridge: ${context.stage} failed`, {
-      error,
-      threadId: context.threadId,
-      key: context.key,
-    });
+  const logFailure = (error: unknown, context: ChatBridgeErrorContext) => {
+    // A failed turn is in the runtime's lifecycle log already, with its turn id.
+    if (context.stage === 'turn') return;
+    log('chat').warn(
+      { ...errorFields(error), sessionKey: context.key, threadId: context.threadId },
+      `the chat bridge's ${context.stage} failed`,
+    );
   };
   const report = (error: unknown, context: ChatBridgeErrorContext) => {
     try {
-      (options.onError ?? log)(error, context);
+      (options.onError ?? logFailure)(error, context);
     } catch {
       // A throwing onError must not take the handler down with it.
     }

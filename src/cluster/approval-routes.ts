@@ -52,7 +52,7 @@ export interface ApprovalRoutesOptions {
   readonly journal: (key: string) => Promise<readonly JournalRecord[]>;
   /** Whether this node runs shard `shard` now. */
   readonly runs: (shard: number) => boolean;
-  readonly report: (error: unknown, during: string) => void;
+  readonly report: (error: unknown, during: string, sessionKey?: string) => void;
 }
 
 /** An answer to give, or (undefined) a listing to make. */
@@ -96,7 +96,9 @@ export class ApprovalRoutes {
         (error: unknown): Outcome => ({ ok: false, error: toWire(error) }),
       )
       .then((outcome) => this.#post(origin, ['r', requestId, 'p', encode(outcome)]))
-      .catch((error: unknown) => this.#options.report(error, 'answering an approval operation'));
+      .catch((error: unknown) =>
+        this.#options.report(error, 'answering an approval operation', key),
+      );
   }
 
   async #route(key: string, agent: string, operation: Operation): Promise<unknown> {

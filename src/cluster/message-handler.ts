@@ -51,7 +51,8 @@ export interface MessageHandlerOptions {
   /** Whether the node is shutting down: nothing more is retried or run. */
   readonly stopped: () => boolean;
   readonly emit: NodeEmit;
-  readonly report: (error: unknown, during: string) => void;
+  /** Logs a Redis failure the node absorbs (it retries, or leaves the work to the next owner). */
+  readonly report: (error: unknown, during: string, sessionKey?: string) => void;
 }
 
 export class MessageHandler {
@@ -80,7 +81,7 @@ export class MessageHandler {
     if (holding.state !== 'active') return;
     const event = messageEvent(holding, message);
     this.#options.emit('message:start', event);
-    const known = await this.#retry(holding, 'checking the journal', () =>
+    const known = await this.#retry(holding, message.sessionKey, 'checking the journal', () =>
       this.#options.store.recordOfRequest(message.sessionKey, message.requestId),
     );
     if (known === null) return;
@@ -115,7 +116,7 @@ export class MessageHandler {
 
   /** The id of the turn the message paused, if its owner journaled a pause; null: gave up. */
   async #pauseOf(holding: HeldShard, message: InboxMessage): Promise<string | undefined | null> {
-    const record = await this.#retry(holding, 'checking for a pause', () =>
+    const record = await this.#retry(holding, message.sessionKey, 'checking for a pause', () =>
       this.#options.store.recordOfRequest(message.sessionKey, pausedRequestTag(message.requestId)),
     );
     if (record === null) return null;
@@ -159,8 +160,11 @@ export class MessageHandler {
     message: InboxMessage,
     event: MessageEvent,
   ): Promise<boolean | undefined> {
-    const takeovers = await this.#retry(holding, 'counting the deliveries', () =>
-      this.#options.inbox.attempt(holding.shard, holding.epoch, message.requestId),
+    const takeovers = await this.#retry(
+      holding,
+      message.sessionKey,
+      'counting the deliveries',
+      () => this.#options.inbox.attempt(holding.shard, holding.epoch, message.requestId),
     );
     if (takeovers === null) return undefined;
     if (takeovers === 'fenced') {
@@ -179,7 +183,7 @@ export class MessageHandler {
     settled: Settled,
   ): Promise<void> {
     const payload = encode(settled.outcome);
-    const acked = await this.#retry(holding, 'acking', () =>
+    const acked = await this.#retry(holding, message.sessionKey, 'acking', () =>
       this.#options.inbox.ack(holding.shard, holding.epoch, message.entryId, {
         origin: message.origin,
         requestId: message.requestId,
@@ -264,7 +268,7 @@ export class MessageHandler {
         const record = await this.#options.store
           .recordOfRequest(key, message.requestId)
           .catch((cause: unknown) => {
-            this.#options.report(cause, 'reading the journaled turn of a message');
+            this.#options.report(cause, 'reading the journaled turn of a message', key);
             return undefined;
           });
         if (record)
@@ -297,7 +301,9 @@ export class MessageHandler {
           'e',
           encode(event),
         )
-        .catch((error: unknown) => this.#options.report(error, 'forwarding an event'));
+        .catch((error: unknown) =>
+          this.#options.report(error, 'forwarding an event', message.sessionKey),
+        );
     };
   }
 
@@ -307,6 +313,7 @@ export class MessageHandler {
    */
   async #retry<T>(
     holding: HeldShard,
+    sessionKey: string,
     during: string,
     operation: () => Promise<T>,
   ): Promise<T | null> {
@@ -317,7 +324,7 @@ export class MessageHandler {
       try {
         return await operation();
       } catch (error) {
-        this.#options.report(error, during);
+        this.#options.report(error, during, sessionKey);
         await sleep(Math.min(1_000, 50 * 2 ** attempt));
       }
     }

@@ -101,7 +101,8 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.#leases = new ShardLeases(this.#client, this.#keys, lease);
     this.#inbox = new ShardInbox(this.#client, this.#keys);
     const emit = this.emit.bind(this) as ShardOwnershipOptions['emit'];
-    const report = (error: unknown, during: string) => this.#report(error, during);
+    const report = (error: unknown, during: string, sessionKey?: string) =>
+      this.#report(error, during, sessionKey);
     const journal = new FencedJournal(this.#store, {
       shardOf: (key) => this.shardOf(key),
       fenceOf: (key) => {
@@ -379,14 +380,21 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     }
     await this.supervisor.close();
     await this.#store.close();
-    if (this.#joined) await this.#client.quit().catch(() => this.#client.disconnect());
-    else this.#client.disconnect();
+    if (this.#joined) {
+      await this.#client.quit().catch((error: unknown) => {
+        log('cluster').debug(errorFields(error), 'a broken Redis connection was cut, not quit');
+        this.#client.disconnect();
+      });
+    } else this.#client.disconnect();
     this.#status = 'closed';
   }
 
   /** Redis failed an operation: the node retries it, or leaves the work to the next owner. */
-  #report(error: unknown, during: string): void {
-    log('cluster').warn({ ...errorFields(error), nodeId: this.nodeId, during }, 'Redis failed');
+  #report(error: unknown, during: string, sessionKey?: string): void {
+    log('cluster').warn(
+      { ...errorFields(error), nodeId: this.nodeId, during, sessionKey },
+      'Redis failed',
+    );
     this.emit('redis:error', { error, during });
   }
 

@@ -3,6 +3,7 @@
  * wait `drainTimeoutMs` for a person). Its pause is journaled, so once the shard drains its
  * message is left pending: the next owner claims it and waits for the same approval there.
  */
+import { errorFields, log } from '../log.js';
 import type { Supervisor } from '../runtime/supervisor.js';
 import type { HeldShard } from './shard-ownership.js';
 
@@ -37,7 +38,14 @@ export class ParkingLot {
         const waiting = await this.#supervisor
           .peek(key)
           ?.approvals()
-          .catch(() => []);
+          .catch((error: unknown) => {
+            // Not parked early, then: the message waits for its turn as any other.
+            log('cluster').warn(
+              { ...errorFields(error), sessionKey: key },
+              'the approvals of a session could not be read while its shard drains',
+            );
+            return [];
+          });
         if (waiting && waiting.length > 0) resolve();
       });
     });

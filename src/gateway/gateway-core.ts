@@ -100,7 +100,8 @@ export class GatewayCore {
       options,
       tenantIds: new Set(this.#tenants.all().map((tenant) => tenant.id)),
       admit: (tenant, start) => this.#admit(tenant, start),
-      countReply: (tenantId, turnId, usage) => this.#metrics.countReply(tenantId, turnId, usage),
+      countReply: (tenantId, agent, turnId, usage) =>
+        this.#metrics.countReply(tenantId, agent, turnId, usage),
       onFailure: (error, req, scope) => this.#logIfHidden(error, req, scope),
       toPublic: (error, scope) => publicError(error, rewriteFor(scope)),
     };
@@ -158,7 +159,9 @@ export class GatewayCore {
     } catch (error) {
       try {
         this.#fail(req, res, error, scope);
-      } catch {
+      } catch (failed) {
+        // Mostly a response already under way: the connection is cut instead of answered.
+        log('gateway').debug({ ...errorFields(failed), route: label }, 'an error went unanswered');
         res.destroy();
       }
     }
@@ -320,7 +323,7 @@ export class GatewayCore {
       tenant.turnsInFlight--;
       throw error;
     }
-    const tracked = turn.catch(() => {});
+    const tracked = turn.catch(() => {}); // awaited just below: its failure is answered there
     this.#inFlight.add(tracked);
     try {
       await turn;
@@ -347,13 +350,14 @@ export class GatewayCore {
         interruptOnDisconnect: this.#options.interruptOnDisconnect,
         heartbeatMs: this.#options.heartbeatMs,
         toPublic: (error) => publicError(error, rewriteFor(scope)),
-        onReply: (turnId, usage) => this.#metrics.countReply(tenantId, turnId, usage),
+        onReply: (turnId, usage) =>
+          this.#metrics.countReply(tenantId, session.agent, turnId, usage),
         onFailure: (error) => this.#logIfHidden(error, req, scope),
       });
       return;
     }
     const reply = await session.send(message, submit);
-    this.#metrics.countReply(tenantId, reply.turnId, reply.usage);
+    this.#metrics.countReply(tenantId, session.agent, reply.turnId, reply.usage);
     sendJson(res, 200, {
       reply: reply.text,
       turnId: reply.turnId,

@@ -1,8 +1,9 @@
 /**
  * The gateway's metrics (prom-client): the supervisor's (see `SupervisorMetrics`), Node's
  * process metrics when the registry is the gateway's own, and what only the gateway knows —
- * usage per tenant of the replies it delivered, requests per route and status, observers.
- * Label values are bounded: tenant ids come from the options, routes from the route table.
+ * usage per tenant and agent of the replies it delivered, requests per route and status,
+ * observers. Label values are bounded: tenant ids come from the options, agents from the
+ * registered set (never a session key), routes from the route table.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
@@ -52,10 +53,10 @@ export class GatewayMetrics {
   readonly #supervisorMetrics: SupervisorMetrics;
   readonly #names: string[] = [];
   readonly #counted = new Set<string>();
-  readonly #tokens: Counter<'tenant' | 'type'>;
-  readonly #cost: Counter<'tenant'>;
-  readonly #llmCalls: Counter<'tenant'>;
-  readonly #replies: Counter<'tenant'>;
+  readonly #tokens: Counter<'tenant' | 'agent' | 'type'>;
+  readonly #cost: Counter<'tenant' | 'agent'>;
+  readonly #llmCalls: Counter<'tenant' | 'agent'>;
+  readonly #replies: Counter<'tenant' | 'agent'>;
   readonly #requests: Counter<'route' | 'status'>;
 
   constructor(
@@ -72,28 +73,28 @@ export class GatewayMetrics {
       this.#names.push(name);
       return metric;
     };
-    const perTenant = (name: string, help: string) =>
-      named(name, new Counter({ name, help, labelNames: ['tenant'] as const, registers }));
+    const perTenantAndAgent = (name: string, help: string) =>
+      named(name, new Counter({ name, help, labelNames: ['tenant', 'agent'] as const, registers }));
     this.#tokens = named(
       'agentcell_tokens_total',
       new Counter({
         name: 'agentcell_tokens_total',
-        help: 'Tokens of the replies delivered through the gateway, by tenant and type.',
-        labelNames: ['tenant', 'type'] as const,
+        help: 'Tokens of the replies delivered through the gateway, by tenant, agent and type.',
+        labelNames: ['tenant', 'agent', 'type'] as const,
         registers,
       }),
     );
-    this.#cost = perTenant(
+    this.#cost = perTenantAndAgent(
       'agentcell_cost_usd_total',
-      'Cost in USD of the replies delivered through the gateway, by tenant.',
+      'Cost in USD of the replies delivered through the gateway, by tenant and agent.',
     );
-    this.#llmCalls = perTenant(
+    this.#llmCalls = perTenantAndAgent(
       'agentcell_llm_calls_total',
-      'Model calls of the replies delivered through the gateway, by tenant.',
+      'Model calls of the replies delivered through the gateway, by tenant and agent.',
     );
-    this.#replies = perTenant(
+    this.#replies = perTenantAndAgent(
       'agentcell_replies_total',
-      'Successful replies delivered through the gateway, by tenant.',
+      'Successful replies delivered through the gateway, by tenant and agent.',
     );
     this.#requests = named(
       'agentcell_http_requests_total',
@@ -160,19 +161,19 @@ export class GatewayMetrics {
     return this.#registry.metrics();
   }
 
-  /** A successful reply of `turnId` reached a caller of `tenant`. */
-  countReply(tenant: string, turnId: string, usage: Usage): void {
+  /** A successful reply of `turnId`, by `agent`, reached a caller of `tenant`. */
+  countReply(tenant: string, agent: string, turnId: string, usage: Usage): void {
     if (this.#counted.has(turnId)) return;
     this.#counted.add(turnId);
     if (this.#counted.size > COUNTED_TURNS_KEPT) {
       const oldest = this.#counted.values().next().value;
       if (oldest !== undefined) this.#counted.delete(oldest);
     }
-    this.#tokens.inc({ tenant, type: 'input' }, usage.inputTokens);
-    this.#tokens.inc({ tenant, type: 'output' }, usage.outputTokens);
-    this.#cost.inc({ tenant }, usage.costUsd);
-    this.#llmCalls.inc({ tenant }, usage.llmCalls);
-    this.#replies.inc({ tenant });
+    this.#tokens.inc({ tenant, agent, type: 'input' }, usage.inputTokens);
+    this.#tokens.inc({ tenant, agent, type: 'output' }, usage.outputTokens);
+    this.#cost.inc({ tenant, agent }, usage.costUsd);
+    this.#llmCalls.inc({ tenant, agent }, usage.llmCalls);
+    this.#replies.inc({ tenant, agent });
   }
 
   countRequest(route: string, status: number): void {

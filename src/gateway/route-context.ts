@@ -21,7 +21,7 @@ export interface RouteContext {
    * those checks, and must open its session before its first await.
    */
   admit(tenant: Tenant, start: () => Promise<void>): Promise<void>;
-  countReply(tenantId: string, turnId: string, usage: Usage): void;
+  countReply(tenantId: string, agent: string, turnId: string, usage: Usage): void;
   /** A failure the response could not answer with its status (the stream's error event). */
   onFailure(error: unknown, req: IncomingMessage, scope: RouteScope): void;
   /** What the caller may see of `error`, in its own names (its key, not the namespaced one). */

@@ -1,4 +1,5 @@
 /** What `GET /v1/sessions/:key` answers: a session's figures, and its history when asked. */
+import { errorFields, log } from '../log.js';
 import type { Session } from '../runtime/session.js';
 
 /** The session under the caller's own `key` (never the namespaced one). */
@@ -19,8 +20,15 @@ export async function sessionView(
     failedTurns: stats.failedTurns,
     restarts: stats.restarts,
     usage: stats.usage,
-    // Where the session runs on another node, its approvals are listed there.
-    approvals: await session.approvals().catch(() => undefined),
+    // Where the session runs on another node, its approvals are listed there; the view is
+    // served without them when they cannot be read.
+    approvals: await session.approvals().catch((error: unknown) => {
+      log('gateway').warn(
+        { ...errorFields(error), sessionKey: session.key },
+        'the approvals of a session could not be read; its view leaves them out',
+      );
+      return undefined;
+    }),
     ...(withHistory && { history: await session.history() }),
   };
 }

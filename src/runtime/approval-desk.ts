@@ -28,6 +28,7 @@ import {
   ApprovalTimeoutError,
   SessionCrashedError,
 } from '../errors.js';
+import { errorFields, log } from '../log.js';
 import type { Caller } from './session-turn.js';
 import type { JournalStore } from './stores/store.js';
 
@@ -252,7 +253,7 @@ export class ApprovalDesk {
   /** The rest of `turn` failed: recorded, so a restart does not take it for a crash. */
   async failed(turn: PausedTurn, error: AgentcellError): Promise<void> {
     this.ended(turn);
-    await this.#journal({ kind: 'closed', turnId: turn.turnId, code: error.code }).catch(() => {});
+    await this.#journalOrLog({ kind: 'closed', turnId: turn.turnId, code: error.code });
   }
 
   /** Ends `turn` without a reply: journaled, its approvals settled, its callers told. */
@@ -318,7 +319,7 @@ export class ApprovalDesk {
       await this.close(
         turn,
         new ApprovalTimeoutError(`turn ${turn.turnId} waited past ${timeoutMs} ms for approval`),
-      ).catch(() => {});
+      ).catch((error: unknown) => this.#logUnjournaled(error, turn.turnId));
       return;
     }
     const reason = `nobody answered within ${timeoutMs} ms`;
@@ -326,16 +327,28 @@ export class ApprovalDesk {
       if (turn.answers.has(approval.approvalId)) continue;
       turn.answers.set(approval.approvalId, { approved: false, reason });
       this.#settled.set(approval.approvalId, 'expired');
-      await this.#journal({
+      await this.#journalOrLog({
         kind: 'answer',
         turnId: turn.turnId,
         approvalId: approval.approvalId,
         approved: false,
         reason,
         expired: true,
-      }).catch(() => {});
+      });
     }
     if (this.#paused === turn) this.#context.onDecided(turn);
+  }
+
+  /** Journals a mark nobody waits on: the turn goes on either way, so a failure is a line. */
+  #journalOrLog(mark: ApprovalMark): Promise<void> {
+    return this.#journal(mark).catch((error: unknown) => this.#logUnjournaled(error, mark.turnId));
+  }
+
+  #logUnjournaled(error: unknown, turnId: string): void {
+    log('runtime').warn(
+      { ...errorFields(error), sessionKey: this.#context.key, turnId },
+      'an approval mark could not be journaled; after a restart the turn may wait for it again',
+    );
   }
 
   #journal(mark: ApprovalMark): Promise<void> {

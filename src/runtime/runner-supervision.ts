@@ -12,6 +12,8 @@ import {
   SessionCrashedError,
   SessionFailedError,
 } from '../errors.js';
+import { errorFields, log } from '../log.js';
+import type { WorkerStats } from '../worker/api.js';
 import type { TurnRunner } from './placement/runner.js';
 import { RestartPolicy } from './restart-policy.js';
 import type { PlacedSession, SessionHost } from './session-host.js';
@@ -74,17 +76,42 @@ export class RunnerSupervision {
     return this.#starting;
   }
 
-  /** Lets the live runner go on purpose: it is not a crash, and the next message starts one. */
-  async passivate(): Promise<void> {
+  /**
+   * Lets the live runner go on purpose: it is not a crash, and the next message starts one.
+   * False when its thread would not stop (logged: idle and capacity passivations have nobody
+   * else to tell).
+   */
+  async passivate(reason: string): Promise<boolean> {
     const runner = this.#runner;
     this.#runner = undefined;
-    await runner?.terminate();
+    try {
+      await runner?.terminate();
+    } catch (error) {
+      log('runtime').warn(
+        { ...errorFields(error), sessionKey: this.#session.key, reason },
+        'the session could not be passivated; the next message starts its worker again',
+      );
+      return false;
+    }
     this.#passivated = true;
+    return true;
+  }
+
+  /** The live worker's own figures; undefined without one, or when it does not answer. */
+  async workerStats(): Promise<WorkerStats | undefined> {
+    return this.#runner?.stats().catch((error: unknown) => {
+      log('runtime').warn(
+        { ...errorFields(error), sessionKey: this.#session.key },
+        'the session worker did not answer a stats call; its heap is left out',
+      );
+      return undefined;
+    });
   }
 
   /** Stops the runner (live, or the one starting) and ends a backoff being waited out. */
   async stop(): Promise<void> {
     this.#backoff?.();
+    // A start that failed was reported where it failed (a crash, or the caller's error).
     const runner = this.#runner ?? (await this.#starting?.catch(() => undefined));
     this.#runner = undefined;
     await runner?.terminate();

@@ -117,7 +117,7 @@ export class ActorSession extends Session {
 
   override async stats(): Promise<SessionStats> {
     const runner = this.#supervision.runner;
-    const workerStats = runner ? await runner.stats().catch(() => undefined) : undefined;
+    const workerStats = await this.#supervision.workerStats();
     await this.#tally.load();
     return {
       key: this.key,
@@ -190,7 +190,7 @@ export class ActorSession extends Session {
   ): Promise<boolean> {
     if (!this.canPassivate()) return false;
     this.#activity.stopIdleTimer();
-    await this.#supervision.passivate();
+    if (!(await this.#supervision.passivate(reason))) return false;
     this.#host.emit('session:passivate', { key: this.key, reason });
     return true;
   }

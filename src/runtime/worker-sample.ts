@@ -39,5 +39,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined>
     timer = setTimeout(resolve, ms, undefined);
     timer.unref();
   });
+  // A session logs a stats call its worker did not answer; here the sample is only left out.
   return Promise.race([promise.catch(() => undefined), late]).finally(() => clearTimeout(timer));
 }

@@ -17,8 +17,12 @@ const client = forwardTo(() => world.client);
 
 describe('GET /metrics', () => {
   it('serves Prometheus text that parses, with the supervisor’s and the gateway’s numbers', async () => {
-    // Some traffic first: replies for two tenants, an interrupted turn, a 429 and a 401.
+    // Some traffic first: replies for two tenants and two agents, an interrupted turn, a 429
+    // and a 401.
     expect((await client.send(ACME, 'm-1', { message: 'count me' })).status).toBe(200);
+    expect(
+      (await client.send(ACME, 'm-3', { message: 'count me apart', agent: 'other' })).status,
+    ).toBe(200);
     expect((await client.send(GLOBEX, 'm-1', { message: 'count me too' })).status).toBe(200);
     const held = client.send(ACME, 'm-2', { message: 'hold to interrupt' });
     const call = await world.gate.next();
@@ -67,6 +71,21 @@ describe('GET /metrics', () => {
       parsed.value('agentcell_tokens_total', { tenant: 'globex', type: 'output' }),
     ).toBeGreaterThan(0);
     expect(parsed.value('agentcell_cost_usd_total', { tenant: 'acme' })).toBeGreaterThanOrEqual(0);
+    // Usage is countable by tenant and agent together: acme used both agents, globex only echo.
+    for (const agent of ['echo', 'other']) {
+      expect(
+        parsed.value('agentcell_tokens_total', { tenant: 'acme', agent, type: 'input' }),
+      ).toBeGreaterThan(0);
+      expect(parsed.value('agentcell_replies_total', { tenant: 'acme', agent })).toBe(1);
+      expect(
+        parsed.value('agentcell_cost_usd_total', { tenant: 'acme', agent }),
+      ).toBeGreaterThanOrEqual(0);
+      expect(parsed.value('agentcell_llm_calls_total', { tenant: 'acme', agent })).toBe(1);
+    }
+    expect(parsed.value('agentcell_replies_total', { tenant: 'globex', agent: 'other' })).toBe(
+      undefined,
+    );
+    expect(parsed.value('agentcell_replies_total', { tenant: 'globex', agent: 'echo' })).toBe(1);
     expect(
       parsed.value('agentcell_http_requests_total', {
         route: 'POST /v1/sessions/:key/messages',

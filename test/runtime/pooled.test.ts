@@ -38,7 +38,7 @@ const models = new ModelService();
 
 /** What a task posts on its port, in order (it posts batches), with its model calls answered. */
 function collect(port: MessagePort, received: TurnTaskMessage[]): void {
-  const server = new ModelCallServer(models, port);
+  const server = new ModelCallServer(models, port, { sessionKey: 'pooled:direct' });
   port.on('message', (batch: TurnTaskMessage[]) => {
     for (const message of batch) {
       if (isModelCall(message)) server.handle(message);

@@ -86,7 +86,7 @@ export async function serveChatCompletion(
         request,
         { history, ...submit },
         {
-          onReply: (turnId, usage) => context.countReply(tenant.id, turnId, usage),
+          onReply: (turnId, usage) => context.countReply(tenant.id, session.agent, turnId, usage),
           onFailure: (error) => context.onFailure(error, req, scope),
           toPublic: (error) => context.toPublic(error, scope),
         },

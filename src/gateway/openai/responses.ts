@@ -116,7 +116,7 @@ export async function serveResponse(
           },
           onComplete: (body, turnId, usage) => {
             completed = true;
-            context.countReply(tenant.id, turnId, usage);
+            context.countReply(tenant.id, session.agent, turnId, usage);
             if (!request.store) return;
             const { key, namespaced, conversation } = target;
             responses.put({ tenantId: tenant.id, key, namespaced, conversation, body });

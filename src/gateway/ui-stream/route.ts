@@ -151,7 +151,7 @@ export class UiChatRoutes {
         send(chunks.paused());
       } else {
         if (!final) throw new Error('the turn ended without a reply');
-        context.countReply(tenant.id, final.turnId, final.usage);
+        context.countReply(tenant.id, session.agent, final.turnId, final.usage);
         send(chunks.finish(final.turnId, final.reply, final.usage));
       }
     } catch (error) {

@@ -62,7 +62,7 @@ export class DedicatedRunner implements TurnRunner {
     this.#options = options;
     this.#events = new MessageChannel();
     this.#host = new MessageChannel();
-    this.#models = new ModelCallServer(init.models, this.#events.port1, init.spans);
+    this.#models = new ModelCallServer(init.models, this.#events.port1, { spans: init.spans });
     const eventsClosed = portClosed(this.#events.port1);
     this.#exited = handle.exited.then(async (exit) => {
       await drained(eventsClosed);
@@ -118,6 +118,7 @@ export class DedicatedRunner implements TurnRunner {
 
   /** Binds this worker to its one session: a clone of the template, the journal restored. */
   async activate(sessionKey: string, journal: string): Promise<void> {
+    this.#models.bind(sessionKey);
     await this.#handle.call(
       (api) => api.activate(sessionKey, journal),
       this.#options.startTimeoutMs,

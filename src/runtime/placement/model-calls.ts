@@ -9,6 +9,7 @@ import type { Context } from '@opentelemetry/api';
 import { addUsage, type Usage, ZERO_USAGE } from '../../agent/messages.js';
 import { InterruptedError, toWire } from '../../errors.js';
 import type { ModelService } from '../../llm/model-service.js';
+import { errorFields, log } from '../../log.js';
 import type { WorkerMessage } from '../../worker/api.js';
 import type { ModelCallMessage, ModelReplyMessage } from '../../worker/model-protocol.js';
 
@@ -36,12 +37,27 @@ export class ModelCallServer {
   /** Per-call usages in the order served, to correct the thread's own `usage` events. */
   readonly #served = new Map<string, Usage[]>();
   readonly #spans: TurnSpanLookup | undefined;
+  /** For log lines; a warm thread learns it when a session takes it. */
+  #sessionKey: string | undefined;
   #closed = false;
 
-  constructor(service: ModelService, port: ReplyPort, spans?: TurnSpanLookup) {
+  constructor(
+    service: ModelService,
+    port: ReplyPort,
+    session: {
+      readonly sessionKey?: string | undefined;
+      readonly spans?: TurnSpanLookup | undefined;
+    },
+  ) {
     this.#service = service;
     this.#port = port;
-    this.#spans = spans;
+    this.#sessionKey = session.sessionKey;
+    this.#spans = session.spans;
+  }
+
+  /** The session the thread now serves. */
+  bind(sessionKey: string): void {
+    this.#sessionKey = sessionKey;
   }
 
   handle(message: ModelCallMessage): void {
@@ -82,6 +98,10 @@ export class ModelCallServer {
             deltas.push(delta);
           },
           onRetry: (attempt, error, delayMs) => {
+            log('runtime').warn(
+              { ...errorFields(error), sessionKey: this.#sessionKey, turnId, attempt, delayMs },
+              'a model call failed and is retried',
+            );
             flushText();
             this.#reply({ type: 'model-retry', callId, attempt, error: toWire(error), delayMs });
           },
@@ -161,8 +181,12 @@ export class ModelCallServer {
     if (this.#closed && message.type !== 'model-failed') return;
     try {
       this.#port.postMessage(message);
-    } catch {
+    } catch (error) {
       // The port closed with its thread: nobody is left to answer.
+      log('runtime').debug(
+        { ...errorFields(error), sessionKey: this.#sessionKey, type: message.type },
+        'a model call answer found its session thread gone',
+      );
     }
   }
 }

@@ -84,7 +84,7 @@ export class PooledTurn {
   open(
     host: HostApi,
     models: ModelService,
-    spans: TurnSpanLookup | undefined,
+    session: { readonly sessionKey: string; readonly spans: TurnSpanLookup | undefined },
     onStart: (threadId: number) => void,
   ): OpenedTurn {
     if (this.#link) {
@@ -93,7 +93,7 @@ export class PooledTurn {
     }
     const events = new MessageChannel();
     const hostChannel = new MessageChannel();
-    const server = new ModelCallServer(models, events.port1, spans);
+    const server = new ModelCallServer(models, events.port1, session);
     const link: TaskLink = { events, host: hostChannel, models: server };
     this.#link = link;
     events.port1.on('message', (batch: TurnTaskMessage[]) => {

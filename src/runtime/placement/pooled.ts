@@ -168,7 +168,7 @@ export class PooledRunner implements TurnRunner {
     const { port, hostPort, closed } = turn.open(
       this.#host,
       this.#models,
-      this.#spans,
+      { sessionKey: this.#sessionKey, spans: this.#spans },
       (threadId) => {
         turn.task?.started();
         turn.elu = this.#pool.eventLoopUtilization(threadId);

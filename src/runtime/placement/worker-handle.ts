@@ -110,7 +110,7 @@ export class WorkerHandle<Api> {
       return await Promise.race([work, deadline, died]);
     } finally {
       clearTimeout(timer);
-      died.catch(() => {});
+      died.catch(() => {}); // a death is the exit's to report (the session's crash), not a call's
     }
   }
 

@@ -246,7 +246,13 @@ export class RedisStore implements JournalStore {
       while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
       if (this.#ownsClient && this.#client.status !== 'end') {
         if (this.#client.status === 'wait') this.#client.disconnect();
-        else await this.#client.quit().catch(() => this.#client.disconnect());
+        else {
+          await this.#client.quit().catch((error: unknown) => {
+            // A connection already broken cannot say goodbye: it is cut instead.
+            log('store').debug(errorFields(error), 'the Redis store could not quit; disconnected');
+            this.#client.disconnect();
+          });
+        }
       }
     })();
     return this.#closing;

@@ -9,7 +9,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { CallToolResult, Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
 import type { AgentSpec } from '../../agent/config.js';
 import { McpUnavailableError } from '../../errors.js';
-import { log } from '../../log.js';
+import { errorFields, log } from '../../log.js';
 
 /** An MCP server as an agent's (validated) config names it. */
 export type McpServerSpec = NonNullable<AgentSpec['mcpServers']>[number];
@@ -74,6 +74,7 @@ export class McpConnection {
         timeout: spec.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       });
     } catch (error) {
+      // The connect failure is what counts (thrown, and logged by the MCP host once).
       await client.close().catch(() => {});
       throw new McpUnavailableError(
         `MCP server ${spec.name} could not be reached: ${(error as Error).message}`,
@@ -92,6 +93,7 @@ export class McpConnection {
   tools(timeoutMs: number): Promise<readonly McpTool[]> {
     this.#tools ??= this.#listTools(timeoutMs);
     const listing = this.#tools;
+    // The failure reaches every caller of this listing; here it only lets the next one retry.
     listing.catch(() => {
       if (this.#tools === listing) this.#tools = undefined;
     });
@@ -136,7 +138,7 @@ export class McpConnection {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#client.close().catch((error: unknown) => {
-      log('mcp').debug({ server: this.server, err: error }, 'mcp close failed');
+      log('mcp').debug({ ...errorFields(error), server: this.server }, 'mcp close failed');
     });
   }
 }

@@ -50,6 +50,7 @@ export class McpPool {
     const key = connectionKey(spec, owner);
     const entry = this.#entries.get(key);
     if (entry) {
+      // A connect that failed was its first caller's failure (logged there): open a new one.
       const connection = await entry.connecting.catch(() => undefined);
       if (connection?.alive) return connection;
       if (this.#entries.peek(key) === entry) this.#entries.delete(key);
