@@ -9,6 +9,7 @@ import {
   isErrorWire,
   toWire,
 } from '../src/errors.js';
+import * as packageEntry from '../src/index.js';
 
 const codes = Object.keys(errorCatalogue) as AgentcellErrorCode[];
 
@@ -37,6 +38,15 @@ describe('error catalogue', () => {
     for (const code of codes) expect(code).toMatch(/^AGENTCELL_[A-Z_]+$/);
     const names = codes.map((code) => errorCatalogue[code].name);
     expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('every error class is exported from the package entry under its name', () => {
+    const entry = packageEntry as Record<string, unknown>;
+    const missing = codes
+      .map((code) => errorClasses[code])
+      .filter((ErrorOfCode) => entry[ErrorOfCode.name] !== ErrorOfCode)
+      .map((ErrorOfCode) => ErrorOfCode.name);
+    expect(missing).toEqual([]);
   });
 
   it('every code is documented in the README error table, and no documented code is stale', () => {
