@@ -101,7 +101,8 @@ export function log(area: LogArea): Logger {
   let child = children.get(area);
   if (!child) {
     root ??= createLogger();
-    child = root.child({ area });
+    // pino's own `err` serializer would add `type` and `stack` to the fields errorFields chose.
+    child = root.child({ area }, { serializers: { err: serializeErr } });
     children.set(area, child);
   }
   return child;
@@ -116,4 +117,9 @@ export function errorFields(error: unknown): Record<string, unknown> {
     };
   }
   return { err: { message: String(error) } };
+}
+
+/** An `err` field as a line shows it: a thrown Error is cut down like {@link errorFields}. */
+function serializeErr(value: unknown): unknown {
+  return value instanceof Error ? errorFields(value)['err'] : value;
 }
