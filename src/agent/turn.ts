@@ -88,6 +88,8 @@ class Turn {
   readonly #signal: AbortSignal;
   readonly #sessionKey: string;
   readonly #config: Readonly<Record<string, unknown>>;
+  /** Who runs this turn, as the approver, guardrails, hooks and tools are told. */
+  readonly #who: Pick<HookContext, 'agentName' | 'sessionKey' | 'turnId'>;
   /** What the model sees this turn after the history. */
   readonly #conversation: ChatMessage[] = [];
   /** Guardrail retries: sent to the model, never committed. */
@@ -113,6 +115,7 @@ class Turn {
     this.#signal = signal;
     this.#sessionKey = options.sessionKey ?? agent.name;
     this.#config = redact(agent.config);
+    this.#who = { agentName: agent.name, sessionKey: this.#sessionKey, turnId };
   }
 
   async run(): Promise<TurnResult | TurnPause> {
@@ -148,7 +151,7 @@ class Turn {
             spec,
             response.toolCalls,
             this.#options.approver,
-            { agentName: this.#agent.name, sessionKey: this.#sessionKey, turnId: this.#turnId },
+            this.#who,
             this.#options.pauseForApproval === true,
           );
           if (asked.length > 0) return this.#pause(response.toolCalls, decisions, asked);
@@ -161,12 +164,7 @@ class Turn {
           spec.guardrails,
           this.#options.validators,
           response.content,
-          {
-            agentName: this.#agent.name,
-            sessionKey: this.#sessionKey,
-            turnId: this.#turnId,
-            config: this.#config,
-          },
+          { ...this.#who, config: this.#config },
         );
         if (feedback !== undefined) {
           assertGuardrailRetry(spec.guardrails, feedback, ++guardrailRetries);
@@ -291,14 +289,13 @@ class Turn {
   }
 
   #toolSpecs(): LlmToolSpec[] {
-    return [
-      ...[...this.#agent.tools, ...this.#mcpTools].map(({ name, description, parameters }) => ({
-        name,
-        description,
-        parameters,
-      })),
-      ...handoffToolSpecs(this.#agent.handoffs),
-    ];
+    const spec = ({ name, description, parameters }: Tool) => ({ name, description, parameters });
+    return [...this.#tools().map(spec), ...handoffToolSpecs(this.#agent.handoffs)];
+  }
+
+  /** The agent's own tools, then its MCP tools (the session's own agent only). */
+  #tools(): readonly Tool[] {
+    return [...this.#agent.tools, ...this.#mcpTools];
   }
 
   async #finish(response: ModelResponse): Promise<TurnResult> {
@@ -333,10 +330,8 @@ class Turn {
     if (!names?.length) return;
     const context: HookContext = {
       point,
-      agentName: this.#agent.name,
+      ...this.#who,
       config: this.#config,
-      sessionKey: this.#sessionKey,
-      turnId: this.#turnId,
       iteration: this.#iteration,
       ...extra,
     };
@@ -354,9 +349,7 @@ class Turn {
 
   #toolScope(decisions: Readonly<Record<string, ApprovalDecision>>) {
     return {
-      agentName: this.#agent.name,
-      sessionKey: this.#sessionKey,
-      turnId: this.#turnId,
+      ...this.#who,
       signal: this.#signal,
       toolTimeoutMs: this.#agent.config.toolTimeout,
       parallel: this.#agent.config.parallelToolCalls !== false,
@@ -370,9 +363,7 @@ class Turn {
   }
 
   #resolveTool(name: string): ResolvedTool | undefined {
-    const tool =
-      this.#agent.tools.find((candidate) => candidate.name === name) ??
-      this.#mcpTools.find((candidate) => candidate.name === name);
+    const tool = this.#tools().find((candidate) => candidate.name === name);
     if (tool) {
       const run = tool.kind === 'factory' ? this.#agent.toolInstance(tool).run : tool.run;
       if (!run) return undefined;

@@ -56,6 +56,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   readonly #inboxConnection: Redis;
   /** Blocking reads of this node's replies. */
   readonly #replyConnection: Redis;
+  readonly #connections: readonly Redis[];
   readonly #replies: AwaitedReplies;
   readonly #store: RedisStore;
   readonly #membership: Membership;
@@ -82,13 +83,12 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     this.shards = resolved.shards;
     this.#options = resolved;
     this.#keys = new ClusterKeys(resolved.prefix);
-    this.#client = new Redis(resolved.redis, { lazyConnect: true });
-    this.#inboxConnection = new Redis(resolved.redis, { lazyConnect: true });
-    this.#replyConnection = new Redis(resolved.redis, { lazyConnect: true });
-    for (const connection of [this.#client, this.#inboxConnection, this.#replyConnection]) {
-      // ioredis reconnects by itself; the failures still reach the operations, reported there.
-      connection.on('error', () => {});
-    }
+    // ioredis reconnects by itself; the failures still reach the operations, reported there.
+    const connect = () => new Redis(resolved.redis, { lazyConnect: true }).on('error', () => {});
+    this.#client = connect();
+    this.#inboxConnection = connect();
+    this.#replyConnection = connect();
+    this.#connections = [this.#client, this.#inboxConnection, this.#replyConnection];
     this.#replies = new AwaitedReplies(
       this.#client,
       this.#replyConnection,
@@ -112,6 +112,14 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       requestOf: (key) => this.#consumer.requestOf(key),
     });
     this.supervisor = new Supervisor({ ...options.supervisor, store: journal });
+    // What the parts below share: the options, the keys, the Redis client and its leases.
+    const base = {
+      ...resolved,
+      keys: this.#keys,
+      client: this.#client,
+      replies: this.#replies,
+      report,
+    };
     this.#ownership = new ShardOwnership({
       ...resolved,
       membership: this.#membership,
@@ -124,29 +132,20 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       report,
     });
     this.#sender = new MessageSender({
-      ...resolved,
-      keys: this.#keys,
-      client: this.#client,
+      ...base,
       inbox: this.#inbox,
       leases: this.#leases,
-      replies: this.#replies,
       agentNames: () => this.supervisor.agentNames(),
     });
     this.#approvals = new ApprovalRoutes({
-      ...resolved,
-      keys: this.#keys,
-      client: this.#client,
+      ...base,
       leases: this.#leases,
-      replies: this.#replies,
       supervisor: this.supervisor,
       journal: (key) => this.#store.read(key),
       runs: (shard) => this.#ownership.runs(shard) !== undefined,
-      report,
     });
     this.#consumer = new InboxConsumer({
-      ...resolved,
-      keys: this.#keys,
-      client: this.#client,
+      ...base,
       blocking: this.#inboxConnection,
       inbox: this.#inbox,
       store: this.#store,
@@ -154,7 +153,6 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
       supervisor: this.supervisor,
       stopped: () => this.#stopped,
       emit,
-      report,
     });
   }
 
@@ -181,18 +179,12 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
     if (this.#status !== 'new') throw new OptionsInvalidError(`the node is ${this.#status}`);
     this.#status = 'starting';
     try {
-      await Promise.all([
-        this.#client.connect(),
-        this.#inboxConnection.connect(),
-        this.#replyConnection.connect(),
-      ]);
+      await Promise.all(this.#connections.map((connection) => connection.connect()));
       await this.#membership.heartbeat('active');
       this.#joined = true;
     } catch (error) {
       // Nothing was taken yet: stop the clients' reconnecting and leave the node closed.
-      for (const connection of [this.#client, this.#inboxConnection, this.#replyConnection]) {
-        connection.disconnect();
-      }
+      for (const connection of this.#connections) connection.disconnect();
       await this.supervisor.close();
       this.#status = 'closed';
       throw new ClusterUnavailableError(
@@ -246,8 +238,7 @@ export class ClusterNode extends EventEmitter<ClusterNodeEvents> {
   async interrupt(key: string, reason = 'interrupted'): Promise<boolean> {
     assertSessionKey(key);
     this.#assertRunning();
-    const shard = this.shardOf(key);
-    if (this.#ownership.runs(shard)) {
+    if (this.#ownership.runs(this.shardOf(key))) {
       return (await this.supervisor.peek(key)?.interrupt(reason)) ?? false;
     }
     return this.#sender.interruptElsewhere(key, reason);

@@ -100,8 +100,7 @@ export class GatewayCore {
       options,
       tenantIds: new Set(this.#tenants.all().map((tenant) => tenant.id)),
       admit: (tenant, start) => this.#admit(tenant, start),
-      countReply: (tenantId, agent, turnId, usage) =>
-        this.#metrics.countReply(tenantId, agent, turnId, usage),
+      countReply: (...reply) => this.#metrics.countReply(...reply),
       onFailure: (error, req, scope) => this.#logIfHidden(error, req, scope),
       toPublic: (error, scope) => publicError(error, rewriteFor(scope)),
     };
@@ -141,9 +140,8 @@ export class GatewayCore {
     next?: NextFunction,
   ): Promise<void> {
     const method = req.method ?? 'GET';
-    const scope: Scope = {};
+    const scope: Scope = { openai: speaksOpenAi(path) };
     let label = 'unmatched';
-    scope.openai = speaksOpenAi(path);
     try {
       const route = matchRoute(method, path);
       if (!route && next) {
@@ -253,9 +251,8 @@ export class GatewayCore {
   /** Authenticates, then resolves the caller's key to its namespaced supervisor key. */
   #resolveKey(req: IncomingMessage, rawKey: string, scope: Scope): string {
     const tenant = this.#authenticate(req, scope);
-    const key = decodeKey(rawKey);
-    scope.key = key;
-    scope.namespaced = namespacedKey(tenant, key);
+    scope.key = decodeKey(rawKey);
+    scope.namespaced = namespacedKey(tenant, scope.key);
     return scope.namespaced;
   }
 

@@ -5,7 +5,16 @@
  * agent names come from `register()`, outcomes from the error catalogue, providers from the
  * configured endpoints. No label ever holds a session key.
  */
-import { Counter, Gauge, Histogram, type Registry, register, Summary } from 'prom-client';
+import {
+  Counter,
+  type CounterConfiguration,
+  Gauge,
+  Histogram,
+  type HistogramConfiguration,
+  type Registry,
+  register,
+  Summary,
+} from 'prom-client';
 import { OptionsInvalidError } from '../errors.js';
 import { listenTo } from './events.js';
 import type { Supervisor } from './supervisor.js';
@@ -52,6 +61,10 @@ export class SupervisorMetrics {
       this.#names.push(name);
       return metric;
     };
+    const counter = <L extends string>(config: CounterConfiguration<L>) =>
+      named(config.name, new Counter({ ...config, registers }));
+    const histogram = <L extends string>(config: HistogramConfiguration<L>) =>
+      named(config.name, new Histogram({ ...config, registers }));
     const stats = () => supervisor.stats();
     this.#gauges(stats, named);
     const mirrored = (name: string, help: string, pick: (s: SupervisorStats) => number) =>
@@ -73,98 +86,58 @@ export class SupervisorMetrics {
     mirrored('agentcell_crashes_total', 'Session workers that died.', (s) => s.crashes);
     mirrored('agentcell_restarts_total', 'Session restarts from the journal.', (s) => s.restarts);
 
-    const turns = named(
-      'agentcell_turns_total',
-      new Counter({
-        name: 'agentcell_turns_total',
-        help: 'Turns ended, by agent and outcome (ok or an error code).',
-        labelNames: ['agent', 'outcome'] as const,
-        registers,
-      }),
-    );
-    const turnSeconds = named(
-      'agentcell_turn_duration_seconds',
-      new Histogram({
-        name: 'agentcell_turn_duration_seconds',
-        help: 'Turn latency from start to end, every outcome, by agent.',
-        labelNames: ['agent'] as const,
-        buckets: TURN_SECONDS_BUCKETS,
-        registers,
-      }),
-    );
-    const firstToken = named(
-      'agentcell_first_token_seconds',
-      new Histogram({
-        name: 'agentcell_first_token_seconds',
-        help: 'Time from a turn’s start to its first text, by agent.',
-        labelNames: ['agent'] as const,
-        buckets: MODEL_SECONDS_BUCKETS,
-        registers,
-      }),
-    );
-    const tokens = named(
-      'agentcell_agent_tokens_total',
-      new Counter({
-        name: 'agentcell_agent_tokens_total',
-        help: 'Tokens of completed turns, by agent and type (input, output).',
-        labelNames: ['agent', 'type'] as const,
-        registers,
-      }),
-    );
-    const cost = named(
-      'agentcell_agent_cost_usd_total',
-      new Counter({
-        name: 'agentcell_agent_cost_usd_total',
-        help: 'Cost in USD of completed turns, by agent.',
-        labelNames: ['agent'] as const,
-        registers,
-      }),
-    );
-    const passivations = named(
-      'agentcell_passivations_total',
-      new Counter({
-        name: 'agentcell_passivations_total',
-        help: 'Idle session workers released, by reason (idle, capacity, requested).',
-        labelNames: ['reason'] as const,
-        registers,
-      }),
-    );
-    const failures = named(
-      'agentcell_session_failures_total',
-      new Counter({
-        name: 'agentcell_session_failures_total',
-        help: 'Sessions that crashed more often than the restart policy allows.',
-        registers,
-      }),
-    );
-    const modelSeconds = named(
-      'agentcell_model_call_duration_seconds',
-      new Histogram({
-        name: 'agentcell_model_call_duration_seconds',
-        help: 'Model call latency (every retry included), by provider and outcome.',
-        labelNames: ['provider', 'outcome'] as const,
-        buckets: MODEL_SECONDS_BUCKETS,
-        registers,
-      }),
-    );
-    const retries = named(
-      'agentcell_model_retries_total',
-      new Counter({
-        name: 'agentcell_model_retries_total',
-        help: 'Model call attempts that were retried, by provider and error code.',
-        labelNames: ['provider', 'code'] as const,
-        registers,
-      }),
-    );
-    const rateLimited = named(
-      'agentcell_model_rate_limited_total',
-      new Counter({
-        name: 'agentcell_model_rate_limited_total',
-        help: 'Model call attempts the provider answered with 429, by provider.',
-        labelNames: ['provider'] as const,
-        registers,
-      }),
-    );
+    const turns = counter({
+      name: 'agentcell_turns_total',
+      help: 'Turns ended, by agent and outcome (ok or an error code).',
+      labelNames: ['agent', 'outcome'] as const,
+    });
+    const turnSeconds = histogram({
+      name: 'agentcell_turn_duration_seconds',
+      help: 'Turn latency from start to end, every outcome, by agent.',
+      labelNames: ['agent'] as const,
+      buckets: TURN_SECONDS_BUCKETS,
+    });
+    const firstToken = histogram({
+      name: 'agentcell_first_token_seconds',
+      help: 'Time from a turn’s start to its first text, by agent.',
+      labelNames: ['agent'] as const,
+      buckets: MODEL_SECONDS_BUCKETS,
+    });
+    const tokens = counter({
+      name: 'agentcell_agent_tokens_total',
+      help: 'Tokens of completed turns, by agent and type (input, output).',
+      labelNames: ['agent', 'type'] as const,
+    });
+    const cost = counter({
+      name: 'agentcell_agent_cost_usd_total',
+      help: 'Cost in USD of completed turns, by agent.',
+      labelNames: ['agent'] as const,
+    });
+    const passivations = counter({
+      name: 'agentcell_passivations_total',
+      help: 'Idle session workers released, by reason (idle, capacity, requested).',
+      labelNames: ['reason'] as const,
+    });
+    const failures = counter({
+      name: 'agentcell_session_failures_total',
+      help: 'Sessions that crashed more often than the restart policy allows.',
+    });
+    const modelSeconds = histogram({
+      name: 'agentcell_model_call_duration_seconds',
+      help: 'Model call latency (every retry included), by provider and outcome.',
+      labelNames: ['provider', 'outcome'] as const,
+      buckets: MODEL_SECONDS_BUCKETS,
+    });
+    const retries = counter({
+      name: 'agentcell_model_retries_total',
+      help: 'Model call attempts that were retried, by provider and error code.',
+      labelNames: ['provider', 'code'] as const,
+    });
+    const rateLimited = counter({
+      name: 'agentcell_model_rate_limited_total',
+      help: 'Model call attempts the provider answered with 429, by provider.',
+      labelNames: ['provider'] as const,
+    });
     this.#workerSummaries(named, registers);
 
     this.#unlisten = listenTo(supervisor, {

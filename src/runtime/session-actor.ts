@@ -34,7 +34,7 @@ import {
   newTurn,
   reportTurnEnd,
   runTurnOn,
-  steerTurn,
+  steerInto,
   turnError,
 } from './session-turn.js';
 import type { Reply, SessionStats } from './session-types.js';
@@ -48,8 +48,6 @@ export class ActorSession extends Session {
   readonly #coalescer: Coalescer;
   #closing: Promise<void> | undefined;
   readonly #tally: SessionTally;
-  #lastTurnCpuMs: number | undefined;
-  #lastWaitMs: number | undefined;
   /** From the moment a turn leaves the mailbox until its callers are settled. */
   #turnActive = false;
   readonly #activity: SessionActivity;
@@ -126,14 +124,10 @@ export class ActorSession extends Session {
       threadId: runner?.threadId,
       busy: this.#current !== undefined,
       queued: this.#mailbox.size,
-      turns: this.#tally.turns,
-      failedTurns: this.#tally.failedTurns,
+      ...this.#tally.figures(),
       restarts: this.#supervision.restarts,
-      usage: this.#tally.usage,
       heapUsedBytes: workerStats?.heapUsedBytes,
       eventLoopUtilization: runner?.observeEventLoop().utilization,
-      lastTurnCpuMs: this.#lastTurnCpuMs,
-      lastMailboxWaitMs: this.#lastWaitMs,
     };
   }
 
@@ -233,7 +227,9 @@ export class ActorSession extends Session {
     // A message with its own history cannot join a turn that runs on another one.
     const joins = history === undefined;
     if (joins && this.#current && this.#policy === 'steer') {
-      void this.#steer(this.#current, message, caller);
+      const requeue = () => this.#enqueue(message, [caller], true);
+      const { runner } = this.#supervision;
+      void steerInto(runner, this.#current, { message, caller }, this.key, requeue);
       return caller.reply.promise;
     }
     if (joins && busy && this.#policy === 'coalesce') return this.#coalescer.add(message, caller);
@@ -266,16 +262,6 @@ export class ActorSession extends Session {
     }
   }
 
-  /** Hands the message to the running turn; if it can no longer take it, it waits its turn. */
-  async #steer(current: CurrentTurn, message: string, caller: Caller): Promise<void> {
-    const steerId = randomUUID();
-    current.steers.set(steerId, { message, caller });
-    const runner = this.#supervision.runner;
-    // Not taken (the turn ended, or the worker went) means queued: nothing is lost either way.
-    const taken = runner ? await steerTurn(runner, current, steerId, message, this.key) : false;
-    if (!taken && current.steers.delete(steerId)) this.#enqueue(message, [caller], true);
-  }
-
   async #runTurn(
     message: TurnInput,
     callers: Caller[],
@@ -284,7 +270,7 @@ export class ActorSession extends Session {
     rest?: PausedTurn,
   ): Promise<void> {
     if (this.destroyedWith) throw this.destroyedWith;
-    this.#lastWaitMs = waitedMs;
+    this.#tally.lastMailboxWaitMs = waitedMs;
     const current = newTurn(rest?.turnId ?? randomUUID(), callers, this.observers);
     const { turnId } = current;
     const budget = this.budget;
@@ -351,7 +337,7 @@ export class ActorSession extends Session {
       if (this.state === 'running') this.state = 'idle';
       this.#approvals.turnEnded();
       this.#requeueUntakenSteers(current);
-      this.#lastTurnCpuMs = cpuMs;
+      this.#tally.lastTurnCpuMs = cpuMs;
       this.#activity.noteTurnEnd();
       this.#armIdleTimer();
       this.#host.onIdle(this.key);

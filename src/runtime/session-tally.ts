@@ -15,6 +15,9 @@ export class SessionTally {
   usage: Usage = ZERO_USAGE;
   turns = 0;
   failedTurns = 0;
+  /** CPU of the last turn's thread, and how long the last turn's message waited. */
+  lastTurnCpuMs: number | undefined;
+  lastMailboxWaitMs: number | undefined;
 
   constructor(key: string, store: JournalStore) {
     this.#key = key;
@@ -42,5 +45,17 @@ export class SessionTally {
   answered(usage: Usage): void {
     this.usage = addUsage(this.usage, usage);
     this.turns++;
+  }
+
+  /** What a session's stats report of it. */
+  figures(): {
+    readonly turns: number;
+    readonly failedTurns: number;
+    readonly usage: Usage;
+    readonly lastTurnCpuMs: number | undefined;
+    readonly lastMailboxWaitMs: number | undefined;
+  } {
+    const { turns, failedTurns, usage, lastTurnCpuMs, lastMailboxWaitMs } = this;
+    return { turns, failedTurns, usage, lastTurnCpuMs, lastMailboxWaitMs };
   }
 }

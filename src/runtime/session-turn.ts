@@ -3,6 +3,7 @@
  * final one held back until the turn is journaled), the delta journaled, and the reply. A turn
  * that fails ends with the error its callers should see.
  */
+import { randomUUID } from 'node:crypto';
 import type { Context } from '@opentelemetry/api';
 import type { TurnInput, TurnPause } from '../agent/approval.js';
 import type { IdempotencyStamp, JournalRecord } from '../agent/journal.js';
@@ -227,21 +228,30 @@ export function interruptTurn(
   return answered;
 }
 
-/** Steers a message into `turn`; false (logged) when the worker could not be asked. */
-export function steerTurn(
-  runner: TurnRunner,
+/**
+ * Hands a message to the running turn (busy policy `steer`). If the turn can no longer take it
+ * (it ended, or the worker could not be asked: logged), `requeue` gives it a turn of its own,
+ * so nothing is lost either way.
+ */
+export async function steerInto(
+  runner: TurnRunner | undefined,
   turn: CurrentTurn,
-  steerId: string,
-  message: string,
+  steer: { readonly message: string; readonly caller: Caller },
   sessionKey: string,
-): Promise<boolean> {
-  return runner.steer(turn.turnId, steerId, message).catch((error: unknown) => {
-    log('runtime').warn(
-      { ...errorFields(error), sessionKey, turnId: turn.turnId },
-      'the steer did not reach the worker; the message waits for a turn of its own',
-    );
-    return false;
-  });
+  requeue: () => void,
+): Promise<void> {
+  const steerId = randomUUID();
+  turn.steers.set(steerId, steer);
+  const taken = runner
+    ? await runner.steer(turn.turnId, steerId, steer.message).catch((error: unknown) => {
+        log('runtime').warn(
+          { ...errorFields(error), sessionKey, turnId: turn.turnId },
+          'the steer did not reach the worker; the message waits for a turn of its own',
+        );
+        return false;
+      })
+    : false;
+  if (!taken && turn.steers.delete(steerId)) requeue();
 }
 
 /**

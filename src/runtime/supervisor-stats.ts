@@ -2,6 +2,7 @@
 import type { EventEmitter } from 'node:events';
 import type { SupervisorEvents } from './events.js';
 import type { TurnPoolStats } from './placement/turn-pool.js';
+import type { Session } from './session.js';
 
 export type SupervisorStatus = 'open' | 'closing' | 'closed' | 'destroyed';
 
@@ -79,4 +80,19 @@ export class LifecycleCounters {
       restarts: this.#restarts,
     };
   }
+}
+
+/** What the open sessions of one process add up to. */
+export function sessionFigures(sessions: readonly Session[]): {
+  readonly sessions: number;
+  readonly passivatedSessions: number;
+  readonly busySessions: number;
+  readonly queuedMessages: number;
+} {
+  return {
+    sessions: sessions.length,
+    passivatedSessions: sessions.filter((s) => s.isPassivated).length,
+    busySessions: sessions.filter((s) => s.busy).length,
+    queuedMessages: sessions.reduce((sum, s) => sum + s.queued, 0),
+  };
 }

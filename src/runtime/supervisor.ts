@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import PQueue from 'p-queue';
 import type { Agent } from '../agent/agent.js';
 import type { Blueprint } from '../agent/blueprint.js';
-import { encodeJournal, type JournalRecord } from '../agent/journal.js';
+import { encodeJournal } from '../agent/journal.js';
 import {
   AgentNotRegisteredError,
   OptionsInvalidError,
@@ -49,6 +49,7 @@ import {
   LifecycleCounters,
   type SupervisorStats,
   type SupervisorStatus,
+  sessionFigures,
 } from './supervisor-stats.js';
 import { TurnTraces } from './turn-traces.js';
 
@@ -91,6 +92,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   #closing: Promise<void> | undefined;
   #destroying: Promise<void> | undefined;
   readonly #counters = new LifecycleCounters(this);
+  /** `emit` for the session host and the cluster, which pass events through by name. */
+  readonly #emitEvent = (event: string, ...payload: unknown[]): boolean =>
+    (this.emit as (name: string, ...args: unknown[]) => boolean)(event, ...payload);
 
   /** Throws `AGENTCELL_OPTIONS_INVALID` listing every bad option. */
   constructor(options: SupervisorOptions = {}) {
@@ -124,8 +128,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const { store: _store, ...nodeOptions } = local;
     this.#remote = cluster?.attach({
       options: nodeOptions,
-      emit: (event, ...payload) =>
-        (this.emit as (name: string, ...args: unknown[]) => boolean)(event, ...payload),
+      emit: this.#emitEvent,
     });
     this.#journals = this.#remote ? journalsOfCluster(this.#remote) : journalsOfStore(this.#store);
     // A cluster node's own Supervisor runs (and logs) the sessions; this one only routes.
@@ -280,18 +283,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * sessions of the shards it owns, whichever node their messages came through.
    */
   stats(): SupervisorStats {
-    if (this.#remote) {
-      return { ...this.#remote.stats(), status: this.#status, agents: this.#agents.size };
-    }
-    const sessions = [...this.#sessions.values()];
+    const own = { status: this.#status, agents: this.#agents.size };
+    if (this.#remote) return { ...this.#remote.stats(), ...own };
     return {
-      status: this.#status,
-      agents: this.#agents.size,
-      sessions: sessions.length,
+      ...own,
+      ...sessionFigures([...this.#sessions.values()]),
       ...this.#placement.figures(),
-      passivatedSessions: sessions.filter((s) => s.isPassivated).length,
-      busySessions: sessions.filter((s) => s.busy).length,
-      queuedMessages: sessions.reduce((sum, s) => sum + s.queued, 0),
       turnsInFlight: this.#admission.pending,
       turnsWaitingForAdmission: this.#admission.size,
       mcpConnections: this.#mcp.connectionCount,
@@ -362,8 +359,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       idempotencyWindowMs: options.idempotencyWindowMs,
       assertOpen: () => this.#assertOpen(),
       isInsideTurnOf: (key) => this.#insideTurn.getStore() === key,
-      emit: (event, ...payload) =>
-        (this.emit as (name: string, ...args: unknown[]) => boolean)(event, ...payload),
+      emit: this.#emitEvent,
     };
     return {
       ...gate,
@@ -378,7 +374,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       traces: this.#traces,
       resetPolicy: (agent): ResetPolicy | undefined => this.#agents.get(agent)?.options.reset,
       approvalConfig: (agent) => this.#agents.get(agent)?.blueprint.spec.approval,
-      runnerInit: (key, agent, journal) => this.#runnerInit(key, agent, journal),
+      runnerInit: (key, agent, journal): RunnerInit => ({
+        ...this.#agentInit(agent),
+        sessionKey: key,
+        journal: encodeJournal(journal),
+      }),
       startRunner: (session, init) => this.#placement.startRunner(session, init),
       onIdle: (key) => this.#placement.onIdle(key),
     };
@@ -396,9 +396,5 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       models: this.#models,
       spans: this.#traces,
     };
-  }
-
-  #runnerInit(key: string, agentName: string, journal: readonly JournalRecord[]): RunnerInit {
-    return { ...this.#agentInit(agentName), sessionKey: key, journal: encodeJournal(journal) };
   }
 }

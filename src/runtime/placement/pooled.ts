@@ -88,14 +88,8 @@ export class PooledRunner implements TurnRunner {
     this.#pool = pool;
     this.#sessionKey = init.sessionKey;
     // Only plain data goes into tasks: a stray field holding a function would fail the clone.
-    this.#agent = {
-      blueprint: init.blueprint,
-      model: init.model,
-      tools: init.tools,
-      handoffs: init.handoffs,
-      hooks: init.hooks,
-      validators: init.validators,
-    };
+    const { blueprint, model, tools, handoffs, hooks, validators } = init;
+    this.#agent = { blueprint, model, tools, handoffs, hooks, validators };
     this.#host = init.host;
     this.#models = init.models;
     this.#spans = init.spans;
@@ -368,20 +362,20 @@ export class PooledRunner implements TurnRunner {
    * bound on this turn's CPU (a CPU budget under pooled placement is approximate).
    */
   eventLoopUtilization(): { readonly active: number; readonly utilization: number } {
-    const turn = this.#turn;
-    if (!turn || turn.threadId === undefined || !turn.elu) return { active: 0, utilization: 0 };
-    const reading = this.#pool.eventLoopUtilization(turn.threadId, turn.elu);
-    turn.elu = this.#pool.eventLoopUtilization(turn.threadId);
-    return reading ?? { active: 0, utilization: 0 };
+    return this.#readEventLoop('elu');
   }
 
   observeEventLoop(): { readonly active: number; readonly utilization: number } {
+    return this.#readEventLoop('observedElu');
+  }
+
+  /** Reads the turn's thread since one of its baselines and moves that baseline on. */
+  #readEventLoop(baseline: 'elu' | 'observedElu') {
     const turn = this.#turn;
-    if (!turn || turn.threadId === undefined || !turn.observedElu) {
-      return { active: 0, utilization: 0 };
-    }
-    const reading = this.#pool.eventLoopUtilization(turn.threadId, turn.observedElu);
-    turn.observedElu = this.#pool.eventLoopUtilization(turn.threadId);
+    const since = turn?.[baseline];
+    if (!turn || turn.threadId === undefined || !since) return { active: 0, utilization: 0 };
+    const reading = this.#pool.eventLoopUtilization(turn.threadId, since);
+    turn[baseline] = this.#pool.eventLoopUtilization(turn.threadId);
     return reading ?? { active: 0, utilization: 0 };
   }
 
