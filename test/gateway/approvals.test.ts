@@ -5,28 +5,14 @@
  * an unknown id, a malformed body and an answer after the timeout each get a typed error.
  */
 import { describe, expect, it } from 'vitest';
-import { defineTool } from '../../src/tools/define-tool.js';
 import { forwardTo } from '../support/harness.js';
-import { type Answer, expectError, type SseFrame } from './helpers.js';
+import { type Answer, expectError, payTool, type SseFrame } from './helpers.js';
 import { useGateway, useWorld } from './setup.js';
 
 const ACME = 'acme-token-0123456789abcdef';
 const GLOBEX = 'globex-token-0123456789abcdef';
 
-const paid: number[] = [];
-const pay = defineTool({
-  name: 'pay',
-  description: 'Pays an amount with a card',
-  parameters: {
-    type: 'object',
-    properties: { amount: { type: 'number' }, card: { type: 'string' } },
-  },
-  host: true,
-  run: (args) => {
-    paid.push((args as { amount: number }).amount);
-    return 'paid';
-  },
-});
+const { pay, paid } = payTool();
 
 function payRule(match: string, amount: number) {
   return {

@@ -14,9 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { type RunningServer, startServer } from '../../src/gateway/serve.js';
 import { type MockLlm, startMockLlm } from '../../src/testing/mock-llm.js';
-import { defineTool } from '../../src/tools/define-tool.js';
 import { ToolRegistry } from '../../src/tools/registry.js';
 import { launchChromium } from '../support/chromium.js';
+import { payTool } from './helpers.js';
 
 const SCREENSHOT = resolve('test-output/dashboard.png');
 const ACME = 'acme-browser-token-0123456789';
@@ -47,20 +47,7 @@ let page: Page;
 let storeDir: string;
 const problems: string[] = [];
 /** Runs of the `pay` tool, which waits for a person's approval. */
-const paid: number[] = [];
-const pay = defineTool({
-  name: 'pay',
-  description: 'Pays an amount',
-  parameters: {
-    type: 'object',
-    properties: { amount: { type: 'number' }, card: { type: 'string' } },
-  },
-  host: true,
-  run: (args) => {
-    paid.push((args as { amount: number }).amount);
-    return 'paid';
-  },
-});
+const { pay, paid } = payTool();
 
 async function post(token: string, key: string, body: object): Promise<Response> {
   return fetch(`${running.url}/v1/sessions/${encodeURIComponent(key)}/messages`, {

@@ -3,6 +3,7 @@
  * secret check), and SSE and Prometheus text parsers.
  */
 import { expect } from 'vitest';
+import { defineTool } from '../../src/tools/define-tool.js';
 import { jsonOrUndefined } from '../support/harness.js';
 
 export const SENTINEL = 'sk-SENTINEL-gw';
@@ -229,4 +230,26 @@ export function parseExposition(text: string): Exposition {
     return matching.length === 0 ? undefined : matching.reduce((sum, s) => sum + s.value, 0);
   };
   return { types, samples, value };
+}
+
+/**
+ * A host tool `pay` (amount, card) of the kind approvals hold back, and the amounts it was run
+ * with: a test sees whether, and how often, an approved call ran.
+ */
+export function payTool() {
+  const paid: number[] = [];
+  const pay = defineTool({
+    name: 'pay',
+    description: 'Pays an amount with a card',
+    parameters: {
+      type: 'object',
+      properties: { amount: { type: 'number' }, card: { type: 'string' } },
+    },
+    host: true,
+    run: (args) => {
+      paid.push((args as { amount: number }).amount);
+      return 'paid';
+    },
+  });
+  return { pay, paid };
 }

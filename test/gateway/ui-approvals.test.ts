@@ -12,25 +12,12 @@ import {
   type UIMessage,
 } from 'ai';
 import { describe, expect, it } from 'vitest';
-import { defineTool } from '../../src/tools/define-tool.js';
+import { payTool } from './helpers.js';
 import { useGateway, useWorld } from './setup.js';
 import { userMessage } from './ui-chat-setup.js';
 
 const ACME = 'acme-token-0123456789abcdef';
-const paid: number[] = [];
-const pay = defineTool({
-  name: 'pay',
-  description: 'Pays an amount',
-  parameters: {
-    type: 'object',
-    properties: { amount: { type: 'number' }, card: { type: 'string' } },
-  },
-  host: true,
-  run: (args) => {
-    paid.push((args as { amount: number }).amount);
-    return 'paid';
-  },
-});
+const { pay, paid } = payTool();
 
 const world = useWorld(({ supervisor, agent, mock }) => {
   mock.setRules(
