@@ -102,7 +102,10 @@ async function cutPastTheLease(
         const lost = new Set(eventsSince(n1, 'lose', started).map((event) => event['shard']));
         return held.every((shard) => lost.has(shard)) ? true : undefined;
       },
-      30_000,
+      // n1 hears again only when TCP retransmits what the cut swallowed; its retransmission
+      // timer doubles while the link is down, so the wait grows with the cut (up to Linux's
+      // 120 s cap): a cut stretched by a loaded machine is not a node that never learns.
+      Math.min(Math.max(30_000, 2 * (mended - started)), 130_000),
       'n1 to learn it lost every shard it held',
     );
     fencedMs = Date.now() - mended;
